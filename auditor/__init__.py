@@ -1,0 +1,3 @@
+"""Cashier alcohol-sale compliance auditor."""
+
+__version__ = "0.1.0"
