@@ -1,0 +1,287 @@
+"""ORM models: the whole schema. Alembic migrations create these tables; the app never does.
+
+Times are UTC (:class:`UTCDateTime`). Stores, registers and cashiers are keyed by the POS's own
+ids. A sale is one receipt (unique per store), its lines hang off it. An audit run is one store's
+business date; its estimates and flags reference the run and go when the run is replaced, while
+reviews reference the sale so that a re-run keeps them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from auditor.db.types import BigIntId, JSONDoc, UTCDateTime
+
+# Longest values the POS and snapshot ingests accept; parsers reject longer ones.
+ID_LENGTH = 64
+NAME_LENGTH = 200
+PATH_LENGTH = 1024
+
+FLAG_KINDS = (
+    "under_age_threshold",
+    "no_frame",
+    "no_face",
+    "unreadable_frame",
+    "outside_legal_hours",
+)
+ESTIMATE_OUTCOMES = ("estimated", "no_face", "unreadable_frame")
+REVIEW_DECISIONS = ("confirmed_violation", "id_checked", "adult", "invalid_frame")
+USER_ROLES = ("store_manager", "loss_prevention", "analyst", "admin")
+RUN_STATUSES = ("running", "succeeded", "failed")
+
+NAMING_CONVENTION = {
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Store(Base):
+    __tablename__ = "stores"
+
+    id: Mapped[str] = mapped_column(sa.String(ID_LENGTH), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(NAME_LENGTH), default="")
+    timezone: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Register(Base):
+    __tablename__ = "registers"
+
+    store_id: Mapped[str] = mapped_column(sa.ForeignKey("stores.id"), primary_key=True)
+    register_id: Mapped[str] = mapped_column(sa.String(ID_LENGTH), primary_key=True)
+
+
+class Cashier(Base):
+    __tablename__ = "cashiers"
+
+    store_id: Mapped[str] = mapped_column(sa.ForeignKey("stores.id"), primary_key=True)
+    cashier_id: Mapped[str] = mapped_column(sa.String(ID_LENGTH), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(NAME_LENGTH), default="")
+
+
+class Sale(Base):
+    """One receipt. ``content_hash`` covers the receipt and its lines, to spot a changed resend."""
+
+    __tablename__ = "sales"
+    __table_args__ = (
+        sa.UniqueConstraint("store_id", "receipt_id"),
+        sa.ForeignKeyConstraint(
+            ["store_id", "register_id"], ["registers.store_id", "registers.register_id"]
+        ),
+        sa.ForeignKeyConstraint(
+            ["store_id", "cashier_id"], ["cashiers.store_id", "cashiers.cashier_id"]
+        ),
+        sa.Index("ix_sales_store_sold_at", "store_id", "sold_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    store_id: Mapped[str] = mapped_column(sa.ForeignKey("stores.id"))
+    receipt_id: Mapped[str] = mapped_column(sa.String(ID_LENGTH))
+    register_id: Mapped[str] = mapped_column(sa.String(ID_LENGTH))
+    cashier_id: Mapped[str] = mapped_column(sa.String(ID_LENGTH))
+    sold_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    has_alcohol: Mapped[bool] = mapped_column(sa.Boolean)
+    line_count: Mapped[int] = mapped_column(sa.Integer)
+    total_cents: Mapped[int] = mapped_column(sa.BigInteger)
+    content_hash: Mapped[str] = mapped_column(sa.String(64))
+    source_file: Mapped[str] = mapped_column(sa.String(PATH_LENGTH))
+    ingested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    lines: Mapped[list[SaleLine]] = relationship(
+        back_populates="sale", order_by="SaleLine.line_no", passive_deletes=True
+    )
+
+
+class SaleLine(Base):
+    __tablename__ = "sale_lines"
+
+    sale_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("sales.id", ondelete="CASCADE"), primary_key=True
+    )
+    line_no: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    source_line: Mapped[int] = mapped_column(sa.Integer)
+    sku: Mapped[str] = mapped_column(sa.String(ID_LENGTH))
+    product_name: Mapped[str] = mapped_column(sa.String(NAME_LENGTH))
+    category: Mapped[str] = mapped_column(sa.String(NAME_LENGTH))
+    quantity: Mapped[float] = mapped_column(sa.Double)
+    amount_cents: Mapped[int] = mapped_column(sa.BigInteger)
+    is_alcohol: Mapped[bool] = mapped_column(sa.Boolean)
+
+    sale: Mapped[Sale] = relationship(back_populates="lines")
+
+
+class Snapshot(Base):
+    """A checkout camera frame: metadata only, the image stays under the snapshot root."""
+
+    __tablename__ = "snapshots"
+    __table_args__ = (
+        sa.ForeignKeyConstraint(
+            ["store_id", "register_id"], ["registers.store_id", "registers.register_id"]
+        ),
+        sa.Index("ix_snapshots_register_time", "store_id", "register_id", "captured_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    store_id: Mapped[str] = mapped_column(sa.ForeignKey("stores.id"))
+    register_id: Mapped[str] = mapped_column(sa.String(ID_LENGTH))
+    captured_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    path: Mapped[str] = mapped_column(sa.String(PATH_LENGTH), unique=True)
+    size_bytes: Mapped[int] = mapped_column(sa.BigInteger)
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    ingested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditRun(Base):
+    """One store's business date. Re-running it replaces its estimates and flags."""
+
+    __tablename__ = "audit_runs"
+    __table_args__ = (
+        sa.UniqueConstraint("store_id", "business_date"),
+        sa.CheckConstraint(_one_of("status", RUN_STATUSES), name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    store_id: Mapped[str] = mapped_column(sa.ForeignKey("stores.id"))
+    business_date: Mapped[date] = mapped_column(sa.Date)
+    status: Mapped[str] = mapped_column(sa.String(16), default="running")
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    model_version: Mapped[str] = mapped_column(sa.String(NAME_LENGTH), default="")
+    sales_audited: Mapped[int] = mapped_column(sa.Integer, default=0)
+    flags_count: Mapped[int] = mapped_column(sa.Integer, default=0)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class _FaceEvidence:
+    """Columns shared by estimates and flags: the face box, the estimate and the crop."""
+
+    face_x: Mapped[int | None] = mapped_column(sa.Integer)
+    face_y: Mapped[int | None] = mapped_column(sa.Integer)
+    face_w: Mapped[int | None] = mapped_column(sa.Integer)
+    face_h: Mapped[int | None] = mapped_column(sa.Integer)
+    age: Mapped[float | None] = mapped_column(sa.Double)
+    spread: Mapped[float | None] = mapped_column(sa.Double)
+    face_crop_path: Mapped[str | None] = mapped_column(sa.String(PATH_LENGTH))
+    face_crop: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    evidence_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AgeEstimate(_FaceEvidence, Base):
+    """What the model made of one frame of one sale in one run."""
+
+    __tablename__ = "age_estimates"
+    __table_args__ = (
+        sa.CheckConstraint(_one_of("outcome", ESTIMATE_OUTCOMES), name="outcome"),
+        sa.Index("ix_age_estimates_run", "run_id"),
+        sa.Index("ix_age_estimates_sale", "sale_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    run_id: Mapped[int] = mapped_column(sa.ForeignKey("audit_runs.id", ondelete="CASCADE"))
+    sale_id: Mapped[int] = mapped_column(sa.ForeignKey("sales.id", ondelete="CASCADE"))
+    snapshot_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("snapshots.id", ondelete="SET NULL")
+    )
+    outcome: Mapped[str] = mapped_column(sa.String(32))
+    model_version: Mapped[str] = mapped_column(sa.String(NAME_LENGTH))
+
+
+class Flag(_FaceEvidence, Base):
+    """A sale the audit holds up for review, with the evidence that made it do so."""
+
+    __tablename__ = "flags"
+    __table_args__ = (
+        sa.UniqueConstraint("run_id", "sale_id", "kind"),
+        sa.CheckConstraint(_one_of("kind", FLAG_KINDS), name="kind"),
+        sa.Index("ix_flags_sale", "sale_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    run_id: Mapped[int] = mapped_column(sa.ForeignKey("audit_runs.id", ondelete="CASCADE"))
+    sale_id: Mapped[int] = mapped_column(sa.ForeignKey("sales.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    snapshot_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("snapshots.id", ondelete="SET NULL")
+    )
+    age_estimate_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("age_estimates.id", ondelete="SET NULL")
+    )
+    model_version: Mapped[str | None] = mapped_column(sa.String(NAME_LENGTH))
+    threshold: Mapped[int] = mapped_column(sa.Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        sa.CheckConstraint(_one_of("role", USER_ROLES), name="role"),
+        sa.CheckConstraint(
+            "role <> 'store_manager' OR store_id IS NOT NULL", name="manager_has_store"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    username: Mapped[str] = mapped_column(sa.String(NAME_LENGTH), unique=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    role: Mapped[str] = mapped_column(sa.String(32))
+    store_id: Mapped[str | None] = mapped_column(sa.ForeignKey("stores.id"))
+    active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Review(Base):
+    """One reviewer's decision on a flagged sale. Never updated: the latest row is current."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (
+        sa.CheckConstraint(_one_of("decision", REVIEW_DECISIONS), name="decision"),
+        sa.Index("ix_reviews_sale_time", "sale_id", "reviewed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    sale_id: Mapped[int] = mapped_column(sa.ForeignKey("sales.id", ondelete="CASCADE"))
+    flag_id: Mapped[int | None] = mapped_column(sa.ForeignKey("flags.id", ondelete="SET NULL"))
+    flag_kind: Mapped[str] = mapped_column(sa.String(32))
+    reviewer_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    decision: Mapped[str] = mapped_column(sa.String(32))
+    comment: Mapped[str] = mapped_column(sa.Text, default="")
+    reviewed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditLogEntry(Base):
+    """Who did what to which object, and when."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        sa.Index("ix_audit_log_object", "object_type", "object_id"),
+        sa.Index("ix_audit_log_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    actor: Mapped[str] = mapped_column(sa.String(NAME_LENGTH))
+    action: Mapped[str] = mapped_column(sa.String(ID_LENGTH))
+    object_type: Mapped[str] = mapped_column(sa.String(ID_LENGTH))
+    object_id: Mapped[str] = mapped_column(sa.String(NAME_LENGTH))
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)

@@ -1,0 +1,317 @@
+"""One Settings object: a TOML file, overridden by ``AUDITOR_*`` environment variables.
+
+Where the file comes from: ``--config PATH`` (or ``AUDITOR_CONFIG``), else ``./auditor.toml``
+when it exists, else the built-in defaults alone. Environment variables name a key as
+``AUDITOR_<SECTION>__<KEY>``, e.g. ``AUDITOR_DATABASE__URL`` or ``AUDITOR_AUDIT__AGE_THRESHOLD``;
+lists and the ``stores`` table take JSON (``AUDITOR_STORES='[{"id": "S1", ...}]'``).
+
+Relative paths (and a relative SQLite file in the database URL) are taken relative to the folder
+of the config file, or to the working directory when there is no file. ``auditor.example.toml``
+documents every key.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import tomllib
+from datetime import time
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from auditor.errors import AuditorError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CONFIG_FILE = Path("auditor.toml")
+ENV_PREFIX = "AUDITOR_"
+
+
+class SettingsError(AuditorError):
+    """The config file cannot be read, or a setting has a value that is not allowed."""
+
+
+def _check_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {name!r} (use an IANA name such as 'Europe/Berlin')"
+        ) from None
+    return name
+
+
+TimeZoneName = Annotated[str, AfterValidator(_check_zone)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class DatabaseSettings(_Section):
+    url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default: a SQLite file auditor.db in paths.data_dir.",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _normalise_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            raise ValueError("not a database URL (e.g. sqlite:///var/auditor.db)") from None
+        if parsed.drivername in ("postgres", "postgresql"):
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError(f"database {parsed.get_backend_name()!r} is not supported")
+        return parsed.render_as_string(hide_password=False)
+
+
+class PathsSettings(_Section):
+    data_dir: Path = Path("var")
+    snapshot_root: Path | None = Field(default=None, description="default: data_dir/snapshots")
+    report_dir: Path | None = Field(default=None, description="default: data_dir/reports")
+
+
+class StoreSettings(_Section):
+    id: str = Field(min_length=1)
+    name: str = ""
+    timezone: TimeZoneName | None = Field(
+        default=None, description="default: chain.default_timezone"
+    )
+
+
+class ChainSettings(_Section):
+    name: str = "Demo chain"
+    default_timezone: TimeZoneName = "Europe/Berlin"
+    alcohol_categories: list[str] = ["beer", "wine", "sparkling wine", "spirits", "cider"]
+
+    @field_validator("alcohol_categories")
+    @classmethod
+    def _normalise_categories(cls, categories: list[str]) -> list[str]:
+        normalised = sorted({c.strip().casefold() for c in categories if c.strip()})
+        if not normalised:
+            raise ValueError("name at least one alcohol category")
+        return normalised
+
+
+class AuditSettings(_Section):
+    age_threshold: int = Field(default=25, ge=18, le=99, description="years")
+    window_before_s: float = Field(default=5.0, ge=0, le=600)
+    window_after_s: float = Field(default=10.0, ge=0, le=600)
+    frames_per_sale: int = Field(default=3, ge=1, le=50)
+    legal_hours_start: time = time(8, 0)
+    legal_hours_end: time = time(23, 0)
+
+    @model_validator(mode="after")
+    def _check_hours(self) -> AuditSettings:
+        if self.legal_hours_start == self.legal_hours_end:
+            raise ValueError("legal_hours_start and legal_hours_end must differ")
+        return self
+
+
+class RetentionSettings(_Section):
+    frame_days: int = Field(default=30, ge=1)
+    evidence_days: int = Field(default=365, ge=1)
+
+
+class ScheduleSettings(_Section):
+    cron: str = "30 2 * * *"
+    timezone: TimeZoneName | None = Field(
+        default=None, description="default: chain.default_timezone"
+    )
+
+    @field_validator("cron")
+    @classmethod
+    def _check_cron(cls, cron: str) -> str:
+        try:
+            CronTrigger.from_crontab(cron, timezone="UTC")
+        except ValueError as e:
+            raise ValueError(f"not a crontab expression: {e}") from None
+        return cron
+
+
+class ModelSettings(_Section):
+    path: Path | None = Field(default=None, description="default: the bundled model/bundled/")
+
+
+class Settings(BaseSettings):
+    """Every setting of the auditor. Build it with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    database: DatabaseSettings = DatabaseSettings()
+    paths: PathsSettings = PathsSettings()
+    chain: ChainSettings = ChainSettings()
+    stores: list[StoreSettings] = []
+    audit: AuditSettings = AuditSettings()
+    retention: RetentionSettings = RetentionSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    model: ModelSettings = ModelSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file's content comes in as init arguments; the environment wins over it.
+        return (env_settings, init_settings)
+
+    @field_validator("stores")
+    @classmethod
+    def _unique_stores(cls, stores: list[StoreSettings]) -> list[StoreSettings]:
+        seen: set[str] = set()
+        for store in stores:
+            if store.id in seen:
+                raise ValueError(f"store id {store.id!r} is listed twice")
+            seen.add(store.id)
+        return stores
+
+    # -- derived values ------------------------------------------------------------------------
+
+    @property
+    def database_url(self) -> str:
+        assert self.database.url is not None, "use load_settings() to build Settings"
+        return self.database.url
+
+    @property
+    def snapshot_root(self) -> Path:
+        assert self.paths.snapshot_root is not None, "use load_settings() to build Settings"
+        return self.paths.snapshot_root
+
+    @property
+    def report_dir(self) -> Path:
+        assert self.paths.report_dir is not None, "use load_settings() to build Settings"
+        return self.paths.report_dir
+
+    @property
+    def model_path(self) -> Path:
+        assert self.model.path is not None, "use load_settings() to build Settings"
+        return self.model.path
+
+    @property
+    def alcohol_categories(self) -> frozenset[str]:
+        """Configured alcohol categories, case-folded; compare with ``category.casefold()``."""
+        return frozenset(self.chain.alcohol_categories)
+
+    def store(self, store_id: str) -> StoreSettings | None:
+        return next((s for s in self.stores if s.id == store_id), None)
+
+    def store_zone(self, store_id: str) -> ZoneInfo:
+        """The store's time zone; the chain's default zone for a store not in the settings."""
+        store = self.store(store_id)
+        if store is not None and store.timezone is not None:
+            return ZoneInfo(store.timezone)
+        return ZoneInfo(self.chain.default_timezone)
+
+    def as_json_dict(self) -> dict[str, Any]:
+        """Every setting as plain JSON values (database password hidden), for audit records."""
+        data = self.model_dump(mode="json")
+        data["database"]["url"] = make_url(self.database_url).render_as_string(hide_password=True)
+        return data
+
+    def _resolved(self, base_dir: Path) -> Settings:
+        """Fill derived defaults and make relative paths absolute against ``base_dir``."""
+
+        def absolute(path: Path) -> Path:
+            path = path.expanduser()
+            return path if path.is_absolute() else (base_dir / path).resolve()
+
+        data_dir = absolute(self.paths.data_dir)
+        paths = PathsSettings(
+            data_dir=data_dir,
+            snapshot_root=absolute(self.paths.snapshot_root or data_dir / "snapshots"),
+            report_dir=absolute(self.paths.report_dir or data_dir / "reports"),
+        )
+        url = make_url(self.database.url or f"sqlite:///{data_dir / 'auditor.db'}")
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            url = url.set(database=str(absolute(Path(url.database))))
+        stores = [
+            s.model_copy(update={"timezone": s.timezone or self.chain.default_timezone})
+            for s in self.stores
+        ]
+        return self.model_copy(
+            update={
+                "paths": paths,
+                "database": DatabaseSettings(url=url.render_as_string(hide_password=False)),
+                "stores": stores,
+                "schedule": self.schedule.model_copy(
+                    update={"timezone": self.schedule.timezone or self.chain.default_timezone}
+                ),
+                "model": ModelSettings(path=absolute(self.model.path or _bundled_model_dir())),
+            }
+        )
+
+
+def _bundled_model_dir() -> Path:
+    spec = importlib.util.find_spec("model")
+    if spec is None or spec.origin is None:
+        return Path("model/bundled")
+    return Path(spec.origin).parent / "bundled"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise SettingsError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SettingsError(f"{path}: cannot read config file: {e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise SettingsError(f"{path}: not valid TOML: {e}") from None
+
+
+def _describe(error: dict[str, Any]) -> str:
+    key = ""
+    for part in error["loc"]:
+        key += f"[{part}]" if isinstance(part, int) else f".{part}" if key else str(part)
+    env_name = ENV_PREFIX + "__".join(str(p) for p in error["loc"] if not isinstance(p, int))
+    source = f" (from {env_name.upper()})" if env_name.upper() in os.environ else ""
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{key}{source}: {message}"
+
+
+def load_settings(config_path: Path | str | None = None) -> Settings:
+    """Load and validate the settings; raise :class:`SettingsError` naming the bad key."""
+    if config_path is None and DEFAULT_CONFIG_FILE.is_file():
+        config_path = DEFAULT_CONFIG_FILE
+    path = Path(config_path) if config_path is not None else None
+    data = _read_toml(path) if path is not None else {}
+    where = str(path) if path is not None else "settings"
+    try:
+        settings = Settings(**data)
+    except ValidationError as e:
+        problems = "; ".join(_describe(err) for err in e.errors())
+        raise SettingsError(f"{where}: {problems}") from None
+    base_dir = path.resolve().parent if path is not None else Path.cwd()
+    logger.debug("settings loaded from %s", where)
+    return settings._resolved(base_dir)
