@@ -1,0 +1,86 @@
+"""The ``auditor`` command. Each command group lives in its own module.
+
+Errors from bad input or settings (:class:`~auditor.errors.AuditorError`) become one-line
+messages and exit code 1 here, at the edge; usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from auditor import __version__
+from auditor.cli.config import config_group
+from auditor.cli.db import db_group
+from auditor.cli.ingest import ingest_group
+from auditor.cli.model import model_group
+from auditor.db.engine import make_engine, make_session_factory
+from auditor.errors import AuditorError
+from auditor.settings import Settings, load_settings
+
+
+class AppContext:
+    """What the commands share (``ctx.obj``): settings and database, loaded when first used."""
+
+    def __init__(self, config_path: Path | None) -> None:
+        self.config_path = config_path
+
+    @cached_property
+    def settings(self) -> Settings:
+        return load_settings(self.config_path)
+
+    @cached_property
+    def engine(self) -> Engine:
+        return make_engine(self.settings.database_url)
+
+    @cached_property
+    def session_factory(self) -> sessionmaker[Session]:
+        return make_session_factory(self.engine)
+
+    def close(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+
+
+class _AuditorGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AuditorError as e:
+            raise click.ClickException(str(e)) from e
+
+
+@click.group(cls=_AuditorGroup)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="AUDITOR_CONFIG",
+    help="Settings file (TOML). Default: ./auditor.toml if it exists, else built-in defaults.",
+)
+@click.option("-v", "--verbose", count=True, help="Log more (-v: info, -vv: debug).")
+@click.version_option(__version__, prog_name="auditor")
+@click.pass_context
+def main(ctx: click.Context, config_path: Path | None, verbose: int) -> None:
+    """Audit cashiers' alcohol sales against checkout snapshots.
+
+    Settings come from --config (or ./auditor.toml) and AUDITOR_* environment variables,
+    e.g. AUDITOR_DATABASE__URL. See auditor.example.toml for every key.
+    """
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    app = AppContext(config_path)
+    ctx.obj = app
+    ctx.call_on_close(app.close)
+
+
+main.add_command(config_group)
+main.add_command(db_group)
+main.add_command(ingest_group)
+main.add_command(model_group)

@@ -1,0 +1,357 @@
+"""Checkout snapshots: record frame metadata (store, register, UTC capture time, path, size, hash).
+
+Images stay where they are, under the configured snapshot root; the database holds their path
+relative to that root. Two inputs:
+
+- a folder laid out as ``<store_id>/<register_id>/<YYYY-MM-DD>/<HHMMSS>[_<ms>].jpg``, the
+  capture time being the store's local time;
+- a manifest CSV ``store_id,register_id,captured_at,path`` whose paths are relative to the
+  manifest's folder and whose times follow the POS rule (no offset: store-local).
+
+The folder given may be the snapshot root or any folder under it (a store, a register, a day):
+the layout is read from the last four parts of each file's path relative to the root. A file
+outside the snapshot root (through ``..`` or a symbolic link), missing, empty or not a JPEG is
+rejected. Folder symlinks are not followed; ``*.rejects.csv`` files are passed over. Frames are
+keyed by path, so ingesting the same frames again changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+from sqlalchemy.orm import Session, sessionmaker
+
+from auditor.db.bulk import upsert
+from auditor.db.engine import database_errors
+from auditor.db.models import ID_LENGTH, PATH_LENGTH, Snapshot
+from auditor.ingest.common import (
+    IngestError,
+    Problems,
+    Progress,
+    Reject,
+    localize,
+    parse_local_time,
+    read_table,
+    rejects_path_for,
+    save_places,
+    write_rejects,
+)
+from auditor.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+MANIFEST_COLUMNS = ("store_id", "register_id", "captured_at", "path")
+FRAME_COLUMNS = ["store_id", "register_id", "captured_at", "path", "size_bytes", "sha256"]
+LAYOUT = "<store_id>/<register_id>/<YYYY-MM-DD>/<HHMMSS>[_<milliseconds>].jpg"
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_FILE_NAME = re.compile(r"(\d{2})(\d{2})(\d{2})(?:_(\d{3}))?\.jpe?g", re.IGNORECASE)
+_ID = re.compile(rf"[^\x00-\x1f\x7f]{{1,{ID_LENGTH}}}")
+_JPEG_MAGIC = b"\xff\xd8\xff"
+REJECTS_SUFFIX = ".rejects.csv"
+
+
+class OutsideSnapshotRootError(IngestError):
+    """An input folder or manifest points outside the configured snapshot root."""
+
+
+@dataclass
+class ParsedSnapshots:
+    """Frames found (``FRAME_COLUMNS``, capture times in UTC) and the files left out."""
+
+    source: str
+    frames: pd.DataFrame
+    rejects: list[Reject]
+    reject_columns: list[str]
+
+
+@dataclass
+class SnapshotIngestSummary:
+    source: str
+    files_seen: int
+    frames: int
+    frames_written: int
+    rejected: int
+    rejects_path: Path | None
+    rejects: list[Reject] = field(default_factory=list, repr=False)
+
+    def __str__(self) -> str:
+        text = (
+            f"{self.source}: {self.files_seen} files, {self.frames} frames "
+            f"({self.frames_written} new or changed), {self.rejected} rejected"
+        )
+        if self.rejects_path is not None:
+            text += f" (see {self.rejects_path})"
+        return text
+
+
+class _FileProblem(ValueError):
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field, self.reason = field, reason
+
+
+# -- pure parts ----------------------------------------------------------------------------------
+
+
+def parse_layout_path(relative: str) -> tuple[str, str, datetime]:
+    """Store, register and local capture time from the last four parts of a frame's path.
+
+    Raises ``ValueError`` (a ``_FileProblem`` naming the part) when the path does not fit.
+    """
+    parts = relative.split("/")
+    if len(parts) < 4:
+        raise _FileProblem("path", f"not laid out as {LAYOUT}")
+    store_id, register_id, day, name = parts[-4:]
+    for name_of, value in (("store_id", store_id), ("register_id", register_id)):
+        if not _ID.fullmatch(value):
+            raise _FileProblem(name_of, f"not a valid id: {value[:40]!r}")
+    if not _DATE.fullmatch(day):
+        raise _FileProblem("date", f"folder {day[:40]!r} is not a YYYY-MM-DD date")
+    try:
+        captured_day = date.fromisoformat(day)
+    except ValueError:
+        raise _FileProblem("date", f"{day!r} is not a real date") from None
+    match = _FILE_NAME.fullmatch(name)
+    if match is None:
+        raise _FileProblem("time", f"file name {name[:60]!r} is not HHMMSS[_mmm].jpg")
+    hour, minute, second = (int(g) for g in match.groups()[:3])
+    millisecond = int(match.group(4) or 0)
+    if hour > 23 or minute > 59 or second > 59:
+        raise _FileProblem("time", f"{name[:6]!r} is not a time of day")
+    local = datetime(
+        captured_day.year,
+        captured_day.month,
+        captured_day.day,
+        hour,
+        minute,
+        second,
+        millisecond * 1000,
+    )
+    return store_id, register_id, local
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or path.is_relative_to(root)
+
+
+# -- reading files (adapters) --------------------------------------------------------------------
+
+
+def _describe_file(path: Path, root: Path) -> tuple[int, str]:
+    """Size and SHA-256 of a frame file that must really lie under ``root``."""
+    if not _inside(path.resolve(), root):
+        raise _FileProblem("path", "outside the snapshot root (symbolic link or '..')")
+    if not path.is_file():
+        raise _FileProblem("path", "file not found" if not path.exists() else "not a file")
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(_JPEG_MAGIC))
+            digest.update(head)
+            size += len(head)
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+                size += len(chunk)
+    except OSError as e:
+        raise _FileProblem("path", f"cannot read: {e.strerror or e}") from None
+    if size == 0:
+        raise _FileProblem("path", "empty file")
+    if head != _JPEG_MAGIC:
+        raise _FileProblem("path", "not a JPEG image")
+    return size, digest.hexdigest()
+
+
+def _walk(folder: Path) -> Iterator[tuple[Path, bool]]:
+    """Every file under ``folder`` (sorted), and folder symlinks flagged True (not followed)."""
+    for current, dirs, files in os.walk(folder, followlinks=False):
+        dirs.sort()
+        base = Path(current)
+        for name in list(dirs):
+            if (base / name).is_symlink():
+                dirs.remove(name)
+                yield base / name, True
+        for name in sorted(files):
+            if not name.endswith(REJECTS_SUFFIX):
+                yield base / name, False
+
+
+def scan_folder(
+    folder: Path, *, root: Path, zone_for: Callable[[str], ZoneInfo], progress: Progress | None
+) -> ParsedSnapshots:
+    """Frames in a folder under ``root``, read by :data:`LAYOUT` from their path relative to
+    ``root`` (so a store's or a day's folder can be given); every other file is a reject."""
+    found = list(_walk(folder))
+    rows: list[dict[str, object]] = []
+    rejects: list[Reject] = []
+    for path, is_folder_link in found:
+        relative = path.relative_to(root).as_posix()
+        try:
+            if is_folder_link:
+                raise _FileProblem("path", "symbolic link to a folder, not followed")
+            store_id, register_id, local = parse_layout_path(relative)
+            size, sha256 = _describe_file(path, root)
+            rows.append(
+                {
+                    "store_id": store_id,
+                    "register_id": register_id,
+                    "captured_at": localize(local, zone_for(store_id)),
+                    "path": _relative_to_root(path, root),
+                    "size_bytes": size,
+                    "sha256": sha256,
+                }
+            )
+        except _FileProblem as e:
+            rejects.append(Reject(str(path), None, e.field, e.reason, {"path": relative}))
+        if progress:
+            progress(1, len(found))
+    return ParsedSnapshots(str(folder), _frame(rows), rejects, ["path"])
+
+
+def read_manifest(
+    manifest: Path,
+    *,
+    root: Path,
+    zone_for: Callable[[str], ZoneInfo],
+    progress: Progress | None,
+) -> ParsedSnapshots:
+    """Frames listed in a manifest CSV; rows naming a bad file or time are rejects."""
+    raw = read_table(manifest, MANIFEST_COLUMNS)
+    frame = raw.frame
+    problems = Problems(frame)
+    problems.check_text(
+        MANIFEST_COLUMNS,
+        set(MANIFEST_COLUMNS),
+        {"store_id": ID_LENGTH, "register_id": ID_LENGTH, "captured_at": 40, "path": PATH_LENGTH},
+    )
+    base = manifest.resolve().parent
+    rows: list[dict[str, object]] = []
+    found: dict[int, tuple[str, str]] = {}
+    first_line: dict[str, int] = {}
+    fields = ["line", "store_id", "register_id", "captured_at", "path"]
+    good = problems.ok
+    for index, line, store_id, register_id, captured_at, path_text in frame[fields].itertuples():
+        if progress:
+            progress(1, len(frame))
+        if not good[index]:
+            continue
+        try:
+            when = parse_local_time(captured_at, zone_for(store_id))
+        except ValueError as e:
+            found[index] = ("captured_at", str(e))
+            continue
+        try:
+            path = _manifest_path(path_text, base, root)
+            size, sha256 = _describe_file(path, root)
+            relative = _relative_to_root(path, root)
+            if relative in first_line:
+                raise _FileProblem("path", f"same file as line {first_line[relative]}")
+        except _FileProblem as e:
+            found[index] = (e.field, e.reason)
+            continue
+        first_line[relative] = int(line)
+        rows.append(
+            {
+                "store_id": store_id,
+                "register_id": register_id,
+                "captured_at": when,
+                "path": relative,
+                "size_bytes": size,
+                "sha256": sha256,
+            }
+        )
+    problems.add_each(found)
+    rejects = sorted(
+        raw.rejects + problems.rejects(raw.source, frame, raw.header), key=lambda r: r.line or 0
+    )
+    return ParsedSnapshots(raw.source, _frame(rows), rejects, raw.header)
+
+
+def _manifest_path(text: str, base: Path, root: Path) -> Path:
+    if Path(text).is_absolute():
+        raise _FileProblem("path", "must be relative to the manifest's folder")
+    path = Path(os.path.normpath(base / text))
+    if not _inside(path, root):
+        raise _FileProblem("path", "outside the snapshot root")
+    return path
+
+
+def _relative_to_root(path: Path, root: Path) -> str:
+    relative = Path(os.path.normpath(path.absolute())).relative_to(root).as_posix()
+    if len(relative) > PATH_LENGTH:
+        raise _FileProblem("path", f"path longer than {PATH_LENGTH} characters")
+    return relative
+
+
+def _frame(rows: list[dict[str, object]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=FRAME_COLUMNS)
+
+
+# -- load ----------------------------------------------------------------------------------------
+
+
+def load_snapshots(*, session: Session, frames: pd.DataFrame, settings: Settings) -> int:
+    """Upsert frames by path; returns how many were new or changed. Runs in the caller's
+    transaction."""
+    if frames.empty:
+        return 0
+    save_places(
+        session=session,
+        settings=settings,
+        store_ids=frames["store_id"].unique().tolist(),
+        registers=frames[["store_id", "register_id"]].drop_duplicates(),
+    )
+    changing = ["store_id", "register_id", "captured_at", "size_bytes", "sha256"]
+    written = upsert(
+        session,
+        Snapshot.__table__,
+        frames.to_dict("records"),
+        keys=["path"],
+        update=[*changing, "ingested_at"],
+        only_if_changed=changing,
+        returning=["id"],
+    )
+    return len(written)
+
+
+def ingest_snapshots(
+    path: Path,
+    *,
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+    progress: Progress | None = None,
+) -> SnapshotIngestSummary:
+    """Ingest a snapshot folder or manifest; write its rejects beside it; one transaction."""
+    root = settings.snapshot_root.resolve()
+    if not path.exists():
+        raise IngestError(f"{path}: no such file or folder")
+    where = path.resolve() if path.is_dir() else path.resolve().parent
+    if path.is_dir() and not _inside(where, root):
+        raise OutsideSnapshotRootError(f"{path}: folder is outside the snapshot root {root}")
+    if path.is_dir():
+        parsed = scan_folder(where, root=root, zone_for=settings.store_zone, progress=progress)
+        rejects_path = path.absolute().parent / f"{path.absolute().name}.rejects.csv"
+    else:
+        parsed = read_manifest(path, root=root, zone_for=settings.store_zone, progress=progress)
+        rejects_path = rejects_path_for(path)
+    written_rejects = write_rejects(rejects_path, parsed.reject_columns, parsed.rejects)
+    with database_errors(settings.database_url), session_factory.begin() as session:
+        written = load_snapshots(session=session, frames=parsed.frames, settings=settings)
+    return SnapshotIngestSummary(
+        source=parsed.source,
+        files_seen=len(parsed.frames) + len(parsed.rejects),
+        frames=len(parsed.frames),
+        frames_written=written,
+        rejected=len(parsed.rejects),
+        rejects_path=written_rejects,
+        rejects=parsed.rejects,
+    )
