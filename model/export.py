@@ -1,0 +1,147 @@
+"""Export a trained model as a model directory: the model, its card and its measurements.
+
+A model directory holds ``age_model.keras`` (no optimizer state), ``model_card.json`` and
+``evaluation/`` (``metrics.json``, ``predictions.csv``, ``evaluation.html``). The card's
+``version`` is the first 12 hex digits of the SHA-256 of ``age_model.keras``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import platform
+import shutil
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+
+from model.data import read_sets
+from model.errors import ModelError
+from model.evaluate import evaluate
+from model.inference import CARD_FILE, MODEL_FILE, file_hash, load_keras_model
+from model.train import BEST_FILE, LOG_FILE, STATE_FILE, TrainConfig
+
+log = logging.getLogger(__name__)
+
+#: How the auditor frames a detected face before estimating its age: the detector's box grows
+#: by this share of its side on every side, which reproduces the framing of the training faces.
+DEFAULT_FACE_CROP_MARGIN = 0.25
+
+DATA_TERMS = (
+    "Trained on UTKFace (Zhang, Song and Qi, CVPR 2017), available for non-commercial research "
+    "purposes only. A production deployment needs a model trained on data the operator is "
+    "licensed to use."
+)
+
+
+def run_summary(run: Path) -> dict:
+    """Settings, epochs and time of a training run folder."""
+    state_path = run / STATE_FILE
+    if not state_path.is_file():
+        raise ModelError(f"{state_path}: not found; is {run} a training run folder?")
+    state = json.loads(state_path.read_text())
+    config = TrainConfig.from_dict(state["config"])
+    history = pd.read_csv(run / LOG_FILE) if (run / LOG_FILE).is_file() else pd.DataFrame()
+    best = float(history["val_age_mae"].min()) if "val_age_mae" in history else None
+    return {
+        "tag": config.tag(),
+        "config": config.to_dict(),
+        "epochs": int(len(history)),
+        "train_seconds": round(float(state.get("seconds", 0.0)), 1),
+        "best_val_mae": best,
+        "stages_done": state.get("stages_done", []),
+    }
+
+
+def export(
+    run: str | Path,
+    out: str | Path,
+    *,
+    data: Sequence[str | Path] | None = None,
+    face_crop_margin: float = DEFAULT_FACE_CROP_MARGIN,
+    candidates: Sequence[dict] = (),
+    limit: int | None = None,
+) -> dict:
+    """Write a model directory from training run ``run``, measured on the held-out split."""
+    run, out = Path(run), Path(out)
+    summary = run_summary(run)
+    config = TrainConfig.from_dict(summary["config"])
+    data = [str(d) for d in (data or config.data)]
+    keras_model = load_keras_model(run / BEST_FILE)
+    staging = out.with_name(out.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    keras_model.save(staging / MODEL_FILE)
+    version = file_hash(staging / MODEL_FILE)[:12]
+    card = {
+        "name": "age-estimator",
+        "version": version,
+        "created_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        "architecture": {
+            "backbone": config.model.backbone,
+            "head": config.model.head,
+            "input_size": config.model.input_size,
+            "parameters": int(keras_model.count_params()),
+            "outputs": list(keras_model.output.keys()),
+        },
+        "preprocessing": {
+            "input": "RGB face crop, uint8 0..255, square, resized to input_size "
+            "(area filter when shrinking, bilinear when enlarging)",
+            "face_crop_margin": face_crop_margin,
+            "test_time_augmentation": "mean of the face and its mirror image",
+            "spread": "standard deviation of the averaged age distribution"
+            if config.model.head != "regression"
+            else "half the gap between face and mirror",
+        },
+        "training": {
+            **summary,
+            "data": data,
+            "faces_per_split": read_sets(data, config.split)["split"].value_counts().to_dict(),
+            "split": "by SHA-256 of the file name; a face is in the same split in every folder",
+            "split_spec": asdict(config.split),
+            "hardware": f"{platform.machine()}, CPU only" if not _gpu() else "GPU",
+            "data_terms": DATA_TERMS,
+        },
+        "engine": {"default": "keras"},
+    }
+    (staging / CARD_FILE).write_text(json.dumps(card, indent=2), encoding="utf-8")
+    metrics = evaluate(staging, data, staging / "evaluation", spec=config.split, limit=limit)
+    card["metrics"] = {
+        "split": "test",
+        "n": metrics["n"],
+        "mae": metrics["mae"],
+        "bias": metrics["bias"],
+        "by_age_band": metrics["by_age_band"],
+        "operating_point": metrics["operating_point"],
+    }
+    card["threshold_table"] = metrics["thresholds"]
+    card["candidates"] = [
+        *candidates,
+        {
+            "tag": summary["tag"],
+            "test_mae": metrics["mae"],
+            "best_val_mae": summary["best_val_mae"],
+            "train_seconds": summary["train_seconds"],
+            "chosen": True,
+        },
+    ]
+    (staging / CARD_FILE).write_text(json.dumps(card, indent=2), encoding="utf-8")
+    if out.exists():
+        shutil.rmtree(out)
+    staging.rename(out)
+    log.info("exported %s (test MAE %.3f) -> %s", version, metrics["mae"], out)
+    return card
+
+
+def _gpu() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def bundled_dir() -> Path:
+    """Where the model shipped with the auditor lives."""
+    return Path(__file__).resolve().parent / "bundled"

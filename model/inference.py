@@ -1,0 +1,142 @@
+"""The inference API the auditor uses: load a model directory once, estimate ages in batches."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from model.data import resize_square
+from model.errors import ModelDirectoryError
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "age_model.keras"
+CARD_FILE = "model_card.json"
+
+
+@dataclass(frozen=True)
+class Estimates:
+    """Ages in years and their spread (a standard deviation in years), one per face."""
+
+    ages: np.ndarray
+    spreads: np.ndarray
+
+
+def file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_card(model_dir: str | Path) -> dict:
+    """The model card of a model directory."""
+    path = Path(model_dir) / CARD_FILE
+    if not path.is_file():
+        raise ModelDirectoryError(f"{path}: not found; a model directory needs {CARD_FILE}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelDirectoryError(f"{path}: not valid JSON ({exc})") from exc
+
+
+def load_keras_model(path: str | Path):
+    """Load a ``.keras`` file with the package's custom layers; one clear error if it fails."""
+    import keras
+
+    import model.build  # noqa: F401  (registers the custom losses)
+    import model.layers  # noqa: F401  (registers the custom layers)
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelDirectoryError(f"{path}: model file not found")
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as exc:  # keras raises many kinds for a bad file
+        raise ModelDirectoryError(f"{path}: not a loadable Keras model ({exc})") from exc
+
+
+class AgeModel:
+    """An age model ready to estimate: ``AgeModel.load(dir).estimate(crops)``.
+
+    Crops are RGB uint8 arrays of any size; they are resized to the model's input size here.
+    With ``tta`` the mirrored face is estimated too and both are combined: for a distribution
+    head the spread is the standard deviation of the averaged distribution, for a regression
+    head half the gap between the two estimates.
+    """
+
+    def __init__(self, keras_model, card: dict | None = None, version: str | None = None):
+        import tensorflow as tf
+
+        self.keras_model = keras_model
+        self.card = card or {}
+        self.version = version or self.card.get("version", "unversioned")
+        self.input_size = int(keras_model.inputs[0].shape[1])
+        self.has_distribution = "dist" in keras_model.output
+        self._forward = tf.function(lambda x: keras_model(x, training=False), reduce_retracing=True)
+
+    @classmethod
+    def load(cls, model_dir: str | Path) -> AgeModel:
+        model_dir = Path(model_dir)
+        if not model_dir.is_dir():
+            raise ModelDirectoryError(f"{model_dir}: model directory not found")
+        card = read_card(model_dir)
+        path = model_dir / MODEL_FILE
+        keras_model = load_keras_model(path)
+        version = card.get("version")
+        if version and not file_hash(path).startswith(version):
+            raise ModelDirectoryError(
+                f"{path}: content hash does not match version {version} in {CARD_FILE}"
+            )
+        log.info("loaded age model %s from %s", version, model_dir)
+        return cls(keras_model, card, version)
+
+    def prepare(self, crops) -> np.ndarray:
+        """Resize a batch of RGB crops to the model's input: float32 (n, size, size, 3)."""
+        size = self.input_size
+        if isinstance(crops, np.ndarray) and crops.ndim == 4 and crops.shape[1:3] == (size, size):
+            return crops.astype("float32", copy=False)
+        batch = [resize_square(np.asarray(c, dtype=np.uint8), size) for c in crops]
+        if not batch:
+            return np.zeros((0, size, size, 3), dtype="float32")
+        return np.stack(batch).astype("float32")
+
+    def _run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        out = self._forward(x)
+        ages = np.asarray(out["age"], dtype="float64").reshape(-1)
+        dist = np.asarray(out["dist"], dtype="float64") if self.has_distribution else None
+        return ages, dist
+
+    def estimate(self, crops, *, batch_size: int = 64, tta: bool = True) -> Estimates:
+        x = self.prepare(crops)
+        ages, spreads = [], []
+        for start in range(0, len(x), batch_size):
+            chunk = x[start : start + batch_size]
+            age, dist = self._run(chunk)
+            if tta:
+                flipped_age, flipped_dist = self._run(chunk[:, :, ::-1, :].copy())
+                if dist is not None:
+                    dist = (dist + flipped_dist) / 2
+                    age = dist @ np.arange(dist.shape[1])
+                    spread = _distribution_std(dist, age)
+                else:
+                    spread = np.abs(age - flipped_age) / 2
+                    age = (age + flipped_age) / 2
+            else:
+                spread = _distribution_std(dist, age) if dist is not None else np.zeros_like(age)
+            ages.append(age)
+            spreads.append(spread)
+        if not ages:
+            return Estimates(np.zeros(0), np.zeros(0))
+        return Estimates(np.concatenate(ages), np.concatenate(spreads))
+
+
+def _distribution_std(dist: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    grid = np.arange(dist.shape[1])
+    return np.sqrt(np.maximum((dist * (grid[None, :] - mean[:, None]) ** 2).sum(axis=1), 0.0))

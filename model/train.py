@@ -1,0 +1,301 @@
+"""Train an age model with checkpoints, resume, early stopping and a training log.
+
+Training runs in up to two stages: ``head`` (backbone frozen, a higher learning rate; only when
+the backbone starts from pretrained weights) and ``finetune`` (everything but BatchNorm
+trainable). Each stage backs itself up every epoch; a run interrupted at any point continues
+where it stopped when started again with the same output directory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+
+from model.build import ModelConfig, build_model, compile_model, set_backbone_trainable
+from model.data import SplitSpec, load_images, read_sets, tf_dataset
+from model.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "train_state.json"
+LOG_FILE = "training_log.csv"
+BEST_FILE = "best.keras"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: tuple[str, ...] = ()
+    backbone_weights: str | None = None
+    batch_size: int = 32
+    epochs: int = 30
+    head_epochs: int = 2
+    head_learning_rate: float = 1e-3
+    patience: int = 5
+    lr_patience: int = 2
+    max_train: int | None = None
+    max_val: int | None = None
+    seed: int = 0
+    split: SplitSpec = field(default_factory=SplitSpec)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> TrainConfig:
+        raw = dict(raw)
+        raw["model"] = ModelConfig(**raw.get("model", {}))
+        raw["split"] = SplitSpec(**raw.get("split", {}))
+        raw["data"] = tuple(raw.get("data", ()))
+        return cls(**raw)
+
+    def tag(self) -> str:
+        """A checkpoint name that carries the settings."""
+        m = self.model
+        return f"{m.backbone}-{m.head}-{m.input_size}px-lr{m.learning_rate:g}-bs{self.batch_size}"
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    best_model: Path
+    best_val_mae: float
+    epochs_run: int
+    seconds: float
+
+
+def _use_mixed_precision_on_gpu() -> bool:
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        keras.mixed_precision.set_global_policy("mixed_float16")
+        return True
+    return False
+
+
+def _subset(df: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFrame:
+    if limit is None or len(df) <= limit:
+        return df
+    return df.sample(limit, random_state=seed).reset_index(drop=True)
+
+
+def _load_state(out: Path) -> dict:
+    path = out / STATE_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _save_state(out: Path, state: dict) -> None:
+    tmp = out / (STATE_FILE + ".tmp")
+    tmp.write_text(json.dumps(state, indent=2, default=str))
+    tmp.replace(out / STATE_FILE)
+
+
+def _best_so_far(out: Path) -> float | None:
+    path = out / LOG_FILE
+    if not path.is_file():
+        return None
+    try:
+        history = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        return None
+    if "val_age_mae" not in history or history["val_age_mae"].isna().all():
+        return None
+    return float(history["val_age_mae"].min())
+
+
+def train(
+    cfg: TrainConfig, out: str | Path, *, progress: bool = True, callbacks: Sequence = ()
+) -> TrainResult:
+    """Train (or resume training) into ``out``; returns where the best model is.
+
+    ``callbacks`` are extra Keras callbacks, run after the run's own (backup, log, checkpoint).
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    state = _load_state(out)
+    if state.get("config") and TrainConfig.from_dict(state["config"]) != cfg:
+        raise ModelError(
+            f"{out / STATE_FILE}: this folder holds a run with other settings "
+            f"({TrainConfig.from_dict(state['config']).tag()}); use another --out to start anew"
+        )
+    state.setdefault("config", cfg.to_dict())
+    state.setdefault("stages_done", [])
+    state.setdefault("seconds", 0.0)
+    _save_state(out, state)
+
+    keras.utils.set_random_seed(cfg.seed)
+    mixed = _use_mixed_precision_on_gpu()
+    df = read_sets(cfg.data, cfg.split)
+    train_df = _subset(df[df["split"] == "train"].reset_index(drop=True), cfg.max_train, cfg.seed)
+    val_df = _subset(df[df["split"] == "val"].reset_index(drop=True), cfg.max_val, cfg.seed)
+    if train_df.empty or val_df.empty:
+        raise ModelError("training needs faces in both the train and the val split")
+    size = cfg.model.input_size
+    t0 = time.perf_counter()
+    train_set = load_images(train_df, size)
+    val_set = load_images(val_df, size)
+    log.info(
+        "loaded %d train / %d val faces (%d unreadable skipped) in %.0fs",
+        len(train_set.labels),
+        len(val_set.labels),
+        len(train_set.skipped) + len(val_set.skipped),
+        time.perf_counter() - t0,
+    )
+    targets = ("age",) if cfg.model.head == "regression" else ("age", "dist")
+    train_ds = tf_dataset(
+        train_set.images,
+        train_set.labels["real_age"],
+        batch_size=cfg.batch_size,
+        training=True,
+        targets=targets,
+        seed=cfg.seed,
+    )
+    val_ds = tf_dataset(
+        val_set.images,
+        val_set.labels["real_age"],
+        batch_size=cfg.batch_size * 2,
+        training=False,
+        targets=targets,
+    )
+
+    pretrained = cfg.backbone_weights is not None
+    stages = [("head", cfg.head_epochs)] if pretrained and cfg.head_epochs > 0 else []
+    stages.append(("finetune", cfg.epochs))
+
+    model = build_model(cfg.model, backbone_weights=cfg.backbone_weights)
+    for done in state["stages_done"]:
+        model.load_weights(out / f"stage_{done}.weights.h5")
+    epochs_run = 0
+    for stage, epochs in stages:
+        if stage in state["stages_done"]:
+            continue
+        set_backbone_trainable(model, stage != "head")
+        lr = cfg.head_learning_rate if stage == "head" else cfg.model.learning_rate
+        compile_model(model, cfg.model, learning_rate=lr)
+        started = time.perf_counter()
+        stage_callbacks = [*_callbacks(cfg, out, stage), *callbacks]
+        try:
+            history = model.fit(
+                train_ds,
+                validation_data=val_ds,
+                epochs=epochs,
+                verbose=1 if progress else 2,
+                shuffle=False,  # tf_dataset shuffles itself
+                callbacks=stage_callbacks,
+            )
+        finally:
+            _close_logs(stage_callbacks)
+        epochs_run += len(history.epoch)
+        model.save_weights(out / f"stage_{stage}.weights.h5")
+        state["stages_done"].append(stage)
+        state["seconds"] += time.perf_counter() - started
+        state["mixed_precision"] = mixed
+        _save_state(out, state)
+    plot_training_log(out)
+    best = _best_so_far(out)
+    return TrainResult(
+        out,
+        out / BEST_FILE,
+        best if best is not None else float("nan"),
+        epochs_run,
+        float(state["seconds"]),
+    )
+
+
+def _close_logs(callbacks: Sequence) -> None:
+    """CSVLogger closes its file only when training ends normally; close it on any exit."""
+    for callback in callbacks:
+        handle = getattr(callback, "csv_file", None)
+        if isinstance(callback, keras.callbacks.CSVLogger) and handle and not handle.closed:
+            handle.close()
+
+
+def _callbacks(cfg: TrainConfig, out: Path, stage: str) -> list:
+    best = _best_so_far(out)
+    checkpoint_kwargs = {"initial_value_threshold": best} if best is not None else {}
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(out / "backup" / stage), delete_checkpoint=True),
+        keras.callbacks.CSVLogger(str(out / LOG_FILE), append=True),
+        keras.callbacks.ModelCheckpoint(
+            str(out / BEST_FILE),
+            monitor="val_age_mae",
+            mode="min",
+            save_best_only=True,
+            **checkpoint_kwargs,
+        ),
+        _StageMarker(out, stage),
+    ]
+    if stage == "finetune":
+        callbacks += [
+            keras.callbacks.EarlyStopping(
+                monitor="val_age_mae",
+                mode="min",
+                patience=cfg.patience,
+                restore_best_weights=True,
+            ),
+            keras.callbacks.ReduceLROnPlateau(
+                monitor="val_age_mae",
+                mode="min",
+                factor=0.3,
+                patience=cfg.lr_patience,
+                min_lr=1e-7,
+            ),
+        ]
+    return callbacks
+
+
+class _StageMarker(keras.callbacks.Callback):
+    """Records which stage each row of the training log belongs to (CSVLogger owns the log)."""
+
+    def __init__(self, out: Path, stage: str):
+        super().__init__()
+        self.path = out / "training_stages.csv"
+        self.stage = stage
+
+    def on_epoch_end(self, epoch, logs=None):
+        with open(self.path, "a") as fh:
+            fh.write(f"{self.stage},{epoch},{time.time():.0f}\n")
+
+
+def plot_training_log(out: Path) -> Path | None:
+    """Loss and MAE curves of the training log as ``training_curves.svg``."""
+    path = out / LOG_FILE
+    if not path.is_file():
+        return None
+    history = pd.read_csv(path)
+    if history.empty:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    try:
+        x = np.arange(1, len(history) + 1)
+        for ax, metric in zip(axes, ("loss", "age_mae"), strict=True):
+            for prefix, style in (("", "-"), ("val_", "--")):
+                column = prefix + metric
+                if column in history:
+                    ax.plot(x, history[column], style, label=column)
+            ax.set_xlabel("epoch")
+            ax.set_title(metric)
+            ax.legend()
+        fig.tight_layout()
+        target = out / "training_curves.svg"
+        fig.savefig(target)
+    finally:
+        plt.close(fig)
+    return target
+
+
+def with_overrides(cfg: TrainConfig, **model_overrides) -> TrainConfig:
+    return replace(cfg, model=replace(cfg.model, **model_overrides))

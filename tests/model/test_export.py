@@ -1,0 +1,100 @@
+import json
+import zipfile
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from auditor.cli.model import model_group
+from model import AgeModel, ModelDirectoryError, read_card
+from model.data import load_images, read_labels
+from model.inference import MODEL_FILE, file_hash
+
+
+def test_export_writes_a_versioned_model_directory(tiny_model_dir):
+    card = read_card(tiny_model_dir)
+    assert card["version"] == file_hash(tiny_model_dir / MODEL_FILE)[:12]
+    assert card["architecture"]["input_size"] == 32
+    assert card["architecture"]["head"] == "dldl"
+    assert "non-commercial research" in card["training"]["data_terms"]
+    assert [r["threshold"] for r in card["threshold_table"]] == list(range(16, 31))
+    assert (
+        card["metrics"]["n"]
+        == json.loads((tiny_model_dir / "evaluation" / "metrics.json").read_text())["n"]
+    )
+    assert card["candidates"][-1]["chosen"] is True
+    # no optimizer state in the shipped file
+    with zipfile.ZipFile(tiny_model_dir / MODEL_FILE) as archive:
+        assert not any("optimizer" in name for name in archive.namelist())
+
+
+def test_age_model_estimates_any_crop_size_with_a_spread(tiny_model_dir, faces_set):
+    model = AgeModel.load(tiny_model_dir)
+    faces = load_images(read_labels(faces_set).head(6), 64).images
+    crops = [faces[0], faces[1][:50, :40], faces[2]]  # different sizes
+    estimates = model.estimate(crops)
+    assert estimates.ages.shape == (3,) and estimates.spreads.shape == (3,)
+    assert np.all((estimates.ages >= 0) & (estimates.ages <= 100))
+    assert np.all(estimates.spreads > 0)
+    assert model.estimate([]).ages.shape == (0,)
+    again = model.estimate(crops)
+    np.testing.assert_allclose(again.ages, estimates.ages, rtol=1e-6)
+
+
+def test_evaluate_reproduces_the_model_card(tiny_model_dir, tmp_path):
+    card = read_card(tiny_model_dir)
+    result = CliRunner().invoke(
+        model_group,
+        [
+            "evaluate",
+            "--model",
+            str(tiny_model_dir),
+            "--out",
+            str(tmp_path / "eval"),
+            *sum((["--data", d] for d in card["training"]["data"]), []),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    # same split rule as training: the card's split is 20% test for the tiny run
+    assert metrics["n"] == card["metrics"]["n"]
+    assert metrics["mae"] == pytest.approx(card["metrics"]["mae"], abs=1e-6)
+    html = (tmp_path / "eval" / "evaluation.html").read_text()
+    assert "<svg" in html and f"{card['metrics']['mae']:,.2f}" in html
+
+
+def test_corrupt_model_file_is_one_clear_error(tiny_model_dir, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "model_card.json").write_text((tiny_model_dir / "model_card.json").read_text())
+    (broken / MODEL_FILE).write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(ModelDirectoryError, match="not a loadable Keras model"):
+        AgeModel.load(broken)
+
+
+def test_model_directory_without_card(tmp_path):
+    with pytest.raises(ModelDirectoryError, match="model_card.json: not found"):
+        AgeModel.load(tmp_path)
+
+
+def test_tampered_model_does_not_match_its_version(tiny_model_dir, tmp_path):
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    card = read_card(tiny_model_dir)
+    card["version"] = "0" * 12
+    (copy / "model_card.json").write_text(json.dumps(card))
+    (copy / MODEL_FILE).write_bytes((tiny_model_dir / MODEL_FILE).read_bytes())
+    with pytest.raises(ModelDirectoryError, match="does not match version"):
+        AgeModel.load(copy)
+
+
+def test_explore_page(faces_set, tmp_path):
+    result = CliRunner().invoke(
+        model_group, ["explore", "--data", str(faces_set), "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "explore.html").read_text()
+    faces = len(read_labels(faces_set))
+    assert f'<div class="value">{faces}</div><div class="label">faces</div>' in html
+    assert html.count("data:image/jpeg;base64,") >= 7 * 4
+    assert "<svg" in html
