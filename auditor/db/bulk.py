@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import islice
 from typing import Any
 
+import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -23,7 +24,8 @@ def batched(items: Iterable[Any], size: int) -> Iterable[tuple[Any, ...]]:
         yield chunk
 
 
-def _insert(session: Session, table: sa.Table) -> Any:
+def dialect_insert(session: Session, table: sa.Table) -> Any:
+    """The dialect's own ``INSERT`` construct, which has ``on_conflict_do_...``."""
     dialect = session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
     return module.insert(table)
@@ -34,7 +36,7 @@ def insert_ignore(
 ) -> None:
     """Insert ``rows``, skipping those whose ``keys`` already exist."""
     if rows:
-        stmt = _insert(session, table).on_conflict_do_nothing(index_elements=list(keys))
+        stmt = dialect_insert(session, table).on_conflict_do_nothing(index_elements=list(keys))
         session.execute(stmt, list(rows))
 
 
@@ -55,7 +57,7 @@ def upsert(
     """
     if not rows:
         return []
-    stmt = _insert(session, table)
+    stmt = dialect_insert(session, table)
     excluded = stmt.excluded
     where = sa.or_(*(table.c[c].is_distinct_from(excluded[c]) for c in only_if_changed))
     stmt = stmt.on_conflict_do_update(
@@ -70,13 +72,19 @@ def upsert(
     return []
 
 
-def delete_where_in(session: Session, table: sa.Table, column: str, values: Sequence[Any]) -> int:
-    """Delete the rows whose ``column`` is one of ``values``; return how many went."""
-    deleted = 0
-    for chunk in batched(values, 5_000):
-        result = session.execute(sa.delete(table).where(table.c[column].in_(chunk)))
-        deleted += result.rowcount
-    return deleted
+def columns_of(frame: pd.DataFrame, columns: Sequence[str]) -> list[list[Any]]:
+    """The frame's columns as lists of plain Python values, ready for :func:`insert_rows`."""
+    return [frame[c].tolist() for c in columns]
+
+
+def timestamp_texts(values: pd.Series, dialect: str) -> list[str]:
+    """UTC times as the text the database column takes from :func:`insert_rows`.
+
+    SQLite gets the naive UTC text that SQLAlchemy itself stores; PostgreSQL an explicit offset.
+    """
+    utc = values.dt.tz_convert("UTC")
+    pattern = "%Y-%m-%d %H:%M:%S.%f" + ("+00:00" if dialect == "postgresql" else "")
+    return utc.dt.strftime(pattern).tolist()
 
 
 def insert_rows(

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from sqlalchemy.orm import Session
 
@@ -162,8 +163,14 @@ def _read_csv(path: Path, required: Sequence[str], optional: Sequence[str]) -> R
     data = _read_bytes(path)
     if data.startswith(_UTF16_32_BOMS):
         raise UnreadableFileError(f"{source}: UTF-16/UTF-32 text; save the file as UTF-8")
-    # Undecodable bytes are kept as surrogates so that only the rows holding them are rejected.
-    text = data.removeprefix(codecs.BOM_UTF8).decode("utf-8", errors="surrogateescape")
+    data = data.removeprefix(codecs.BOM_UTF8)
+    try:
+        text = data.decode("utf-8")
+        valid_utf8 = True
+    except UnicodeDecodeError:
+        # Undecodable bytes are kept as surrogates so that only the rows holding them go.
+        text = data.decode("utf-8", errors="surrogateescape")
+        valid_utf8 = False
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader, None)
@@ -174,6 +181,45 @@ def _read_csv(path: Path, required: Sequence[str], optional: Sequence[str]) -> R
     if not _is_utf8(",".join(header)):
         raise UnreadableFileError(f"{source}:1: header is not UTF-8 text; save the file as UTF-8")
     names = _check_header(source, header, required)
+    known = _known(names, required, optional)
+    simple = valid_utf8 and b'"' not in data and data.count(b"\r") == data.count(b"\r\n")
+    frame = _read_simple_csv(data, names) if simple else None
+    if frame is not None:
+        return RawTable(source, names, known, frame, [], len(frame))
+    frame, rejects, rows_read = _read_any_csv(source, reader, names, check_utf8=not valid_utf8)
+    return RawTable(source, names, known, frame, rejects, rows_read)
+
+
+def _read_simple_csv(data: bytes, names: list[str]) -> pd.DataFrame | None:
+    """The fast path for a file without quotes: every record is one physical line.
+
+    Gives None when any line is not a plain row (blank, or the wrong number of fields), for
+    the exact path to find and explain.
+    """
+    try:
+        table = pa_csv.read_csv(
+            io.BytesIO(data),
+            read_options=pa_csv.ReadOptions(skip_rows=1, column_names=names),
+            parse_options=pa_csv.ParseOptions(
+                quote_char=False, newlines_in_values=False, ignore_empty_lines=False
+            ),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid:
+        return None
+    frame = pd.DataFrame({n: pd.Series(table[n].to_pandas(), dtype="str") for n in names})
+    frame["line"] = pd.Series(range(2, table.num_rows + 2), dtype="int64")
+    return frame
+
+
+def _read_any_csv(
+    source: str, reader: Any, names: list[str], *, check_utf8: bool
+) -> tuple[pd.DataFrame, list[Reject], int]:
+    """The exact path: any CSV, quoted fields spanning lines, rows of the wrong length."""
     rows: list[list[str]] = []
     lines: list[int] = []
     rejects: list[Reject] = []
@@ -185,7 +231,7 @@ def _read_csv(path: Path, required: Sequence[str], optional: Sequence[str]) -> R
             if not fields:
                 continue  # a blank line is no row
             rows_read += 1
-            problem = _row_problem(fields, names)
+            problem = _row_problem(fields, names, check_utf8)
             if problem is None:
                 rows.append(fields)
                 lines.append(line)
@@ -194,9 +240,12 @@ def _read_csv(path: Path, required: Sequence[str], optional: Sequence[str]) -> R
                 rejects.append(Reject(source, line, problem[0], problem[1], row))
     except csv.Error as e:
         raise UnreadableFileError(f"{source}:{start}: not valid CSV: {e}") from None
-    frame = pd.DataFrame(rows, columns=names, dtype="str") if rows else _empty(names)
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+    frame = pd.DataFrame(
+        {n: pd.Series(c, dtype="str") for n, c in zip(names, columns, strict=True)}
+    )
     frame["line"] = pd.Series(lines, dtype="int64")
-    return RawTable(source, names, _known(names, required, optional), frame, rejects, rows_read)
+    return frame, rejects, rows_read
 
 
 def _is_utf8(text: str) -> bool:
@@ -209,10 +258,10 @@ def _is_utf8(text: str) -> bool:
     return True
 
 
-def _row_problem(fields: list[str], names: list[str]) -> tuple[str, str] | None:
+def _row_problem(fields: list[str], names: list[str], check_utf8: bool) -> tuple[str, str] | None:
     if len(fields) != len(names):
         return "row", f"expected {len(names)} fields, found {len(fields)}"
-    if _is_utf8("".join(fields)):
+    if not check_utf8 or _is_utf8("".join(fields)):
         return None
     for name, value in zip(names, fields, strict=True):
         if not _is_utf8(value):

@@ -12,16 +12,19 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
+import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from auditor.db.bulk import delete_where_in, insert_rows, upsert
+from auditor.db.bulk import columns_of, dialect_insert, insert_rows, timestamp_texts
 from auditor.db.engine import database_errors
-from auditor.db.models import ID_LENGTH, NAME_LENGTH, Sale, SaleLine
+from auditor.db.models import ID_LENGTH, NAME_LENGTH, PATH_LENGTH, Sale, SaleLine, utcnow
+from auditor.db.types import UTCDateTime
 from auditor.ingest.common import (
     Problems,
     Progress,
@@ -69,6 +72,8 @@ MAX_QUANTITY = 1e9
 MAX_AMOUNT = 1e12
 BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 RECEIPT_FIELDS = ("register_id", "cashier_id", "sold_at")
+_LOCAL_TIME = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?"
+_OFFSET = r"(?:Z|[+-]\d{2}:\d{2})"
 
 
 @dataclass
@@ -191,21 +196,36 @@ def _numbers(frame: pd.DataFrame, column: str, problems: Problems) -> pd.Series:
 def _times(
     frame: pd.DataFrame, problems: Problems, zone_for: Callable[[str], ZoneInfo]
 ) -> pd.Series:
-    """``sold_at`` as UTC; each distinct (time, store) is parsed once."""
-    todo = problems.ok & (frame["sold_at"] != "")
-    pairs = frame.loc[todo, ["sold_at", "store_id"]].drop_duplicates()
-    zones = {store: zone_for(store) for store in pairs["store_id"].unique()}
-    parsed: dict[tuple[str, str], object] = {}
-    errors: dict[tuple[str, str], str] = {}
-    for text, store in pairs.itertuples(index=False):
+    """``sold_at`` as UTC, by the rule of :func:`parse_local_time`.
+
+    The usual shapes are converted a column at a time (a repeated local time is taken as its
+    first, daylight-saving occurrence, as ``fold=0`` does); everything else, including local
+    times skipped by a clock change, goes through ``parse_local_time`` one value at a time.
+    """
+    text = frame["sold_at"]
+    todo = problems.ok & (text != "")
+    result = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[us, UTC]")
+    aware = todo & text.str.fullmatch(_LOCAL_TIME + _OFFSET)
+    if aware.any():
+        result[aware] = pd.to_datetime(text[aware], format="ISO8601", utc=True, errors="coerce")
+    naive = todo & text.str.fullmatch(_LOCAL_TIME)
+    for store, index in frame[naive].groupby("store_id").groups.items():
+        local = pd.to_datetime(text[index], format="ISO8601", errors="coerce")
+        result[index] = local.dt.tz_localize(
+            zone_for(store), ambiguous=np.ones(len(index), dtype=bool), nonexistent="NaT"
+        ).dt.tz_convert("UTC")
+    parsed: dict[object, object] = {}
+    found: dict[object, tuple[str, str]] = {}
+    rest = frame.loc[todo & result.isna(), ["sold_at", "store_id"]]
+    for index, value, store in rest.itertuples():
         try:
-            parsed[text, store] = parse_local_time(text, zones[store])
+            parsed[index] = parse_local_time(value, zone_for(store))
         except ValueError as e:
-            errors[text, store] = str(e)
-    keys = pd.Series(list(zip(frame["sold_at"], frame["store_id"], strict=True)), dtype="object")
-    reasons = keys.map(errors)
-    problems.add(todo & reasons.notna(), "sold_at", reasons)
-    return pd.to_datetime(keys.map(parsed), utc=True).astype("datetime64[us, UTC]")
+            found[index] = ("sold_at", str(e))
+    if parsed:
+        result[list(parsed)] = pd.to_datetime(list(parsed.values()), utc=True)
+    problems.add_each(found)
+    return result
 
 
 def _check_receipts_agree(frame: pd.DataFrame, problems: Problems) -> None:
@@ -233,7 +253,7 @@ def build_batch(lines: pd.DataFrame) -> SalesBatch:
         line_count=("line", "size"),
         total_cents=("amount_cents", "sum"),
     ).reset_index()
-    receipts["content_hash"] = _content_hashes(lines, keys)
+    receipts["content_hash"] = _content_hashes(lines)
     named = lines[lines["cashier_name"] != ""]
     cashiers = (
         lines[["store_id", "cashier_id"]]
@@ -249,27 +269,78 @@ def build_batch(lines: pd.DataFrame) -> SalesBatch:
     return SalesBatch(receipts=receipts, lines=lines, cashiers=cashiers)
 
 
-def _content_hashes(lines: pd.DataFrame, keys: list[str]) -> list[str]:
+def _content_hashes(lines: pd.DataFrame) -> list[str]:
+    """SHA-256 of each receipt's lines; ``lines`` are sorted by receipt and numbered."""
     if lines.empty:
         return []
-    text = lines["register_id"].str.cat(
-        [
-            lines["cashier_id"],
-            lines["sold_at"].astype("int64").astype(str),
-            lines["sku"],
-            lines["product_name"],
-            lines["category"],
-            lines["quantity"].astype(str),
-            lines["amount_cents"].astype(str),
-            lines["is_alcohol"].astype(str),
-        ],
-        sep="\x1f",
+    text = (
+        lines["register_id"]
+        .str.cat(
+            [
+                lines["cashier_id"],
+                lines["sold_at"].astype("int64").astype(str),
+                lines["sku"],
+                lines["product_name"],
+                lines["category"],
+                lines["quantity"].astype(str),
+                lines["amount_cents"].astype(str),
+                lines["is_alcohol"].astype(str),
+            ],
+            sep="\x1f",
+        )
+        .tolist()
     )
-    joined = text.groupby([lines[k] for k in keys], sort=False).agg("\x1e".join)
-    return [hashlib.sha256(t.encode()).hexdigest() for t in joined]
+    starts = [*np.flatnonzero(lines["line_no"].to_numpy() == 1).tolist(), len(text)]
+    return [
+        hashlib.sha256("\x1e".join(text[a:b]).encode()).hexdigest()
+        for a, b in zip(starts, starts[1:], strict=False)
+    ]
 
 
 # -- load (adapter) ------------------------------------------------------------------------------
+
+
+_staging = sa.MetaData()
+STAGE_SALES = sa.Table(
+    "stage_sales",
+    _staging,
+    sa.Column("store_id", sa.String(ID_LENGTH), primary_key=True),
+    sa.Column("receipt_id", sa.String(ID_LENGTH), primary_key=True),
+    sa.Column("register_id", sa.String(ID_LENGTH)),
+    sa.Column("cashier_id", sa.String(ID_LENGTH)),
+    sa.Column("sold_at", sa.DateTime(timezone=True)),
+    sa.Column("has_alcohol", sa.Boolean),
+    sa.Column("line_count", sa.Integer),
+    sa.Column("total_cents", sa.BigInteger),
+    sa.Column("content_hash", sa.String(64)),
+    sa.Column("changed", sa.Boolean),
+    prefixes=["TEMPORARY"],
+)
+STAGE_LINES = sa.Table(
+    "stage_sale_lines",
+    _staging,
+    sa.Column("store_id", sa.String(ID_LENGTH), primary_key=True),
+    sa.Column("receipt_id", sa.String(ID_LENGTH), primary_key=True),
+    sa.Column("line_no", sa.Integer, primary_key=True),
+    sa.Column("source_line", sa.Integer),
+    sa.Column("sku", sa.String(ID_LENGTH)),
+    sa.Column("product_name", sa.String(NAME_LENGTH)),
+    sa.Column("category", sa.String(NAME_LENGTH)),
+    sa.Column("quantity", sa.Double),
+    sa.Column("amount_cents", sa.BigInteger),
+    sa.Column("is_alcohol", sa.Boolean),
+    prefixes=["TEMPORARY"],
+)
+RECEIPT_COLUMNS = [
+    "store_id",
+    "receipt_id",
+    *RECEIPT_FIELDS,
+    "has_alcohol",
+    "line_count",
+    "total_cents",
+    "content_hash",
+]
+LINE_COLUMNS = [c.name for c in STAGE_LINES.c]
 
 
 def load_sales(
@@ -282,9 +353,13 @@ def load_sales(
 ) -> int:
     """Upsert the batch's receipts and replace the lines of new or changed ones.
 
-    Runs in the session's transaction. Returns how many receipts were written.
+    The batch is bulk-copied into two temporary tables; set-based statements then update
+    ``sales`` and ``sale_lines`` from them. Runs in the session's transaction. Returns how many
+    receipts were new or changed.
     """
     receipts, lines = batch.receipts, batch.lines
+    if receipts.empty:
+        return 0
     save_places(
         session=session,
         settings=settings,
@@ -292,49 +367,77 @@ def load_sales(
         registers=receipts[["store_id", "register_id"]].drop_duplicates(),
         cashiers=batch.cashiers,
     )
-    rows = receipts.assign(
-        sold_at=receipts["sold_at"].dt.to_pydatetime() if len(receipts) else [],
-        source_file=source_file[-1024:],
-    ).to_dict("records")
-    written = upsert(
+    connection = session.connection()
+    for table in (STAGE_SALES, STAGE_LINES):
+        table.drop(connection, checkfirst=True)
+        table.create(connection)
+    dialect = connection.dialect.name
+    stage_receipts = receipts.assign(sold_at=timestamp_texts(receipts["sold_at"], dialect))
+    insert_rows(
         session,
-        Sale.__table__,
-        rows,
-        keys=["store_id", "receipt_id"],
-        update=[
-            *RECEIPT_FIELDS,
-            "has_alcohol",
-            "line_count",
-            "total_cents",
-            "content_hash",
-            "source_file",
-            "ingested_at",
-        ],
-        only_if_changed=["content_hash"],
-        returning=["id", "store_id", "receipt_id"],
+        STAGE_SALES,
+        [*RECEIPT_COLUMNS, "changed"],
+        zip(*columns_of(stage_receipts, RECEIPT_COLUMNS), repeat(True)),
     )
+    total = len(lines)
+    insert_rows(
+        session,
+        STAGE_LINES,
+        LINE_COLUMNS,
+        zip(*columns_of(lines.rename(columns={"line": "source_line"}), LINE_COLUMNS), strict=True),
+        progress=(lambda n: progress(n, total)) if progress else None,
+    )
+    written = _merge_staged_sales(session, source_file=source_file[-PATH_LENGTH:])
+    for table in (STAGE_LINES, STAGE_SALES):
+        table.drop(connection)
+    return written
+
+
+def _merge_staged_sales(session: Session, *, source_file: str) -> int:
+    sales, lines, staged, staged_lines = (
+        Sale.__table__,
+        SaleLine.__table__,
+        STAGE_SALES,
+        STAGE_LINES,
+    )
+    same_receipt = (sales.c.store_id == staged.c.store_id) & (
+        sales.c.receipt_id == staged.c.receipt_id
+    )
+    unchanged = sa.select(1).where(same_receipt, sales.c.content_hash == staged.c.content_hash)
+    session.execute(sa.update(staged).where(unchanged.exists()).values(changed=False))
+    written = session.scalar(sa.select(sa.func.count()).where(staged.c.changed)) or 0
     if not written:
         return 0
-    ids = pd.DataFrame(written, columns=["sale_id", "store_id", "receipt_id"])
-    delete_where_in(session, SaleLine.__table__, "sale_id", ids["sale_id"].tolist())
-    new_lines = lines.merge(ids, on=["store_id", "receipt_id"])
-    columns = [
-        "sale_id",
-        "line_no",
-        "source_line",
-        "sku",
-        "product_name",
-        "category",
-        "quantity",
-        "amount_cents",
-        "is_alcohol",
-    ]
-    new_lines = new_lines.rename(columns={"line": "source_line"})
-    values = zip(*(new_lines[c].tolist() for c in columns), strict=True)
-    total = len(new_lines)
-    advance = (lambda n: progress(n, total)) if progress else None
-    insert_rows(session, SaleLine.__table__, columns, values, progress=advance)
-    return len(written)
+    replaced = sa.select(sales.c.id).join(staged, same_receipt).where(staged.c.changed)
+    session.execute(sa.delete(lines).where(lines.c.sale_id.in_(replaced)))
+
+    changed = sa.select(
+        *(staged.c[c] for c in RECEIPT_COLUMNS),
+        sa.literal(source_file, sa.String).label("source_file"),
+        sa.literal(utcnow(), UTCDateTime()).label("ingested_at"),
+    ).where(staged.c.changed)
+    insert = dialect_insert(session, sales).from_select(
+        [*RECEIPT_COLUMNS, "source_file", "ingested_at"], changed
+    )
+    updated = [*RECEIPT_COLUMNS[2:], "source_file", "ingested_at"]
+    session.execute(
+        insert.on_conflict_do_update(
+            index_elements=["store_id", "receipt_id"],
+            set_={c: insert.excluded[c] for c in updated},
+        )
+    )
+    same_line_receipt = (staged_lines.c.store_id == staged.c.store_id) & (
+        staged_lines.c.receipt_id == staged.c.receipt_id
+    )
+    new_lines = (
+        sa.select(sales.c.id, *(staged_lines.c[c] for c in LINE_COLUMNS[2:]))
+        .select_from(staged_lines)
+        .join(staged, same_line_receipt)
+        .join(sales, same_receipt)
+        .where(staged.c.changed)
+    )
+    session.execute(sa.insert(lines).from_select(["sale_id", *LINE_COLUMNS[2:]], new_lines))
+    return written
 
 
 def ingest_sales_file(

@@ -1,0 +1,1 @@
+"""The demo: synthetic checkout snapshots built from the labelled face sets."""
