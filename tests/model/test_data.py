@@ -5,7 +5,7 @@ import pytest
 
 from model.data import SplitSpec, load_images, read_labels, read_sets, split_of
 from model.errors import DatasetError
-from tests.model.conftest import datasets_dir
+from tests.helpers.model import datasets_dir
 
 
 def write_labels(folder: Path, text: str) -> Path:
