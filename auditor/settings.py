@@ -284,8 +284,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(f)
     except FileNotFoundError:
         raise SettingsError(f"{path}: config file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise SettingsError(f"{path}: cannot read config file: {e}") from None
+    except UnicodeDecodeError:
+        raise SettingsError(f"{path}: config file is not UTF-8 text") from None
+    except OSError as e:
+        raise SettingsError(f"{path}: cannot read config file: {e.strerror or e}") from None
     except tomllib.TOMLDecodeError as e:
         raise SettingsError(f"{path}: not valid TOML: {e}") from None
 

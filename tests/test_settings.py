@@ -1,0 +1,158 @@
+"""Settings: defaults, the TOML file, AUDITOR_* overrides, and errors that name the key."""
+
+from __future__ import annotations
+
+import json
+from datetime import time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from auditor.settings import SettingsError, load_settings
+from tests.factories import write_config
+
+
+def test_defaults_without_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings()
+    assert settings.database_url == f"sqlite:///{tmp_path / 'var' / 'auditor.db'}"
+    assert settings.snapshot_root == tmp_path / "var" / "snapshots"
+    assert settings.report_dir == tmp_path / "var" / "reports"
+    assert settings.audit.age_threshold == 25
+    assert (settings.audit.legal_hours_start, settings.audit.legal_hours_end) == (
+        time(8),
+        time(23),
+    )
+    assert settings.schedule.cron == "30 2 * * *"
+    assert settings.schedule.timezone == settings.chain.default_timezone
+    assert settings.model_path.parts[-2:] == ("model", "bundled")
+    assert "beer" in settings.alcohol_categories
+
+
+def test_auditor_toml_in_working_directory_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "auditor.toml").write_text("[audit]\nage_threshold = 21\n")
+    monkeypatch.chdir(tmp_path)
+    assert load_settings().audit.age_threshold == 21
+
+
+def test_file_values_and_relative_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "etc" / "auditor.toml"
+    config.parent.mkdir()
+    config.write_text(
+        """
+[database]
+url = "sqlite:///db/audit.db"
+[paths]
+data_dir = "data"
+[chain]
+default_timezone = "Europe/Vienna"
+alcohol_categories = ["Beer", " WINE ", "beer"]
+[[stores]]
+id = "S9"
+[audit]
+legal_hours_start = 07:30:00
+legal_hours_end = "22:00"
+"""
+    )
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(config)
+    assert settings.database_url == f"sqlite:///{config.parent / 'db' / 'audit.db'}"
+    assert settings.paths.data_dir == config.parent / "data"
+    assert settings.chain.alcohol_categories == ["beer", "wine"]
+    assert settings.store("S9").timezone == "Europe/Vienna"
+    assert settings.store_zone("S9") == ZoneInfo("Europe/Vienna")
+    assert settings.store_zone("unknown") == ZoneInfo("Europe/Vienna")
+    assert settings.audit.legal_hours_start == time(7, 30)
+    assert settings.audit.legal_hours_end == time(22)
+
+
+def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = write_config(tmp_path / "auditor.toml", audit={"age_threshold": 21})
+    monkeypatch.setenv("AUDITOR_AUDIT__AGE_THRESHOLD", "30")
+    monkeypatch.setenv("AUDITOR_DATABASE__URL", "postgres://u:secret@db.example/auditor")
+    monkeypatch.setenv("AUDITOR_CHAIN__ALCOHOL_CATEGORIES", '["cider"]')
+    settings = load_settings(config)
+    assert settings.audit.age_threshold == 30
+    assert settings.audit.frames_per_sale == 3
+    assert settings.database_url == "postgresql+psycopg://u:secret@db.example/auditor"
+    assert settings.alcohol_categories == frozenset({"cider"})
+
+
+def test_as_json_dict_hides_the_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUDITOR_DATABASE__URL", "postgresql://u:secret@db.example/auditor")
+    record = load_settings(write_config(tmp_path / "auditor.toml")).as_json_dict()
+    text = json.dumps(record)
+    assert "secret" not in text
+    assert record["database"]["url"] == "postgresql+psycopg://u:***@db.example/auditor"
+    assert record["audit"]["legal_hours_start"] == "08:00:00"
+    assert record["stores"][0]["id"] == "S1"
+
+
+@pytest.mark.parametrize(
+    "toml, key",
+    [
+        ("[audit]\nage_threshold = 5", "audit.age_threshold"),
+        ("[audit]\nage_threshold = 'old'", "audit.age_threshold"),
+        ("[audit]\nframes_per_sale = 0", "audit.frames_per_sale"),
+        ("[audit]\nwindow_before_s = -1", "audit.window_before_s"),
+        ("[audit]\nlegal_hours_start = '25:00'", "audit.legal_hours_start"),
+        ("[audit]\nlegal_hours_start = '09:00'\nlegal_hours_end = '09:00'", "audit"),
+        ("[audit]\nage_treshold = 21", "audit.age_treshold"),
+        ("[retention]\nframe_days = 0", "retention.frame_days"),
+        ("[schedule]\ncron = 'every night'", "schedule.cron"),
+        ("[schedule]\ntimezone = 'Mars/Olympus'", "schedule.timezone"),
+        ("[chain]\ndefault_timezone = 'Berlin'", "chain.default_timezone"),
+        ("[chain]\nalcohol_categories = []", "chain.alcohol_categories"),
+        ("[database]\nurl = 'mysql://x/y'", "database.url"),
+        ("[database]\nurl = 'not a url'", "database.url"),
+        ("[[stores]]\nid = 'S1'\ntimezone = 'Nowhere'", "stores[0].timezone"),
+        ("[[stores]]\nid = 'S1'\n[[stores]]\nid = 'S1'", "stores"),
+        ("[[stores]]\nname = 'no id'", "stores[0].id"),
+        ("colour = 'red'", "colour"),
+    ],
+)
+def test_bad_value_names_the_key(tmp_path: Path, toml: str, key: str) -> None:
+    config = tmp_path / "auditor.toml"
+    config.write_text(toml)
+    with pytest.raises(SettingsError) as error:
+        load_settings(config)
+    message = str(error.value)
+    assert message.startswith(f"{config}: {key}")
+    assert "\n" not in message
+
+
+def test_bad_environment_value_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AUDITOR_AUDIT__AGE_THRESHOLD", "old")
+    with pytest.raises(SettingsError, match=r"audit\.age_threshold \(from AUDITOR_AUDIT__AGE"):
+        load_settings()
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [(None, "config file not found"), ("[audit", "not valid TOML"), (b"\xff\xfe", "not UTF-8")],
+)
+def test_unreadable_file(tmp_path: Path, content: str | bytes | None, message: str) -> None:
+    config = tmp_path / "auditor.toml"
+    if isinstance(content, bytes):
+        config.write_bytes(content)
+    elif content is not None:
+        config.write_text(content)
+    with pytest.raises(SettingsError, match=message):
+        load_settings(config)
+
+
+def test_example_config_is_valid_and_documents_every_key() -> None:
+    example = Path(__file__).parents[1] / "auditor.example.toml"
+    settings = load_settings(example)
+    text = example.read_text()
+    for section, values in settings.model_dump().items():
+        assert f"[{section}]" in text or f"[[{section}]]" in text, section
+        items = values[0] if isinstance(values, list) else values
+        for key in items:
+            assert f"{key} =" in text or f"# {key} =" in text, f"{section}.{key}"
