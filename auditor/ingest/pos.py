@@ -74,6 +74,7 @@ BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 RECEIPT_FIELDS = ("register_id", "cashier_id", "sold_at")
 _LOCAL_TIME = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?"
 _OFFSET = r"(?:Z|[+-]\d{2}:\d{2})"
+EARLIEST, LATEST = pd.Timestamp("1970-01-01", tz="UTC"), pd.Timestamp("2100-01-01", tz="UTC")
 
 
 @dataclass
@@ -173,7 +174,7 @@ def parse_sales(
             "sold_at": sold_at,
             **{c: frame[c] for c in ("sku", "product_name", "category")},
             "quantity": quantity,
-            "amount_cents": cents.fillna(0).astype("int64"),
+            "amount_cents": cents.where(np.isfinite(cents), 0).astype("int64"),
             "is_alcohol": is_alcohol.fillna(False).astype(bool),
         }
     )[good].reset_index(drop=True)
@@ -225,6 +226,8 @@ def _times(
     if parsed:
         result[list(parsed)] = pd.to_datetime(list(parsed.values()), utc=True)
     problems.add_each(found)
+    out_of_range = result.notna() & ((result < EARLIEST) | (result >= LATEST))
+    problems.add(out_of_range, "sold_at", "time out of range: '" + text.str.slice(0, 40) + "'")
     return result
 
 

@@ -1,0 +1,217 @@
+"""Snapshot metadata from a folder layout or a manifest: inside the root only, idempotent."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from auditor.db.models import Snapshot
+from auditor.ingest.common import UnreadableFileError
+from auditor.ingest.snapshots import (
+    OutsideSnapshotRootError,
+    ingest_snapshots,
+    parse_layout_path,
+)
+from auditor.settings import Settings
+from tests.factories import jpeg_bytes, write_frame, write_manifest
+
+
+@pytest.mark.parametrize(
+    "path, expected",
+    [
+        ("S1/R1/2024-03-01/211500.jpg", ("S1", "R1", datetime(2024, 3, 1, 21, 15))),
+        ("S1/R1/2024-03-01/211500_250.JPG", ("S1", "R1", datetime(2024, 3, 1, 21, 15, 0, 250000))),
+        ("x/y/S1/R1/2024-03-01/000000.jpeg", ("S1", "R1", datetime(2024, 3, 1))),
+    ],
+)
+def test_layout_path(path: str, expected: tuple[str, str, datetime]) -> None:
+    assert parse_layout_path(path) == expected
+
+
+@pytest.mark.parametrize(
+    "path, field, reason",
+    [
+        ("R1/2024-03-01/211500.jpg", "path", "not laid out as"),
+        ("S1/R1/2024-3-1/211500.jpg", "date", "is not a YYYY-MM-DD date"),
+        ("S1/R1/2024-02-30/211500.jpg", "date", "is not a real date"),
+        ("S1/R1/2024-03-01/2115.jpg", "time", "is not HHMMSS"),
+        ("S1/R1/2024-03-01/211500_25.jpg", "time", "is not HHMMSS"),
+        ("S1/R1/2024-03-01/211500.png", "time", "is not HHMMSS"),
+        ("S1/R1/2024-03-01/246000.jpg", "time", "is not a time of day"),
+        ("S1/R\x01/2024-03-01/211500.jpg", "register_id", "not a valid id"),
+        (f"{'S' * 65}/R1/2024-03-01/211500.jpg", "store_id", "not a valid id"),
+    ],
+)
+def test_layout_path_problems(path: str, field: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason) as error:
+        parse_layout_path(path)
+    assert error.value.field == field
+
+
+def stored(factory: sessionmaker[Session]) -> list[tuple[object, ...]]:
+    with factory() as session:
+        rows = session.execute(
+            sa.select(
+                Snapshot.id,
+                Snapshot.store_id,
+                Snapshot.register_id,
+                Snapshot.captured_at,
+                Snapshot.path,
+                Snapshot.size_bytes,
+                Snapshot.sha256,
+            ).order_by(Snapshot.path)
+        )
+        return [tuple(r) for r in rows]
+
+
+def test_folder_ingest(
+    db_settings: Settings, session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    root = db_settings.snapshot_root
+    frame = write_frame(root, "S1", "R1", datetime(2024, 3, 1, 21, 15, 0, 250000), seed=1)
+    write_frame(root, "S2", "R1", datetime(2024, 3, 1, 16, 15), seed=2)
+    (root / "S1" / "R1" / "2024-03-01" / "notes.txt").write_text("not a frame")
+    (root / "S1" / "R1" / "2024-03-01" / "120000.jpg").write_bytes(b"")
+    (root / "S1" / "R1" / "2024-03-01" / "130000.jpg").write_bytes(b"GIF89a")
+    outside = tmp_path / "outside.jpg"
+    outside.write_bytes(jpeg_bytes())
+    (root / "S1" / "R1" / "2024-03-01" / "140000.jpg").symlink_to(outside)
+    (root / "S1" / "R2").symlink_to(tmp_path, target_is_directory=True)
+
+    summary = ingest_snapshots(root, settings=db_settings, session_factory=session_factory)
+    assert (summary.frames, summary.frames_written, summary.rejected) == (2, 2, 5)
+    reasons = {Path(r.source).name: (r.field, r.reason) for r in summary.rejects}
+    assert reasons == {
+        "notes.txt": ("time", "file name 'notes.txt' is not HHMMSS[_mmm].jpg"),
+        "120000.jpg": ("path", "empty file"),
+        "130000.jpg": ("path", "not a JPEG image"),
+        "140000.jpg": ("path", "outside the snapshot root (symbolic link or '..')"),
+        "R2": ("path", "symbolic link to a folder, not followed"),
+    }
+    assert summary.rejects_path == root.parent / "snapshots.rejects.csv"
+    rows = stored(session_factory)
+    assert [r[1:5] for r in rows] == [
+        (
+            "S1",
+            "R1",
+            datetime(2024, 3, 1, 20, 15, 0, 250000, tzinfo=UTC),
+            "S1/R1/2024-03-01/211500_250.jpg",
+        ),
+        ("S2", "R1", datetime(2024, 3, 1, 21, 15, tzinfo=UTC), "S2/R1/2024-03-01/161500.jpg"),
+    ]
+    assert rows[0][5:] == (frame.stat().st_size, hashlib.sha256(frame.read_bytes()).hexdigest())
+
+    # Again, and from a day's folder: nothing new, nothing duplicated.
+    again = ingest_snapshots(root, settings=db_settings, session_factory=session_factory)
+    assert again.frames_written == 0
+    day = ingest_snapshots(frame.parent, settings=db_settings, session_factory=session_factory)
+    assert (day.frames, day.frames_written) == (1, 0)
+    assert stored(session_factory) == rows
+
+    # A frame file replaced by another image: its row is updated in place.
+    frame.write_bytes(jpeg_bytes(seed=9))
+    changed = ingest_snapshots(root, settings=db_settings, session_factory=session_factory)
+    assert changed.frames_written == 1
+    updated = stored(session_factory)
+    assert updated[0][0] == rows[0][0] and updated[0][6] != rows[0][6]
+
+
+def test_manifest_ingest(
+    db_settings: Settings, session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    root = db_settings.snapshot_root
+    frame = write_frame(root, "cam", "a", datetime(2024, 3, 1, 21, 15))
+    outside = tmp_path / "outside.jpg"
+    outside.write_bytes(jpeg_bytes())
+    manifest = write_manifest(
+        root / "manifest.csv",
+        [
+            {
+                "store_id": "S1",
+                "register_id": "R1",
+                "captured_at": "2024-03-01T21:15:00",
+                "path": "cam/a/2024-03-01/211500.jpg",
+            },
+            {
+                "store_id": "S1",
+                "register_id": "R1",
+                "captured_at": "2024-03-01T21:15:00",
+                "path": "cam/a/../a/2024-03-01/211500.jpg",
+            },
+            {
+                "store_id": "S1",
+                "register_id": "R1",
+                "captured_at": "2024-03-01T21:15:00",
+                "path": "../outside.jpg",
+            },
+            {
+                "store_id": "S1",
+                "register_id": "R1",
+                "captured_at": "2024-03-01T21:15:00",
+                "path": str(outside),
+            },
+            {
+                "store_id": "S1",
+                "register_id": "R1",
+                "captured_at": "2024-03-01T21:15:00",
+                "path": "missing.jpg",
+            },
+            {"store_id": "S1", "register_id": "R1", "captured_at": "soon", "path": "x.jpg"},
+            {
+                "store_id": "",
+                "register_id": "R1",
+                "captured_at": "2024-03-01T21:15:00",
+                "path": "x.jpg",
+            },
+        ],
+    )
+    summary = ingest_snapshots(manifest, settings=db_settings, session_factory=session_factory)
+    assert [(r.line, r.field, r.reason) for r in summary.rejects] == [
+        (3, "path", "same file as line 2"),
+        (4, "path", "outside the snapshot root"),
+        (5, "path", "must be relative to the manifest's folder"),
+        (6, "path", "file not found"),
+        (7, "captured_at", "not an ISO 8601 time: 'soon'"),
+        (8, "store_id", "missing"),
+    ]
+    assert summary.rejects_path == root / "manifest.rejects.csv"
+    [row] = stored(session_factory)
+    assert row[1:5] == (
+        "S1",
+        "R1",
+        datetime(2024, 3, 1, 20, 15, tzinfo=UTC),
+        "cam/a/2024-03-01/211500.jpg",
+    )
+    assert row[5] == frame.stat().st_size
+    again = ingest_snapshots(manifest, settings=db_settings, session_factory=session_factory)
+    assert again.frames_written == 0
+    assert stored(session_factory) == [row]
+
+
+def test_folder_outside_the_root_is_refused(
+    db_settings: Settings, session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    write_frame(elsewhere, "S1", "R1", datetime(2024, 3, 1, 21, 15))
+    with pytest.raises(OutsideSnapshotRootError, match="outside the snapshot root"):
+        ingest_snapshots(elsewhere, settings=db_settings, session_factory=session_factory)
+    with pytest.raises(OutsideSnapshotRootError):
+        ingest_snapshots(
+            db_settings.snapshot_root / "..", settings=db_settings, session_factory=session_factory
+        )
+    assert stored(session_factory) == []
+
+
+def test_unreadable_manifest_changes_nothing(
+    db_settings: Settings, session_factory: sessionmaker[Session]
+) -> None:
+    manifest = db_settings.snapshot_root / "manifest.csv"
+    manifest.write_text("store,register,when,file\n")
+    with pytest.raises(UnreadableFileError, match="missing column"):
+        ingest_snapshots(manifest, settings=db_settings, session_factory=session_factory)
+    assert stored(session_factory) == []
