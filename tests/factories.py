@@ -24,6 +24,7 @@ STORES = [
 def write_config(path: Path, *, database_url: str | None = None, **sections: Any) -> Path:
     """A TOML settings file for a test: data under ``path``'s folder, the test stores."""
     base = path.parent
+    base.mkdir(parents=True, exist_ok=True)
     data: dict[str, Any] = {
         "paths": {
             "data_dir": str(base / "var"),

@@ -56,7 +56,7 @@ class _AuditorGroup(click.Group):
             raise click.ClickException(str(e)) from e
 
 
-@click.group(cls=_AuditorGroup)
+@click.group("auditor", cls=_AuditorGroup)
 @click.option(
     "--config",
     "config_path",
