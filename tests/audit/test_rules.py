@@ -1,0 +1,153 @@
+import math
+from datetime import time
+
+import pytest
+
+from auditor.audit.rules import (
+    MIN_SPREAD,
+    FrameOutcome,
+    Rules,
+    combine_estimates,
+    judge_sale,
+    within_legal_hours,
+)
+from auditor.db.models import FLAG_KINDS
+from auditor.settings import AuditSettings
+
+RULES = Rules(age_threshold=25, legal_hours_start=time(8), legal_hours_end=time(23))
+NOON = time(12)
+
+
+def face(age: float, spread: float = 3.0) -> FrameOutcome:
+    return FrameOutcome("estimated", age, spread)
+
+
+NO_FACE = FrameOutcome("no_face")
+BAD = FrameOutcome("unreadable_frame")
+
+
+@pytest.mark.parametrize(
+    "ages,spreads,age,spread",
+    [
+        ([30], [4], 30, 4),
+        # equal spreads: the plain mean; the spread grows with the disagreement
+        ([20, 30], [5, 5], 25, math.sqrt(25 + 25)),
+        ([27, 27, 27], [2, 2, 2], 27, 2),
+        # the sharper frame counts four times as much (spread half as wide)
+        ([20, 40], [2, 4], (20 * 0.25 + 40 * 0.0625) / 0.3125, None),
+        # spreads under the floor are taken as the floor
+        ([22, 24], [0, 0], 23, math.sqrt(MIN_SPREAD**2 + 1)),
+        ([22], [0.2], 22, MIN_SPREAD),
+    ],
+)
+def test_combine_estimates(ages, spreads, age, spread):
+    found_age, found_spread = combine_estimates(ages, spreads)
+    assert found_age == pytest.approx(age)
+    if spread is not None:
+        assert found_spread == pytest.approx(spread)
+    assert found_spread >= min(max(s, MIN_SPREAD) for s in spreads)
+
+
+def test_combine_estimates_needs_pairs():
+    with pytest.raises(ValueError):
+        combine_estimates([], [])
+    with pytest.raises(ValueError):
+        combine_estimates([20, 30], [2])
+
+
+@pytest.mark.parametrize(
+    "local,start,end,legal",
+    [
+        (time(12), time(8), time(23), True),
+        (time(8), time(8), time(23), True),  # the start is in
+        (time(23), time(8), time(23), False),  # the end is out
+        (time(22, 59, 59), time(8), time(23), True),
+        (time(23, 30), time(8), time(23), False),
+        (time(7, 59), time(8), time(23), False),
+        (time(0, 30), time(8), time(23), False),
+        # hours passing midnight: 06:00 to 02:00
+        (time(1), time(6), time(2), True),
+        (time(23), time(6), time(2), True),
+        (time(2), time(6), time(2), False),
+        (time(4), time(6), time(2), False),
+        (time(6), time(6), time(2), True),
+    ],
+)
+def test_within_legal_hours(local, start, end, legal):
+    assert within_legal_hours(local, start, end) is legal
+
+
+# fmt: off
+@pytest.mark.parametrize(
+    "frames,local,flags,age,read,faces,evidence",
+    [
+        # clean: one face over the threshold, by day
+        ([face(40)], NOON, "", 40, 1, 1, {}),
+        # under the threshold
+        ([face(19)], NOON, "under_age_threshold", 19, 1, 1, {"under_age_threshold": 0}),
+        # the threshold itself is not under it
+        ([face(25)], NOON, "", 25, 1, 1, {}),
+        # no frame in the window
+        ([], NOON, "no_frame", None, 0, 0, {"no_frame": None}),
+        # frames, none readable
+        ([BAD, BAD], NOON, "unreadable_frame", None, 0, 0, {"unreadable_frame": 0}),
+        # readable frames without a face; an unreadable one beside them changes nothing
+        ([NO_FACE], NOON, "no_face", None, 1, 0, {"no_face": 0}),
+        ([BAD, NO_FACE, BAD], NOON, "no_face", None, 1, 0, {"no_face": 1}),
+        # judged on the good frames only
+        ([BAD, face(20), NO_FACE], NOON, "under_age_threshold", 20, 2, 1,
+         {"under_age_threshold": 1}),
+        ([BAD, face(30)], NOON, "", 30, 1, 1, {}),
+        # the evidence is the sharpest face, the nearest on a tie
+        ([face(20, 6), face(22, 2), face(21, 2)], NOON, "under_age_threshold", None, 3, 3,
+         {"under_age_threshold": 1}),
+        # frames disagree: the weighted mean decides
+        ([face(20, 2), face(40, 8)], NOON, "under_age_threshold", None, 2, 2,
+         {"under_age_threshold": 0}),
+        # outside legal hours, alone and with others
+        ([face(40)], time(23, 30), "outside_legal_hours", 40, 1, 1, {"outside_legal_hours": 0}),
+        ([face(18)], time(6), "under_age_threshold;outside_legal_hours", 18, 1, 1,
+         {"under_age_threshold": 0, "outside_legal_hours": 0}),
+        ([], time(23, 30), "no_frame;outside_legal_hours", None, 0, 0,
+         {"no_frame": None, "outside_legal_hours": None}),
+        ([NO_FACE, face(50, 4)], time(23, 30), "outside_legal_hours", 50, 2, 1,
+         {"outside_legal_hours": 1}),
+        ([BAD], time(23, 30), "unreadable_frame;outside_legal_hours", None, 0, 0,
+         {"unreadable_frame": 0, "outside_legal_hours": 0}),
+    ],
+)
+# fmt: on
+def test_judge_sale(frames, local, flags, age, read, faces, evidence):
+    verdict = judge_sale(frames, local, RULES)
+    assert verdict.flag_text == flags
+    if age is not None:
+        assert verdict.estimated_age == pytest.approx(age)
+    assert (verdict.estimated_age is None) == (faces == 0)
+    assert (verdict.age_spread is None) == (faces == 0)
+    assert verdict.frames_matched == len(frames)
+    assert (verdict.frames_read, verdict.faces_found) == (read, faces)
+    assert verdict.evidence == evidence
+
+
+def test_flags_come_in_a_fixed_order():
+    verdict = judge_sale([face(10)], time(3), RULES)
+    assert list(verdict.flags) == [k for k in FLAG_KINDS if k in verdict.flags]
+
+
+@pytest.mark.parametrize(
+    "outcome",
+    [
+        dict(outcome="estimated"),
+        dict(outcome="estimated", age=20.0),
+        dict(outcome="no_face", age=20.0, spread=1.0),
+        dict(outcome="blurry"),
+    ],
+)
+def test_frame_outcomes_are_checked(outcome):
+    with pytest.raises(ValueError):
+        FrameOutcome(**outcome)
+
+
+def test_rules_from_settings():
+    audit = AuditSettings(age_threshold=21, legal_hours_start=time(6), legal_hours_end=time(22))
+    assert Rules.from_settings(audit) == Rules(21, time(6), time(22))
