@@ -38,6 +38,11 @@ def run_migrations_online() -> None:
     engine = make_engine(_url())
     try:
         with engine.connect() as connection:
+            if connection.dialect.name == "sqlite":
+                # SQLite rebuilds a table to alter it (batch mode); dropping the old copy must not
+                # cascade to the rows that reference it. Only outside a transaction does it apply.
+                connection.exec_driver_sql("PRAGMA foreign_keys = OFF")
+                connection.commit()
             _configure(connection=connection)
             with context.begin_transaction():
                 context.run_migrations()

@@ -2,8 +2,9 @@
 
 Times are UTC (:class:`UTCDateTime`). Stores, registers and cashiers are keyed by the POS's own
 ids. A sale is one receipt (unique per store), its lines hang off it. An audit run is one store's
-business date; its estimates and flags reference the run and go when the run is replaced, while
-reviews reference the sale so that a re-run keeps them.
+business date; its estimates, flags and sale verdicts reference the run and go when a later run
+of that store-night succeeds (the run row stays, as ``replaced``), while reviews reference the
+sale so that a re-run keeps them.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ FLAG_KINDS = (
 ESTIMATE_OUTCOMES = ("estimated", "no_face", "unreadable_frame")
 REVIEW_DECISIONS = ("confirmed_violation", "id_checked", "adult", "invalid_frame")
 USER_ROLES = ("store_manager", "loss_prevention", "analyst", "admin")
-RUN_STATUSES = ("running", "succeeded", "failed")
+RUN_STATUSES = ("running", "succeeded", "failed", "replaced")
 
 NAMING_CONVENTION = {
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -151,12 +152,26 @@ class Snapshot(Base):
 
 
 class AuditRun(Base):
-    """One store's business date. Re-running it replaces its estimates and flags."""
+    """One attempt to audit a store's business date.
+
+    A store-night has at most one ``succeeded`` run: its current result. When a later run
+    succeeds, the earlier one becomes ``replaced`` and its results go. ``running`` is a run in
+    progress (or one whose process died: the next run of the store-night marks it ``failed``).
+    ``stats`` holds the counts and the seconds spent per stage.
+    """
 
     __tablename__ = "audit_runs"
     __table_args__ = (
-        sa.UniqueConstraint("store_id", "business_date"),
         sa.CheckConstraint(_one_of("status", RUN_STATUSES), name="status"),
+        sa.Index("ix_audit_runs_store_date", "store_id", "business_date"),
+        sa.Index(
+            "uq_audit_runs_succeeded",
+            "store_id",
+            "business_date",
+            unique=True,
+            sqlite_where=sa.text("status = 'succeeded'"),
+            postgresql_where=sa.text("status = 'succeeded'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
@@ -170,6 +185,7 @@ class AuditRun(Base):
     sales_audited: Mapped[int] = mapped_column(sa.Integer, default=0)
     flags_count: Mapped[int] = mapped_column(sa.Integer, default=0)
     error: Mapped[str | None] = mapped_column(sa.Text)
+    stats: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
 
 
 class _FaceEvidence:
@@ -229,6 +245,30 @@ class Flag(_FaceEvidence, Base):
     model_version: Mapped[str | None] = mapped_column(sa.String(NAME_LENGTH))
     threshold: Mapped[int] = mapped_column(sa.Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SaleVerdict(Base):
+    """The audit's verdict on one alcohol sale in one run: the combined estimate and its flags.
+
+    Every audited sale has one, flagged or not; ``flag_kinds`` is the kinds raised, joined by
+    ``;`` in :data:`FLAG_KINDS` order, and empty for a clean sale.
+    """
+
+    __tablename__ = "sale_verdicts"
+    __table_args__ = (
+        sa.UniqueConstraint("run_id", "sale_id"),
+        sa.Index("ix_sale_verdicts_sale", "sale_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    run_id: Mapped[int] = mapped_column(sa.ForeignKey("audit_runs.id", ondelete="CASCADE"))
+    sale_id: Mapped[int] = mapped_column(sa.ForeignKey("sales.id", ondelete="CASCADE"))
+    estimated_age: Mapped[float | None] = mapped_column(sa.Double)
+    age_spread: Mapped[float | None] = mapped_column(sa.Double)
+    frames_matched: Mapped[int] = mapped_column(sa.Integer)
+    frames_read: Mapped[int] = mapped_column(sa.Integer)
+    faces_found: Mapped[int] = mapped_column(sa.Integer)
+    flag_kinds: Mapped[str] = mapped_column(sa.String(NAME_LENGTH), default="")
 
 
 class User(Base):

@@ -40,6 +40,7 @@ TABLES = {
     "reviews",
     "users",
     "audit_log",
+    "sale_verdicts",
 }
 
 
