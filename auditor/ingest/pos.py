@@ -243,20 +243,25 @@ def _check_receipts_agree(frame: pd.DataFrame, problems: Problems) -> None:
 
 
 def build_batch(lines: pd.DataFrame) -> SalesBatch:
-    """Group good lines into receipts, number them, and hash each receipt's content."""
-    keys = ["store_id", "receipt_id"]
-    lines = lines.sort_values([*keys, "line"], kind="stable").reset_index(drop=True)
-    groups = lines.groupby(keys, sort=False)
-    lines["line_no"] = groups.cumcount() + 1
-    receipts = groups.agg(
-        register_id=("register_id", "first"),
-        cashier_id=("cashier_id", "first"),
-        sold_at=("sold_at", "first"),
-        has_alcohol=("is_alcohol", "any"),
-        line_count=("line", "size"),
-        total_cents=("amount_cents", "sum"),
-    ).reset_index()
-    receipts["content_hash"] = _content_hashes(lines)
+    """Group good lines into receipts, number them in file order, and hash each receipt."""
+    keys = lines["store_id"] + "\x1f" + lines["receipt_id"]
+    codes, _ = pd.factorize(keys)
+    order = np.argsort(codes, kind="stable")
+    lines = lines.take(order).reset_index(drop=True)
+    codes = codes[order]
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(codes) else codes
+    sizes = np.diff(np.r_[starts, len(codes)]).astype("int64")
+    lines["line_no"] = np.arange(len(lines)) - np.repeat(starts, sizes) + 1
+    receipts = lines.iloc[starts][["store_id", "receipt_id", *RECEIPT_FIELDS]]
+    receipts = receipts.reset_index(drop=True)
+    if len(lines):
+        receipts["has_alcohol"] = np.logical_or.reduceat(lines["is_alcohol"].to_numpy(), starts)
+        receipts["total_cents"] = np.add.reduceat(lines["amount_cents"].to_numpy(), starts)
+    else:
+        receipts["has_alcohol"] = pd.Series(dtype=bool)
+        receipts["total_cents"] = pd.Series(dtype="int64")
+    receipts["line_count"] = sizes
+    receipts["content_hash"] = _content_hashes(lines, starts)
     named = lines[lines["cashier_name"] != ""]
     cashiers = (
         lines[["store_id", "cashier_id"]]
@@ -272,31 +277,30 @@ def build_batch(lines: pd.DataFrame) -> SalesBatch:
     return SalesBatch(receipts=receipts, lines=lines, cashiers=cashiers)
 
 
-def _content_hashes(lines: pd.DataFrame) -> list[str]:
-    """SHA-256 of each receipt's lines; ``lines`` are sorted by receipt and numbered."""
+HASHED_COLUMNS = [
+    *RECEIPT_FIELDS,
+    "sku",
+    "product_name",
+    "category",
+    "quantity",
+    "amount_cents",
+    "is_alcohol",
+]
+
+
+def _content_hashes(lines: pd.DataFrame, starts: np.ndarray) -> list[str]:
+    """SHA-256 over each receipt's line hashes, in line order.
+
+    Line hashes are pandas' fixed-key 64-bit hashes; should a pandas release ever change them,
+    each receipt is rewritten once on its next ingest, with the same content.
+    """
     if lines.empty:
         return []
-    text = (
-        lines["register_id"]
-        .str.cat(
-            [
-                lines["cashier_id"],
-                lines["sold_at"].astype("int64").astype(str),
-                lines["sku"],
-                lines["product_name"],
-                lines["category"],
-                lines["quantity"].astype(str),
-                lines["amount_cents"].astype(str),
-                lines["is_alcohol"].astype(str),
-            ],
-            sep="\x1f",
-        )
-        .tolist()
-    )
-    starts = [*np.flatnonzero(lines["line_no"].to_numpy() == 1).tolist(), len(text)]
+    row_hashes = pd.util.hash_pandas_object(lines[HASHED_COLUMNS], index=False).to_numpy()
+    bounds = [*starts.tolist(), len(row_hashes)]
     return [
-        hashlib.sha256("\x1e".join(text[a:b]).encode()).hexdigest()
-        for a, b in zip(starts, starts[1:], strict=False)
+        hashlib.sha256(row_hashes[a:b].tobytes()).hexdigest()
+        for a, b in zip(bounds, bounds[1:], strict=False)
     ]
 
 
@@ -319,31 +323,18 @@ STAGE_SALES = sa.Table(
     sa.Column("changed", sa.Boolean),
     prefixes=["TEMPORARY"],
 )
-STAGE_LINES = sa.Table(
-    "stage_sale_lines",
-    _staging,
-    sa.Column("store_id", sa.String(ID_LENGTH), primary_key=True),
-    sa.Column("receipt_id", sa.String(ID_LENGTH), primary_key=True),
-    sa.Column("line_no", sa.Integer, primary_key=True),
-    sa.Column("source_line", sa.Integer),
-    sa.Column("sku", sa.String(ID_LENGTH)),
-    sa.Column("product_name", sa.String(NAME_LENGTH)),
-    sa.Column("category", sa.String(NAME_LENGTH)),
-    sa.Column("quantity", sa.Double),
-    sa.Column("amount_cents", sa.BigInteger),
-    sa.Column("is_alcohol", sa.Boolean),
-    prefixes=["TEMPORARY"],
-)
-RECEIPT_COLUMNS = [
-    "store_id",
-    "receipt_id",
-    *RECEIPT_FIELDS,
-    "has_alcohol",
-    "line_count",
-    "total_cents",
-    "content_hash",
+RECEIPT_COLUMNS = [c.name for c in STAGE_SALES.c if c.name != "changed"]
+LINE_COLUMNS = [
+    "sale_id",
+    "line_no",
+    "source_line",
+    "sku",
+    "product_name",
+    "category",
+    "quantity",
+    "amount_cents",
+    "is_alcohol",
 ]
-LINE_COLUMNS = [c.name for c in STAGE_LINES.c]
 
 
 def load_sales(
@@ -356,11 +347,11 @@ def load_sales(
 ) -> int:
     """Upsert the batch's receipts and replace the lines of new or changed ones.
 
-    The batch is bulk-copied into two temporary tables; set-based statements then update
-    ``sales`` and ``sale_lines`` from them. Runs in the session's transaction. Returns how many
-    receipts were new or changed.
+    The receipts are bulk-copied into a temporary table; set-based statements find the new or
+    changed ones, drop their old lines and upsert them into ``sales``; then their lines are
+    bulk-inserted. Runs in the session's transaction. Returns how many receipts were written.
     """
-    receipts, lines = batch.receipts, batch.lines
+    receipts = batch.receipts
     if receipts.empty:
         return 0
     save_places(
@@ -371,46 +362,40 @@ def load_sales(
         cashiers=batch.cashiers,
     )
     connection = session.connection()
-    for table in (STAGE_SALES, STAGE_LINES):
-        table.drop(connection, checkfirst=True)
-        table.create(connection)
-    dialect = connection.dialect.name
-    stage_receipts = receipts.assign(sold_at=timestamp_texts(receipts["sold_at"], dialect))
+    STAGE_SALES.drop(connection, checkfirst=True)
+    STAGE_SALES.create(connection)
+    staged = receipts.assign(sold_at=timestamp_texts(receipts["sold_at"], connection.dialect.name))
     insert_rows(
         session,
         STAGE_SALES,
         [*RECEIPT_COLUMNS, "changed"],
-        zip(*columns_of(stage_receipts, RECEIPT_COLUMNS), repeat(True)),
+        zip(*columns_of(staged, RECEIPT_COLUMNS), repeat(True)),
     )
+    ids = _upsert_staged_sales(session, source_file=source_file[-PATH_LENGTH:])
+    STAGE_SALES.drop(connection)
+    if ids.empty:
+        return 0
+    lines = batch.lines.merge(ids, on=["store_id", "receipt_id"])
+    lines = lines.rename(columns={"line": "source_line"})
     total = len(lines)
     insert_rows(
         session,
-        STAGE_LINES,
+        SaleLine.__table__,
         LINE_COLUMNS,
-        zip(*columns_of(lines.rename(columns={"line": "source_line"}), LINE_COLUMNS), strict=True),
+        zip(*columns_of(lines, LINE_COLUMNS), strict=True),
         progress=(lambda n: progress(n, total)) if progress else None,
     )
-    written = _merge_staged_sales(session, source_file=source_file[-PATH_LENGTH:])
-    for table in (STAGE_LINES, STAGE_SALES):
-        table.drop(connection)
-    return written
+    return len(ids)
 
 
-def _merge_staged_sales(session: Session, *, source_file: str) -> int:
-    sales, lines, staged, staged_lines = (
-        Sale.__table__,
-        SaleLine.__table__,
-        STAGE_SALES,
-        STAGE_LINES,
-    )
+def _upsert_staged_sales(session: Session, *, source_file: str) -> pd.DataFrame:
+    """Write the staged receipts that are new or changed; give their ids and keys."""
+    sales, lines, staged = Sale.__table__, SaleLine.__table__, STAGE_SALES
     same_receipt = (sales.c.store_id == staged.c.store_id) & (
         sales.c.receipt_id == staged.c.receipt_id
     )
     unchanged = sa.select(1).where(same_receipt, sales.c.content_hash == staged.c.content_hash)
     session.execute(sa.update(staged).where(unchanged.exists()).values(changed=False))
-    written = session.scalar(sa.select(sa.func.count()).where(staged.c.changed)) or 0
-    if not written:
-        return 0
     replaced = sa.select(sales.c.id).join(staged, same_receipt).where(staged.c.changed)
     session.execute(sa.delete(lines).where(lines.c.sale_id.in_(replaced)))
 
@@ -429,18 +414,13 @@ def _merge_staged_sales(session: Session, *, source_file: str) -> int:
             set_={c: insert.excluded[c] for c in updated},
         )
     )
-    same_line_receipt = (staged_lines.c.store_id == staged.c.store_id) & (
-        staged_lines.c.receipt_id == staged.c.receipt_id
-    )
-    new_lines = (
-        sa.select(sales.c.id, *(staged_lines.c[c] for c in LINE_COLUMNS[2:]))
-        .select_from(staged_lines)
-        .join(staged, same_line_receipt)
-        .join(sales, same_receipt)
+    written = session.execute(
+        sa.select(sales.c.id, sales.c.store_id, sales.c.receipt_id)
+        .join(staged, same_receipt)
         .where(staged.c.changed)
     )
-    session.execute(sa.insert(lines).from_select(["sale_id", *LINE_COLUMNS[2:]], new_lines))
-    return written
+    rows = list(map(tuple, written))
+    return pd.DataFrame(rows, columns=["sale_id", "store_id", "receipt_id"])
 
 
 def ingest_sales_file(

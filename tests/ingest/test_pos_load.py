@@ -150,7 +150,7 @@ def test_failure_while_loading_rolls_back_the_whole_file(
         session.execute(sa.delete(SaleLine))
         raise sa.exc.OperationalError("INSERT", {}, Exception("connection lost"))
 
-    monkeypatch.setattr(pos, "_merge_staged_sales", fail_after_lines)
+    monkeypatch.setattr(pos, "_upsert_staged_sales", fail_after_lines)
     changed = [*receipt("1", lines=3), *receipt("2")]
     with pytest.raises(DatabaseError, match="connection lost"):
         ingest(write_sales_csv(tmp_path / "b.csv", changed), db_settings, session_factory)
