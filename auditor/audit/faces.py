@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import io
 import logging
 import math
 import warnings
@@ -29,13 +28,13 @@ logger = logging.getLogger(__name__)
 # share of the crop side ...
 UTKFACE_BOX_SIDE = 0.98
 # ... and the box centre lies this many box sides below the crop centre (negative: above).
-UTKFACE_BOX_DY = -0.035
+UTKFACE_BOX_DY = -0.034
 # Margin around a detected box that gives the UTKFace framing: side x (1 + 2 x margin) = crop side.
 DEFAULT_MARGIN = round((1 / UTKFACE_BOX_SIDE - 1) / 2, 3)
 
 DEFAULT_MAX_PIXELS = 50_000_000
 DEFAULT_DETECTOR = "blazeface"
-# The smallest face looked for, in pixels of the frame given to ``detect``.
+# The smallest face a Haar detector looks for, in pixels of the frame given to ``detect``.
 MIN_FACE_SIDE = 48
 
 
@@ -373,14 +372,16 @@ def read_frame(path: Path | str, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.
     """
     path = Path(path)
     try:
+        if path.stat().st_size == 0:
+            raise UnreadableFrame(path, "empty file")
+        kind, width, height = _header(path)
+        if width * height > max_pixels:
+            raise UnreadableFrame(
+                path, f"{width}x{height} is over the limit of {max_pixels:,} pixels"
+            )
         data = path.read_bytes()
     except OSError as exc:
         raise UnreadableFrame(path, exc.strerror or str(exc)) from exc
-    if not data:
-        raise UnreadableFrame(path, "empty file")
-    kind, width, height = _header(path, data)
-    if width * height > max_pixels:
-        raise UnreadableFrame(path, f"{width}x{height} is over the limit of {max_pixels:,} pixels")
     if kind == "JPEG" and not data.rstrip(b"\x00").endswith(_JPEG_EOI):
         raise UnreadableFrame(path, "truncated JPEG (no end-of-image marker)")
     if kind == "PNG" and not data.endswith(_PNG_IEND):
@@ -388,19 +389,19 @@ def read_frame(path: Path | str, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise UnreadableFrame(path, f"{kind} data that cannot be decoded")
-    if image.shape[:2] != (height, width):
+    if image.shape[:2] not in ((height, width), (width, height)):  # EXIF may turn it
         raise UnreadableFrame(
             path, f"decoded {image.shape[1]}x{image.shape[0]}, header said {width}x{height}"
         )
     return image
 
 
-def _header(path: Path, data: bytes) -> tuple[str, int, int]:
+def _header(path: Path) -> tuple[str, int, int]:
     """Format, width and height from the header alone (Pillow decodes no pixels on open)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
+            with Image.open(path) as image:
                 return str(image.format), *image.size
     except Image.DecompressionBombError as exc:
         raise UnreadableFrame(path, f"image over the decompression limit: {exc}") from exc
