@@ -1,0 +1,144 @@
+"""Face detectors on demo checkout frames, and the UTKFace framing of the default detector.
+
+    python benchmarks/faces.py detectors [--frames 300] [--seed 7]
+    python benchmarks/faces.py margin [--faces 2000] [--seed 7]
+
+``detectors`` composes demo frames (JPEG-encoded at quality 85 and decoded, as the audit reads
+them) and prints, per detector: the share of true faces found (IoU >= 0.4 or centre inside),
+false detections per frame, the share of frames whose picked shopper is the true shopper, and
+frames per CPU second on one thread (detection only; CPU time, so other load on the machine
+barely moves it). ``margin`` runs the default detector on faces200
+crops padded by a grey border and prints where its box lies relative to the crop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable, Iterator
+
+import cv2
+import numpy as np
+
+from auditor.audit.faces import (
+    DEFAULT_DETECTOR,
+    DETECTORS,
+    FaceBox,
+    FaceDetector,
+    box_found,
+    pick_shopper,
+)
+from auditor.demo.datasets import face_files
+from auditor.demo.scene import compose_frame, load_face
+
+
+def demo_frames(count: int, seed: int) -> Iterator[tuple[np.ndarray, list[FaceBox]]]:
+    """Frames with no face (10%), the shopper alone (50%) or the shopper and another (40%)."""
+    files = face_files("faces200")
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
+        n = int(rng.choice(3, p=[0.1, 0.5, 0.4]))
+        faces = [load_face(files[i]) for i in rng.choice(len(files), n, replace=False)]
+        frame, boxes = compose_frame(rng, faces)
+        ok, jpeg = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        assert ok
+        yield cv2.imdecode(jpeg, cv2.IMREAD_COLOR), boxes
+
+
+def score(
+    detect: Callable[[np.ndarray], list[FaceBox]],
+    frames: list[tuple[np.ndarray, list[FaceBox]]],
+) -> tuple[float, float, float, float]:
+    """Recall, false detections per frame, shopper picked right, frames per second."""
+    found = faces = false = shopper_right = with_shopper = 0
+    elapsed = 0.0
+    for frame, truth in frames:
+        start = time.process_time()
+        boxes = detect(frame)
+        elapsed += time.process_time() - start
+        faces += len(truth)
+        found += sum(any(box_found(t, b) for b in boxes) for t in truth)
+        false += sum(not any(box_found(t, b) for t in truth) for b in boxes)
+        if truth:
+            with_shopper += 1
+            picked = pick_shopper(boxes, (frame.shape[1], frame.shape[0]))
+            shopper_right += picked is not None and box_found(truth[0], picked)
+    return found / faces, false / len(frames), shopper_right / with_shopper, len(frames) / elapsed
+
+
+def detectors(args: argparse.Namespace) -> None:
+    frames = list(demo_frames(args.frames, args.seed))
+    faces = sum(len(t) for _, t in frames)
+    height, width = frames[0][0].shape[:2]
+    print(f"{len(frames)} demo frames {width}x{height}, {faces} faces, seed {args.seed}, 1 thread")
+    print(
+        f"{'detector':<20} {'looks at':>13} {'recall':>7} {'false/frame':>11} "
+        f"{'shopper':>8} {'frames/s':>9}"
+    )
+    for name in DETECTORS:
+        detector = FaceDetector(name)
+        recall, false, shopper, fps = score(detector.detect, frames)
+        resolution = detector.input_size(width, height)
+        mark = " (default)" if name == DEFAULT_DETECTOR else ""
+        print(
+            f"{name:<20} {resolution:>13} {recall:>7.1%} {false:>11.3f} {shopper:>8.1%} "
+            f"{fps:>9.1f}{mark}"
+        )
+
+
+def margin(args: argparse.Namespace) -> None:
+    files = face_files("faces200")
+    rng = np.random.default_rng(args.seed)
+    chosen = [files[i] for i in rng.choice(len(files), min(args.faces, len(files)), replace=False)]
+    detector = FaceDetector(DEFAULT_DETECTOR)
+    pad = 60
+    sides, heights, dxs, dys = [], [], [], []
+    for path in chosen:
+        crop = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        side = crop.shape[0]
+        padded = cv2.copyMakeBorder(
+            crop, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(128, 128, 128)
+        )
+        box = pick_shopper(detector.detect(padded))
+        if box is None:
+            continue
+        cx, cy = box.centre
+        sides.append(box.w / side)
+        heights.append(box.h / side)
+        dxs.append((cx - pad - side / 2) / box.w)
+        dys.append((cy - pad - side / 2) / box.w)
+    s, dx, dy = np.array(sides), np.array(dxs), np.array(dys)
+    print(
+        f"{DEFAULT_DETECTOR} on {len(chosen)} faces200 crops padded by {pad} px grey, "
+        f"seed {args.seed}: {len(s)} found ({len(s) / len(chosen):.1%})"
+    )
+    for label, values in [
+        ("box width / crop side", s),
+        ("box height / crop side", np.array(heights)),
+        ("centre dx / box width", dx),
+        ("centre dy / box width", dy),
+    ]:
+        q10, q50, q90 = np.quantile(values, [0.1, 0.5, 0.9])
+        print(f"{label:<23} median {q50:+.3f}  p10 {q10:+.3f}  p90 {q90:+.3f}")
+    median = float(np.median(s))
+    print(f"margin so that box width x (1 + 2 x margin) = crop side: {(1 / median - 1) / 2:+.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    one = commands.add_parser("detectors")
+    one.add_argument("--frames", type=int, default=300)
+    one.add_argument("--seed", type=int, default=7)
+    one.set_defaults(run=detectors)
+    two = commands.add_parser("margin")
+    two.add_argument("--faces", type=int, default=2000)
+    two.add_argument("--seed", type=int, default=7)
+    two.set_defaults(run=margin)
+    args = parser.parse_args()
+    cv2.setNumThreads(1)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()
