@@ -1,0 +1,597 @@
+"""Audit one store's business day: from sales and frames to verdicts and flags, in one write.
+
+The pipeline for a store-night, under its lock (:mod:`auditor.audit.lock`):
+
+1. record a ``running`` audit run (and mark ``failed`` any run of the store-night left
+   ``running`` by a process that died: holding the lock proves it is not running);
+2. read the night's alcohol sales and the frames around them (short read transaction);
+3. match sales to frames (:mod:`~auditor.audit.match`), examine the frames
+   (:mod:`~auditor.audit.examine`) and judge each sale (:mod:`~auditor.audit.rules`), with no
+   transaction open;
+4. in ONE transaction: mark the store-night's previous succeeded run ``replaced``, delete that
+   run's estimates, flags and verdicts, write the new ones and mark this run ``succeeded``.
+
+A failure in steps 2-4 marks the run ``failed`` with its error and leaves the previous result
+untouched; so does a process killed at any point (its run stays ``running`` until the next run
+of the store-night marks it ``failed``). Running the store-night again completes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from auditor.audit.business_day import day_bounds
+from auditor.audit.examine import (
+    ExamineTimings,
+    FrameProgress,
+    FrameResult,
+    FrameToRead,
+    crop_margin,
+    examine_frames,
+    load_age_model,
+)
+from auditor.audit.faces import DEFAULT_MARGIN, FaceDetector, get_detector
+from auditor.audit.lock import store_night_lock
+from auditor.audit.match import match_frames
+from auditor.audit.rules import UNDER_AGE, FrameOutcome, Rules, Verdict, judge_sale
+from auditor.db.engine import database_errors
+from auditor.db.models import (
+    AgeEstimate,
+    AuditRun,
+    Flag,
+    Sale,
+    SaleVerdict,
+    Snapshot,
+    Store,
+    utcnow,
+)
+from auditor.errors import AuditorError
+from auditor.settings import Settings
+
+if TYPE_CHECKING:
+    from model import AgeModel
+
+logger = logging.getLogger(__name__)
+
+# Around each run of several: yields the run's frame progress callback.
+ProgressFor = Callable[[str, date], AbstractContextManager[FrameProgress | None]]
+
+INTERRUPTED = "interrupted: the process ended before the run finished"
+MAX_LISTED_FRAMES = 50  # unreadable frames named in a run's stats
+
+
+class UnknownStore(AuditorError):
+    """A store id that the database does not know."""
+
+
+@dataclass
+class AuditTools:
+    """The age model and the face detector: loaded once per process, shared by every run."""
+
+    model: AgeModel
+    detector: FaceDetector
+    margin: float
+
+    @classmethod
+    def load(cls, settings: Settings) -> AuditTools:
+        model = load_age_model(settings.model_path)
+        return cls(model, get_detector(), crop_margin(model, DEFAULT_MARGIN))
+
+
+@dataclass
+class RunSummary:
+    """What one audit run did."""
+
+    store_id: str
+    business_date: date
+    status: str
+    run_id: int | None = None
+    sales_audited: int = 0
+    flags: dict[str, int] = field(default_factory=dict)
+    flagged_sales: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+    def __str__(self) -> str:
+        head = f"{self.store_id} {self.business_date}"
+        if self.status != "succeeded":
+            return f"{head}: {self.status}: {self.error}"
+        kinds = ", ".join(f"{kind} {n}" for kind, n in self.flags.items())
+        return (
+            f"{head}: {self.sales_audited} alcohol sales, {self.flagged_sales} flagged"
+            + (f" ({kinds})" if kinds else "")
+            + f" in {self.seconds:.1f} s"
+        )
+
+
+@dataclass
+class _Night:
+    """The night's inputs, read from the database."""
+
+    sales: pd.DataFrame  # sale_id, register_id, sold_at
+    frames: pd.DataFrame  # snapshot_id, register_id, captured_at, path, purged
+
+
+@dataclass
+class _Outcome:
+    """Everything to write for the night."""
+
+    estimates: list[dict[str, Any]]
+    verdicts: list[dict[str, Any]]
+    flags: list[tuple[dict[str, Any], int | None]]  # flag row, index of its estimate
+    stats: dict[str, Any]
+    flag_counts: Counter[str]
+    flagged_sales: int
+
+
+# -- the pipeline --------------------------------------------------------------------------------
+
+
+def audit_store_night(
+    *,
+    engine: Engine,
+    settings: Settings,
+    tools: AuditTools,
+    store_id: str,
+    day: date,
+    progress: FrameProgress | None = None,
+) -> RunSummary:
+    """Audit ``store_id``'s business day ``day``; see the module's docstring.
+
+    Raises :class:`~auditor.audit.lock.AuditInProgress` when another run of the store-night is
+    going on, :class:`UnknownStore` for a store the database does not know, and re-raises
+    whatever made the run fail once it is recorded as ``failed``.
+    """
+    started = time.perf_counter()
+    with (
+        database_errors(engine.url),
+        store_night_lock(engine, store_id, day) as connection,
+        Session(bind=connection) as session,
+    ):
+        run_id = _start_run(session, settings, tools, store_id, day)
+        timings: dict[str, float] = {}
+        try:
+            night = _read_night(session, settings, store_id, day, timings)
+            outcome = _judge_night(night, settings, tools, store_id, day, timings, progress)
+            _write_results(session, run_id, store_id, day, outcome, timings, started)
+        except BaseException as e:
+            session.rollback()
+            error = _describe(e)
+            logger.log(
+                logging.WARNING if isinstance(e, AuditorError) else logging.ERROR,
+                "audit of %s %s failed: %s",
+                store_id,
+                day,
+                error,
+                exc_info=not isinstance(e, AuditorError | KeyboardInterrupt | SystemExit),
+            )
+            _record_failure(session, run_id, error, timings)
+            raise
+    summary = RunSummary(
+        store_id=store_id,
+        business_date=day,
+        status="succeeded",
+        run_id=run_id,
+        sales_audited=len(outcome.verdicts),
+        flags=dict(sorted(outcome.flag_counts.items())),
+        flagged_sales=outcome.flagged_sales,
+        seconds=time.perf_counter() - started,
+    )
+    logger.info("%s", summary)
+    return summary
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, KeyboardInterrupt | SystemExit):
+        return INTERRUPTED
+    if isinstance(error, AuditorError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
+def _start_run(
+    session: Session, settings: Settings, tools: AuditTools, store_id: str, day: date
+) -> int:
+    with session.begin():
+        if session.get(Store, store_id) is None:
+            raise UnknownStore(f"store {store_id!r} is not in the database: ingest its sales first")
+        now = utcnow()
+        session.execute(
+            sa.update(AuditRun)
+            .where(
+                AuditRun.store_id == store_id,
+                AuditRun.business_date == day,
+                AuditRun.status == "running",
+            )
+            .values(status="failed", error=INTERRUPTED, finished_at=now)
+        )
+        run = AuditRun(
+            store_id=store_id,
+            business_date=day,
+            status="running",
+            started_at=now,
+            settings=settings.as_json_dict(),
+            model_version=tools.model.version,
+            sales_audited=0,
+            flags_count=0,
+        )
+        session.add(run)
+        session.flush()
+        return run.id
+
+
+def _read_night(
+    session: Session, settings: Settings, store_id: str, day: date, timings: dict[str, float]
+) -> _Night:
+    started = time.perf_counter()
+    zone = settings.store_zone(store_id)
+    start, end = day_bounds(day, zone)
+    audit = settings.audit
+    with session.begin():
+        sales = session.execute(
+            sa.select(Sale.id, Sale.register_id, Sale.sold_at)
+            .where(
+                Sale.store_id == store_id,
+                Sale.has_alcohol.is_(True),
+                Sale.sold_at >= start,
+                Sale.sold_at < end,
+            )
+            .order_by(Sale.id)
+        ).all()
+        frames = session.execute(
+            sa.select(
+                Snapshot.id,
+                Snapshot.register_id,
+                Snapshot.captured_at,
+                Snapshot.path,
+                Snapshot.purged_at.is_not(None).label("purged"),
+            ).where(
+                Snapshot.store_id == store_id,
+                Snapshot.captured_at >= start - timedelta(seconds=audit.window_before_s),
+                Snapshot.captured_at <= end + timedelta(seconds=audit.window_after_s),
+            )
+        ).all()
+    night = _Night(
+        sales=_table(sales, ["sale_id", "register_id", "sold_at"], "sold_at"),
+        frames=_table(
+            frames, ["snapshot_id", "register_id", "captured_at", "path", "purged"], "captured_at"
+        ),
+    )
+    timings["query"] = time.perf_counter() - started
+    return night
+
+
+def _table(rows: Sequence[sa.Row[Any]], columns: list[str], time_column: str) -> pd.DataFrame:
+    table = pd.DataFrame([tuple(r) for r in rows], columns=columns)
+    table[time_column] = pd.to_datetime(table[time_column], utc=True)
+    return table
+
+
+def _judge_night(
+    night: _Night,
+    settings: Settings,
+    tools: AuditTools,
+    store_id: str,
+    day: date,
+    timings: dict[str, float],
+    progress: FrameProgress | None,
+) -> _Outcome:
+    audit = settings.audit
+    started = time.perf_counter()
+    matches = match_frames(
+        night.sales.assign(store_id=store_id),
+        night.frames.assign(store_id=store_id),
+        before=audit.window_before_s,
+        after=audit.window_after_s,
+        limit=audit.frames_per_sale,
+    )
+    timings["match"] = time.perf_counter() - started
+
+    frames = night.frames.set_index("snapshot_id")
+    root = settings.snapshot_root
+    to_read = [
+        FrameToRead(int(sid), root / frames.at[sid, "path"], bool(frames.at[sid, "purged"]))
+        for sid in matches["snapshot_id"].unique()
+    ]
+    examined = ExamineTimings()
+    results = examine_frames(
+        to_read,
+        detector=tools.detector,
+        model=tools.model,
+        margin=tools.margin,
+        progress=progress,
+        timings=examined,
+    )
+    timings.update(examined.as_dict())
+
+    started = time.perf_counter()
+    frames_of: dict[int, list[int]] = defaultdict(list)
+    for sale_id, snapshot_id in zip(matches["sale_id"], matches["snapshot_id"], strict=True):
+        frames_of[int(sale_id)].append(int(snapshot_id))  # matches come nearest first
+    outcome = _collect(night.sales, frames_of, results, settings, store_id, tools)
+    timings["judge"] = time.perf_counter() - started
+
+    unreadable = [r for r in results.values() if r.outcome == "unreadable_frame"]
+    outcome.stats = {
+        "store_id": store_id,
+        "business_date": day.isoformat(),
+        "detector": tools.detector.name,
+        "face_crop_margin": tools.margin,
+        "counts": {
+            "sales": len(night.sales),
+            "frames_in_range": len(night.frames),
+            "frames_matched": len(results),
+            "sale_frame_matches": len(matches),
+            "frames_unreadable": len(unreadable),
+            "frames_without_face": sum(r.outcome == "no_face" for r in results.values()),
+            "faces": sum(r.outcome == "estimated" for r in results.values()),
+            "sales_flagged": outcome.flagged_sales,
+            "flags": dict(sorted(outcome.flag_counts.items())),
+        },
+        "unreadable_frames": [
+            {"snapshot_id": r.snapshot_id, "reason": r.reason}
+            for r in unreadable[:MAX_LISTED_FRAMES]
+        ],
+    }
+    return outcome
+
+
+def _collect(
+    sales: pd.DataFrame,
+    frames_of: dict[int, list[int]],
+    results: dict[int, FrameResult],
+    settings: Settings,
+    store_id: str,
+    tools: AuditTools,
+) -> _Outcome:
+    """Judge every sale and lay out the rows to write."""
+    rules = Rules.from_settings(settings.audit)
+    zone = settings.store_zone(store_id)
+    threshold = settings.audit.age_threshold
+    version = tools.model.version
+    estimates: list[dict[str, Any]] = []
+    verdicts: list[dict[str, Any]] = []
+    flags: list[tuple[dict[str, Any], int | None]] = []
+    counts: Counter[str] = Counter()
+    flagged = 0
+    for sale_id, sold_at in zip(sales["sale_id"], sales["sold_at"], strict=True):
+        sale_id = int(sale_id)
+        shown = [results[s] for s in frames_of.get(sale_id, [])]
+        verdict = judge_sale(
+            [FrameOutcome(r.outcome, r.age, r.spread) for r in shown],
+            sold_at.tz_convert(zone).time(),
+            rules,
+        )
+        first_estimate = len(estimates)
+        estimates += [_estimate_row(sale_id, r, version) for r in shown]
+        verdicts.append(_verdict_row(sale_id, verdict))
+        for kind in verdict.flags:
+            index = verdict.evidence.get(kind)
+            evidence = shown[index] if index is not None else None
+            row = _flag_row(sale_id, kind, verdict, evidence, version, threshold)
+            flags.append((row, first_estimate + index if index is not None else None))
+            counts[kind] += 1
+        flagged += bool(verdict.flags)
+    return _Outcome(estimates, verdicts, flags, {}, counts, flagged)
+
+
+def _estimate_row(sale_id: int, result: FrameResult, version: str) -> dict[str, Any]:
+    x, y, w, h = result.box if result.box is not None else (None, None, None, None)
+    return {
+        "sale_id": sale_id,
+        "snapshot_id": result.snapshot_id,
+        "outcome": result.outcome,
+        "model_version": version,
+        "face_x": x,
+        "face_y": y,
+        "face_w": w,
+        "face_h": h,
+        "age": result.age,
+        "spread": result.spread,
+    }
+
+
+def _verdict_row(sale_id: int, verdict: Verdict) -> dict[str, Any]:
+    return {
+        "sale_id": sale_id,
+        "estimated_age": verdict.estimated_age,
+        "age_spread": verdict.age_spread,
+        "frames_matched": verdict.frames_matched,
+        "frames_read": verdict.frames_read,
+        "faces_found": verdict.faces_found,
+        "flag_kinds": verdict.flag_text,
+    }
+
+
+def _flag_row(
+    sale_id: int,
+    kind: str,
+    verdict: Verdict,
+    evidence: FrameResult | None,
+    version: str,
+    threshold: int,
+) -> dict[str, Any]:
+    """A flag with its evidence: the frame, its face box, the sale's estimate and spread.
+
+    Only an under-age flag keeps a face crop: it is what a reviewer must see, and faces are
+    personal data, kept no further than the audit needs.
+    """
+    box = evidence.box if evidence is not None and evidence.box is not None else None
+    x, y, w, h = box if box is not None else (None, None, None, None)
+    return {
+        "sale_id": sale_id,
+        "kind": kind,
+        "snapshot_id": evidence.snapshot_id if evidence is not None else None,
+        "model_version": version,
+        "threshold": threshold,
+        "face_x": x,
+        "face_y": y,
+        "face_w": w,
+        "face_h": h,
+        "age": verdict.estimated_age,
+        "spread": verdict.age_spread,
+        "face_crop": evidence.crop_jpeg if kind == UNDER_AGE and evidence is not None else None,
+    }
+
+
+def _write_results(
+    session: Session,
+    run_id: int,
+    store_id: str,
+    day: date,
+    outcome: _Outcome,
+    timings: dict[str, float],
+    started: float,
+) -> None:
+    """Replace the store-night's results with this run's, in one transaction."""
+    write_started = time.perf_counter()
+    with session.begin():
+        earlier = (
+            session.execute(
+                sa.select(AuditRun.id).where(
+                    AuditRun.store_id == store_id,
+                    AuditRun.business_date == day,
+                    AuditRun.id != run_id,
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if earlier:
+            for table in (SaleVerdict, Flag, AgeEstimate):
+                session.execute(sa.delete(table).where(table.run_id.in_(earlier)))
+            session.execute(
+                sa.update(AuditRun)
+                .where(AuditRun.id.in_(earlier), AuditRun.status == "succeeded")
+                .values(status="replaced")
+            )
+        now = utcnow()
+        estimate_ids: list[int] = []
+        if outcome.estimates:
+            estimate_ids = list(
+                session.execute(
+                    sa.insert(AgeEstimate).returning(AgeEstimate.id, sort_by_parameter_order=True),
+                    [{**row, "run_id": run_id} for row in outcome.estimates],
+                ).scalars()
+            )
+        if outcome.flags:
+            session.execute(
+                sa.insert(Flag),
+                [
+                    {
+                        **row,
+                        "run_id": run_id,
+                        "created_at": now,
+                        "age_estimate_id": estimate_ids[i] if i is not None else None,
+                    }
+                    for row, i in outcome.flags
+                ],
+            )
+        if outcome.verdicts:
+            session.execute(
+                sa.insert(SaleVerdict), [{**row, "run_id": run_id} for row in outcome.verdicts]
+            )
+        timings["write"] = time.perf_counter() - write_started
+        timings["total"] = time.perf_counter() - started
+        session.execute(
+            sa.update(AuditRun)
+            .where(AuditRun.id == run_id)
+            .values(
+                status="succeeded",
+                finished_at=now,
+                sales_audited=len(outcome.verdicts),
+                flags_count=len(outcome.flags),
+                stats={**outcome.stats, "seconds": _rounded(timings)},
+                error=None,
+            )
+        )
+
+
+def _rounded(timings: dict[str, float]) -> dict[str, float]:
+    return {stage: round(seconds, 3) for stage, seconds in timings.items()}
+
+
+def _record_failure(session: Session, run_id: int, error: str, timings: dict[str, float]) -> None:
+    try:
+        with session.begin():
+            session.execute(
+                sa.update(AuditRun)
+                .where(AuditRun.id == run_id, AuditRun.status == "running")
+                .values(
+                    status="failed",
+                    finished_at=utcnow(),
+                    error=error,
+                    stats={"seconds": _rounded(timings)},
+                )
+            )
+    except Exception:
+        logger.exception("cannot record the failure of audit run %s", run_id)
+
+
+# -- several store-nights ------------------------------------------------------------------------
+
+
+def known_store_ids(session: Session) -> list[str]:
+    """Every store the database knows, by id."""
+    return list(session.execute(sa.select(Store.id).order_by(Store.id)).scalars())
+
+
+def current_run(session: Session, store_id: str, day: date) -> AuditRun | None:
+    """The store-night's current result: its succeeded run, if any."""
+    return session.execute(
+        sa.select(AuditRun).where(
+            AuditRun.store_id == store_id,
+            AuditRun.business_date == day,
+            AuditRun.status == "succeeded",
+        )
+    ).scalar_one_or_none()
+
+
+def audit_nights(
+    *,
+    engine: Engine,
+    settings: Settings,
+    tools: AuditTools,
+    nights: Iterable[tuple[str, date]],
+    progress_for: ProgressFor | None = None,
+) -> list[RunSummary]:
+    """Audit each (store, date) in turn; a failed one is reported and the others still run.
+
+    ``progress_for(store_id, day)``, when given, is a context manager around each run that
+    yields its frame progress callback (a progress bar, say).
+    """
+    summaries = []
+    for store_id, day in nights:
+        try:
+            if progress_for is None:
+                summary = audit_store_night(
+                    engine=engine, settings=settings, tools=tools, store_id=store_id, day=day
+                )
+            else:
+                with progress_for(store_id, day) as progress:
+                    summary = audit_store_night(
+                        engine=engine,
+                        settings=settings,
+                        tools=tools,
+                        store_id=store_id,
+                        day=day,
+                        progress=progress,
+                    )
+        except AuditorError as e:
+            summary = RunSummary(store_id, day, "failed", error=str(e))
+        except Exception as e:  # logged with its traceback where it happened
+            summary = RunSummary(store_id, day, "failed", error=_describe(e))
+        summaries.append(summary)
+    return summaries
