@@ -53,9 +53,12 @@ def _echo_rejects(rejects: Sequence[Reject], rejects_path: Path | None) -> None:
 def sales(app: AppContext, files: tuple[Path, ...]) -> None:
     """Load POS sale lines from CSV or Parquet FILES.
 
-    Header: store_id,register_id,cashier_id,cashier_name,receipt_id,sold_at,sku,product_name,
-    category,quantity,amount and optionally is_alcohol (true/false/1/0). A sold_at without
-    offset is the store's local time. Each file loads in one transaction; a receipt already
+    \b
+    Header (is_alcohol optional: true/false/1/0):
+    store_id,register_id,cashier_id,cashier_name,receipt_id,sold_at,
+    sku,product_name,category,quantity,amount[,is_alcohol]
+
+    A sold_at without offset is the store's local time. Each file loads in one transaction; a receipt already
     stored is replaced when its lines changed. Bad rows are listed as file:line: field: reason
     and written to <file>.rejects.csv beside the file; the good rows still load.
     """
