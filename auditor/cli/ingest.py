@@ -58,9 +58,10 @@ def sales(app: AppContext, files: tuple[Path, ...]) -> None:
     store_id,register_id,cashier_id,cashier_name,receipt_id,sold_at,
     sku,product_name,category,quantity,amount[,is_alcohol]
 
-    A sold_at without offset is the store's local time. Each file loads in one transaction; a receipt already
-    stored is replaced when its lines changed. Bad rows are listed as file:line: field: reason
-    and written to <file>.rejects.csv beside the file; the good rows still load.
+    A sold_at without offset is the store's local time. Each file loads in one
+    transaction; a receipt already stored is replaced when its lines changed. Bad rows are
+    listed as file:line: field: reason and written to <file>.rejects.csv beside the file;
+    the good rows still load.
     """
     require_current_schema(app.engine)
     failed: list[str] = []

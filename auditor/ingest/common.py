@@ -347,13 +347,12 @@ class Problems:
                 self.add(values.str.len() > limit, column, f"longer than {limit} characters")
 
     def rejects(self, source: str, raw: pd.DataFrame, columns: Sequence[str]) -> list[Reject]:
+        """A :class:`Reject` for each row with a problem, holding the row's ``columns``."""
         bad = ~self.ok
-        found = []
-        for index in self.field.index[bad]:
-            row = {c: raw.at[index, c] for c in columns}
-            line = int(raw.at[index, "line"])
-            found.append(Reject(source, line, self.field[index], self.reason[index], row))
-        return found
+        rows = raw.loc[bad, list(columns)].to_dict("records")
+        lines = raw.loc[bad, "line"].tolist()
+        found = zip(lines, self.field[bad], self.reason[bad], rows, strict=True)
+        return [Reject(source, line, f, r, row) for line, f, r, row in found]
 
 
 # -- times ---------------------------------------------------------------------------------------
