@@ -171,18 +171,22 @@ def _describe_file(path: Path, root: Path) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def _walk(folder: Path) -> Iterator[tuple[Path, bool]]:
-    """Every file under ``folder`` (sorted), and folder symlinks flagged True (not followed)."""
-    for current, dirs, files in os.walk(folder, followlinks=False):
+def _walk(folder: Path) -> Iterator[tuple[Path, str | None]]:
+    """Every file under ``folder`` (sorted) with None, or a path with what is wrong with it:
+    a symbolic link to a folder (not followed) or a folder that cannot be read."""
+    unreadable: list[OSError] = []
+    for current, dirs, files in os.walk(folder, followlinks=False, onerror=unreadable.append):
         dirs.sort()
         base = Path(current)
         for name in list(dirs):
             if (base / name).is_symlink():
                 dirs.remove(name)
-                yield base / name, True
+                yield base / name, "symbolic link to a folder, not followed"
         for name in sorted(files):
             if not name.endswith(REJECTS_SUFFIX):
-                yield base / name, False
+                yield base / name, None
+    for error in unreadable:
+        yield Path(error.filename), f"cannot read folder: {error.strerror or error}"
 
 
 def scan_folder(
@@ -193,11 +197,11 @@ def scan_folder(
     found = list(_walk(folder))
     rows: list[dict[str, object]] = []
     rejects: list[Reject] = []
-    for path, is_folder_link in found:
+    for path, problem in found:
         relative = path.relative_to(root).as_posix()
         try:
-            if is_folder_link:
-                raise _FileProblem("path", "symbolic link to a folder, not followed")
+            if problem is not None:
+                raise _FileProblem("path", problem)
             store_id, register_id, local = parse_layout_path(relative)
             size, sha256 = _describe_file(path, root)
             rows.append(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -82,9 +83,17 @@ def test_folder_ingest(
     outside.write_bytes(jpeg_bytes())
     (root / "S1" / "R1" / "2024-03-01" / "140000.jpg").symlink_to(outside)
     (root / "S1" / "R2").symlink_to(tmp_path, target_is_directory=True)
+    locked = root / "S1" / "R3"
+    locked.mkdir()
+    locked.chmod(0)
+    readable = os.access(locked, os.R_OK)  # root reads any folder
 
-    summary = ingest_snapshots(root, settings=db_settings, session_factory=session_factory)
-    assert (summary.frames, summary.frames_written, summary.rejected) == (2, 2, 5)
+    try:
+        summary = ingest_snapshots(root, settings=db_settings, session_factory=session_factory)
+    finally:
+        locked.chmod(0o755)
+    assert (summary.frames, summary.frames_written) == (2, 2)
+    assert summary.rejected == 5 + (not readable)
     reasons = {Path(r.source).name: (r.field, r.reason) for r in summary.rejects}
     assert reasons == {
         "notes.txt": ("time", "file name 'notes.txt' is not HHMMSS[_mmm].jpg"),
@@ -92,6 +101,7 @@ def test_folder_ingest(
         "130000.jpg": ("path", "not a JPEG image"),
         "140000.jpg": ("path", "outside the snapshot root (symbolic link or '..')"),
         "R2": ("path", "symbolic link to a folder, not followed"),
+        **({} if readable else {"R3": ("path", "cannot read folder: Permission denied")}),
     }
     assert summary.rejects_path == root.parent / "snapshots.rejects.csv"
     rows = stored(session_factory)
