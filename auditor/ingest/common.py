@@ -11,6 +11,7 @@ import csv
 import io
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 REJECT_COLUMNS = ("line", "field", "reason")
 _CONTROL_CHARACTERS = r"[\x00-\x1f\x7f]"
+_CONTROL_BYTES = re.compile(rb"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]")
 _UTF16_32_BOMS = (
     codecs.BOM_UTF32_LE,
     codecs.BOM_UTF32_BE,
@@ -80,6 +82,7 @@ class RawTable:
     frame: pd.DataFrame  # one str column per header column, plus "line"
     rejects: list[Reject]
     rows_read: int
+    may_hold_control_characters: bool = True
 
 
 def rejects_path_for(path: Path) -> Path:
@@ -185,7 +188,9 @@ def _read_csv(path: Path, required: Sequence[str], optional: Sequence[str]) -> R
     simple = valid_utf8 and b'"' not in data and data.count(b"\r") == data.count(b"\r\n")
     frame = _read_simple_csv(data, names) if simple else None
     if frame is not None:
-        return RawTable(source, names, known, frame, [], len(frame))
+        # Without quotes, line breaks only end rows: any other control byte is in a value.
+        controls = _CONTROL_BYTES.search(data) is not None
+        return RawTable(source, names, known, frame, [], len(frame), controls)
     frame, rejects, rows_read = _read_any_csv(source, reader, names, check_utf8=not valid_utf8)
     return RawTable(source, names, known, frame, rejects, rows_read)
 
@@ -330,16 +335,23 @@ class Problems:
         return self.field.isna()
 
     def check_text(
-        self, columns: Iterable[str], required: set[str], lengths: dict[str, int]
+        self,
+        columns: Iterable[str],
+        required: set[str],
+        lengths: dict[str, int],
+        *,
+        control_characters: bool = True,
     ) -> None:
-        """Reject control characters, empty required values and values over their length."""
+        """Reject control characters (looked for unless ``control_characters`` is False),
+        empty required values and values over their length."""
         for column in columns:
             values = self.frame[column]
-            self.add(
-                values.str.contains(_CONTROL_CHARACTERS, regex=True),
-                column,
-                "contains a control character",
-            )
+            if control_characters:
+                self.add(
+                    values.str.contains(_CONTROL_CHARACTERS, regex=True),
+                    column,
+                    "contains a control character",
+                )
             if column in required:
                 self.add(values == "", column, "missing")
             limit = lengths.get(column)

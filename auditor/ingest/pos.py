@@ -134,7 +134,12 @@ def parse_sales(
     raw = read_table(path, SALES_COLUMNS, OPTIONAL_COLUMNS)
     frame = raw.frame
     problems = Problems(frame)
-    problems.check_text(raw.columns, REQUIRED_VALUES, LENGTHS)
+    problems.check_text(
+        raw.columns,
+        REQUIRED_VALUES,
+        LENGTHS,
+        control_characters=raw.may_hold_control_characters,
+    )
 
     if "is_alcohol" in frame:
         flag_text = frame["is_alcohol"].str.casefold()

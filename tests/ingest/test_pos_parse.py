@@ -44,6 +44,8 @@ def parse(path: Path, settings: Settings) -> ParsedSales:
         ({"is_alcohol": "maybe"}, "is_alcohol", "not one of true, false, 1, 0"),
         ({"store_id": "S" * 65}, "store_id", "longer than 64 characters"),
         ({"product_name": "Pils\x00"}, "product_name", "contains a control character"),
+        ({"sku": "40\t01"}, "sku", "contains a control character"),
+        ({"product_name": "Pils\n0.5 l"}, "product_name", "contains a control character"),
     ],
 )
 def test_bad_row_is_rejected_with_field_and_reason(
