@@ -39,10 +39,11 @@ class AuditInProgress(AuditorError):
 
     def __init__(self, store_id: str, day: date, holder: str = "") -> None:
         who = f" ({holder})" if holder else ""
-        super().__init__(
-            f"store {store_id}, business date {day}: another audit of this store-night is "
-            f"running{who}; not started, try again when it has finished"
+        self.reason = (
+            f"another audit of this store-night is running{who}; not started, try again when "
+            "it has finished"
         )
+        super().__init__(f"store {store_id}, business date {day}: {self.reason}")
         self.store_id = store_id
         self.day = day
 

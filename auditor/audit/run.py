@@ -43,7 +43,7 @@ from auditor.audit.examine import (
     load_age_model,
 )
 from auditor.audit.faces import DEFAULT_MARGIN, FaceDetector, get_detector
-from auditor.audit.lock import store_night_lock
+from auditor.audit.lock import AuditInProgress, store_night_lock
 from auditor.audit.match import match_frames
 from auditor.audit.rules import UNDER_AGE, FrameOutcome, Rules, Verdict, judge_sale
 from auditor.db.engine import database_errors
@@ -92,7 +92,8 @@ class AuditTools:
 
 @dataclass
 class RunSummary:
-    """What one audit run did."""
+    """What one audit run did: ``status`` is ``succeeded``, ``failed`` or ``refused`` (another
+    run of the store-night was going on)."""
 
     store_id: str
     business_date: date
@@ -589,6 +590,8 @@ def audit_nights(
                         day=day,
                         progress=progress,
                     )
+        except AuditInProgress as e:
+            summary = RunSummary(store_id, day, "refused", error=e.reason)
         except AuditorError as e:
             summary = RunSummary(store_id, day, "failed", error=str(e))
         except Exception as e:  # logged with its traceback where it happened

@@ -1,0 +1,81 @@
+"""The nightly job: audit every store's previous business day, then run the report steps.
+
+Each store's date is its own: the last business day that has ended in the store's zone when
+the job runs (see :mod:`auditor.audit.business_day`). Report steps are functions appended to
+:data:`REPORT_STEPS`; each gets the settings, the engine and the night's run summaries, and a
+step that fails is logged without stopping the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from auditor.audit.business_day import previous_business_date
+from auditor.audit.run import AuditTools, RunSummary, audit_nights, known_store_ids
+from auditor.db.migrations import require_current_schema
+from auditor.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+ReportStep = Callable[[Settings, Engine, list[RunSummary]], None]
+
+# Steps run after the night's audits, in order (e.g. rendering the store reports).
+REPORT_STEPS: list[ReportStep] = []
+
+
+def nightly(
+    *,
+    settings: Settings,
+    engine: Engine,
+    now: datetime | None = None,
+    tools: AuditTools | None = None,
+    stop: threading.Event | None = None,
+) -> list[RunSummary]:
+    """Audit each store's previous business day, then run :data:`REPORT_STEPS`.
+
+    Stores are those in the database (a configured store without any data is only logged).
+    ``stop``, once set, ends the job after the store-night in progress; reports then still run
+    for the nights done.
+    """
+    now = now or datetime.now(UTC)
+    require_current_schema(engine)
+    with Session(engine) as session:
+        stores = known_store_ids(session)
+    for missing in sorted({s.id for s in settings.stores} - set(stores)):
+        logger.warning("store %s is configured but has no data in the database", missing)
+    tools = tools or AuditTools.load(settings)
+    summaries: list[RunSummary] = []
+    for store_id in stores:
+        if stop is not None and stop.is_set():
+            logger.warning("stopping: stores from %s on are not audited tonight", store_id)
+            break
+        day = previous_business_date(now, settings.store_zone(store_id))
+        summaries += audit_nights(
+            engine=engine, settings=settings, tools=tools, nights=[(store_id, day)]
+        )
+    failed = [s for s in summaries if s.status != "succeeded"]
+    done = len(summaries) - len(failed)
+    logger.info("nightly audit: %d store-nights audited, %d failed", done, len(failed))
+    for summary in failed:
+        logger.error("%s", summary)
+    run_report_steps(settings, engine, summaries)
+    return summaries
+
+
+def run_report_steps(settings: Settings, engine: Engine, summaries: list[RunSummary]) -> None:
+    if not REPORT_STEPS:
+        logger.info("no report steps configured")
+    for step in REPORT_STEPS:
+        name = getattr(step, "__qualname__", repr(step))
+        try:
+            step(settings, engine, summaries)
+        except Exception:
+            logger.exception("report step %s failed", name)
+        else:
+            logger.info("report step %s done", name)

@@ -1,0 +1,195 @@
+"""The nightly job and its schedule: the job on a real database, the trigger, SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from auditor import nightly as nightly_module
+from auditor.audit.run import AuditTools, RunSummary
+from auditor.nightly import nightly
+from auditor.schedule import (
+    JOB_ID,
+    MISFIRE_GRACE_S,
+    NightlyJob,
+    build_scheduler,
+    cron_weekdays,
+    next_run,
+)
+from auditor.settings import Settings
+from tests.audit.night import NightBuilder, verdicts_by_receipt
+from tests.factories import make_settings
+
+
+def utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "now,cron,zone,expected",
+    [
+        # the default: 02:30 in the chain's zone (Europe/Berlin in the tests)
+        ("2024-03-01 12:00", None, None, "2024-03-02 01:30"),
+        ("2024-03-02 01:29", None, None, "2024-03-02 01:30"),
+        ("2024-03-02 01:30:01", None, None, "2024-03-03 01:30"),
+        # summer time
+        ("2024-07-01 12:00", None, None, "2024-07-02 00:30"),
+        # the night the clocks go forward, 02:30 does not exist: it runs an hour later
+        ("2024-03-30 12:00", None, None, "2024-03-31 01:30"),
+        # weekdays as cron counts them: 1-5 is Monday to Friday (1 March 2024 is a Friday)
+        ("2024-03-01 12:00", "15 4 * * 1-5", "Asia/Tokyo", "2024-03-03 19:15"),
+        ("2024-03-01 12:00", "0 3 * * 0", None, "2024-03-03 02:00"),
+    ],
+)
+def test_next_run(tmp_path: Path, now: str, cron: str | None, zone: str | None, expected: str):
+    schedule = {k: v for k, v in (("cron", cron), ("timezone", zone)) if v}
+    settings = make_settings(tmp_path, schedule=schedule)
+    found = next_run(settings, utc(now))
+    assert found is not None and found.astimezone(UTC) == utc(expected)
+
+
+@pytest.mark.parametrize(
+    "field,expected",
+    [
+        ("*", "*"),
+        ("1-5", "0,1,2,3,4"),  # Monday to Friday
+        ("0", "6"),
+        ("7", "6"),
+        ("0,6", "6,5"),
+        ("0-7", "6,0,1,2,3,4,5"),
+        ("*/2", "6,1,3,5"),  # Sunday, Tuesday, Thursday, Saturday
+        ("1-5/2", "0,2,4"),
+        ("mon-fri", "mon-fri"),
+        ("sun,3", "sun,2"),
+    ],
+)
+def test_cron_weekdays(field: str, expected: str) -> None:
+    assert cron_weekdays(field) == expected
+
+
+def test_scheduler_wiring(settings: Settings) -> None:
+    scheduler = build_scheduler(settings, lambda: None)
+    job = scheduler.get_job(JOB_ID)
+    assert job is not None
+    assert (job.coalesce, job.max_instances, job.misfire_grace_time) == (
+        True,
+        1,
+        MISFIRE_GRACE_S,
+    )
+    assert str(job.trigger.timezone) == "Europe/Berlin"
+    fire = job.trigger.get_next_fire_time(None, utc("2024-03-01 12:00"))
+    assert fire.astimezone(UTC) == utc("2024-03-02 01:30")
+
+
+def test_the_job_runs_once_per_local_date() -> None:
+    """When the clocks go back, 02:30 comes twice: the second firing does nothing."""
+    calls: list[datetime] = []
+    times = iter([utc("2024-10-27 00:30"), utc("2024-10-27 01:30"), utc("2024-10-28 01:30")])
+    settings = make_settings(Path("/nonexistent"))
+
+    def record(*, now: datetime, **_: Any) -> None:
+        calls.append(now)
+
+    job = NightlyJob(
+        settings,
+        None,  # type: ignore[arg-type]
+        stop=threading.Event(),
+        run=record,
+        clock=lambda: next(times),
+    )
+    for _ in range(3):
+        job()
+    assert calls == [utc("2024-10-27 00:30"), utc("2024-10-28 01:30")]
+
+
+@pytest.fixture
+def two_nights(night: NightBuilder, session_factory: sessionmaker[Session]) -> NightBuilder:
+    night.sale("berlin", "2024-03-01 12:00:00")
+    night.frame("2024-03-01 12:00:02", "face")
+    night.sale("tokyo", "2024-03-02 12:00:00", store="S3")
+    night.ingest(session_factory)
+    return night
+
+
+def test_nightly_audits_each_stores_previous_day_then_reports(
+    two_nights: NightBuilder,
+    engine: Engine,
+    audit_settings: Settings,
+    tools: AuditTools,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reported: list[list[RunSummary]] = []
+
+    def failing_step(settings: Settings, engine: Engine, summaries: list[RunSummary]) -> None:
+        raise RuntimeError("no disk")
+
+    def step(settings: Settings, engine: Engine, summaries: list[RunSummary]) -> None:
+        reported.append(summaries)
+
+    monkeypatch.setattr(nightly_module, "REPORT_STEPS", [failing_step, step])
+    # 02:30 in Berlin on 2 March is 10:30 in Tokyo: Tokyo's last full day is 1 March too
+    summaries = nightly(
+        settings=audit_settings, engine=engine, now=utc("2024-03-02 01:30"), tools=tools
+    )
+    assert [(s.store_id, s.business_date, s.status) for s in summaries] == [
+        ("S1", date(2024, 3, 1), "succeeded"),
+        ("S3", date(2024, 3, 1), "succeeded"),
+    ]
+    assert reported == [summaries]  # a failing step does not stop the next
+    assert set(verdicts_by_receipt(engine)) == {"berlin"}
+    # the next day, Tokyo's 2 March holds its sale
+    summaries = nightly(
+        settings=audit_settings, engine=engine, now=utc("2024-03-03 01:30"), tools=tools
+    )
+    assert set(verdicts_by_receipt(engine)) == {"berlin", "tokyo"}
+
+
+def test_nightly_stops_when_asked(
+    two_nights: NightBuilder, engine: Engine, audit_settings: Settings, tools: AuditTools
+) -> None:
+    stop = threading.Event()
+    stop.set()
+    summaries = nightly(
+        settings=audit_settings, engine=engine, now=utc("2024-03-02 01:30"), tools=tools, stop=stop
+    )
+    assert summaries == []
+
+
+def test_schedule_command_stops_cleanly_on_sigterm(
+    audit_settings: Settings, tmp_path: Path
+) -> None:
+    auditor = Path(sys.executable).parent / "auditor"  # the console script beside python
+    command = [str(auditor), "--config", str(tmp_path / "auditor.toml")]
+    process = subprocess.Popen(
+        [*command, "schedule"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert process.stderr is not None
+        deadline = time.monotonic() + 120
+        line = ""
+        while "nightly audit scheduled" not in line and time.monotonic() < deadline:
+            line = process.stderr.readline()
+            if not line and process.poll() is not None:
+                break
+        assert "next run" in line, line
+        time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        assert process.wait(timeout=10) == 0
+        assert time.monotonic() - started < 5
+        assert "scheduler stopped" in process.stderr.read()
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+        if process.stderr is not None:
+            process.stderr.close()
