@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from auditor import __version__
+from auditor.cli.audit import audit_command, flags_command, schedule_command
 from auditor.cli.config import config_group
 from auditor.cli.db import db_group
 from auditor.cli.ingest import ingest_group
@@ -84,3 +85,6 @@ main.add_command(config_group)
 main.add_command(db_group)
 main.add_command(ingest_group)
 main.add_command(model_group)
+main.add_command(audit_command)
+main.add_command(flags_command)
+main.add_command(schedule_command)

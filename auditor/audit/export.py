@@ -1,0 +1,126 @@
+"""The night's verdicts for loss-prevention tools: one row per audited alcohol sale.
+
+Columns (:data:`EXPORT_COLUMNS`): ``store_id, register_id, cashier_id, receipt_id, sold_at,
+estimated_age, age_spread, flags``. ``sold_at`` is the store's local time in ISO 8601 with its
+UTC offset; the age and its spread are in years, rounded to 0.1, empty (JSON: null) when no
+face was estimated; ``flags`` are the flag kinds, ``;``-separated in CSV (empty for a clean
+sale) and a list in JSON. Rows come from each store-night's current (succeeded) run, ordered by
+store, time of sale and receipt.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import IO, Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from auditor.audit.run import known_store_ids
+from auditor.db.models import AuditRun, Sale, SaleVerdict
+from auditor.errors import AuditorError
+from auditor.settings import Settings
+
+EXPORT_COLUMNS = [
+    "store_id",
+    "register_id",
+    "cashier_id",
+    "receipt_id",
+    "sold_at",
+    "estimated_age",
+    "age_spread",
+    "flags",
+]
+FORMATS = ("csv", "json")
+
+
+class NoAuditResults(AuditorError):
+    """The night asked for has not been audited (successfully)."""
+
+
+@dataclass
+class NightVerdicts:
+    """The rows of a night, the stores they come from, and the stores asked for without any."""
+
+    rows: list[dict[str, Any]]
+    stores: list[str]
+    not_audited: list[str]
+
+
+def night_verdicts(
+    session: Session, *, day: date, settings: Settings, store_ids: Sequence[str] = ()
+) -> NightVerdicts:
+    """Every verdict of ``day`` for ``store_ids`` (default: every store in the database)."""
+    wanted = list(store_ids) or known_store_ids(session)
+    runs = dict(
+        session.execute(
+            sa.select(AuditRun.store_id, AuditRun.id).where(
+                AuditRun.business_date == day,
+                AuditRun.status == "succeeded",
+                AuditRun.store_id.in_(wanted),
+            )
+        ).all()
+    )
+    query = (
+        sa.select(
+            Sale.store_id,
+            Sale.register_id,
+            Sale.cashier_id,
+            Sale.receipt_id,
+            Sale.sold_at,
+            SaleVerdict.estimated_age,
+            SaleVerdict.age_spread,
+            SaleVerdict.flag_kinds,
+        )
+        .join(SaleVerdict, SaleVerdict.sale_id == Sale.id)
+        .where(SaleVerdict.run_id.in_(list(runs.values())))
+        .order_by(Sale.store_id, Sale.sold_at, Sale.receipt_id)
+    )
+    rows = []
+    for store_id, register_id, cashier_id, receipt_id, sold_at, age, spread, kinds in (
+        session.execute(query) if runs else []
+    ):
+        rows.append(
+            {
+                "store_id": store_id,
+                "register_id": register_id,
+                "cashier_id": cashier_id,
+                "receipt_id": receipt_id,
+                "sold_at": sold_at.astimezone(settings.store_zone(store_id)).isoformat(),
+                "estimated_age": _rounded(age),
+                "age_spread": _rounded(spread),
+                "flags": kinds.split(";") if kinds else [],
+            }
+        )
+    return NightVerdicts(
+        rows=rows,
+        stores=sorted(runs),
+        not_audited=[s for s in wanted if s not in runs],
+    )
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def write_verdicts(rows: Sequence[dict[str, Any]], stream: IO[str], fmt: str = "csv") -> None:
+    """Write rows of :func:`night_verdicts` as CSV (with a header) or as a JSON array."""
+    if fmt == "json":
+        json.dump(list(rows), stream, indent=1, ensure_ascii=False)
+        stream.write("\n")
+        return
+    if fmt != "csv":
+        raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(EXPORT_COLUMNS)
+    for row in rows:
+        writer.writerow(
+            [
+                "" if row[c] is None else ";".join(row[c]) if c == "flags" else row[c]
+                for c in EXPORT_COLUMNS
+            ]
+        )

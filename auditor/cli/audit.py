@@ -1,0 +1,188 @@
+"""``auditor audit``, ``auditor flags``, ``auditor schedule``: audit nights, export verdicts, run
+the nightly job on schedule."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from typing import IO, TYPE_CHECKING
+
+import click
+from sqlalchemy.orm import Session
+from tqdm import tqdm
+
+from auditor.audit.business_day import dates_between, previous_business_date
+from auditor.audit.examine import FrameProgress
+from auditor.audit.export import FORMATS, NoAuditResults, night_verdicts, write_verdicts
+from auditor.audit.run import AuditTools, UnknownStore, audit_nights, known_store_ids
+from auditor.db.migrations import require_current_schema
+
+if TYPE_CHECKING:
+    from auditor.cli import AppContext
+
+DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+
+def _day(value: datetime | None) -> date | None:
+    return value.date() if value is not None else None
+
+
+@contextmanager
+def _frames_bar(store_id: str, day: date) -> Iterator[FrameProgress]:
+    """A progress bar over a store-night's frames, on stderr when it is a terminal."""
+    with tqdm(desc=f"{store_id} {day}: frames", unit="frame", disable=None, leave=False) as bar:
+
+        def advance(done: int, total: int) -> None:
+            if bar.total != total:
+                bar.reset(total=total)
+            bar.update(done - bar.n)
+
+        yield advance
+
+
+def _stores(app: AppContext, asked: tuple[str, ...]) -> list[str]:
+    with Session(app.engine) as session:
+        known = known_store_ids(session)
+    unknown = [s for s in asked if s not in known]
+    if unknown:
+        raise UnknownStore(
+            f"store {', '.join(map(repr, unknown))} not in the database "
+            f"(known: {', '.join(known) or 'none'}); ingest its sales first"
+        )
+    return list(asked) or known
+
+
+@click.command("audit")
+@click.option("--date", "day", type=DATE, help="Business date to audit (YYYY-MM-DD).")
+@click.option(
+    "--since",
+    type=DATE,
+    help="Audit every business date from this one through --date (default: yesterday).",
+)
+@click.option(
+    "--store",
+    "store_ids",
+    multiple=True,
+    metavar="ID",
+    help="Audit this store (repeat for more). Default: every store in the database.",
+)
+@click.pass_obj
+def audit_command(
+    app: AppContext, day: datetime | None, since: datetime | None, store_ids: tuple[str, ...]
+) -> None:
+    """Audit the alcohol sales of each store's business day against the checkout snapshots.
+
+    A business day is the store's local calendar day (00:00 to 24:00 in its time zone). Without
+    --date, each store's yesterday. For each sale with an alcohol line: the frames of its
+    register in the window around it, the shopper's face, an age estimate, and flags
+    (under_age_threshold, no_frame, no_face, unreadable_frame, outside_legal_hours).
+
+    Auditing a store-night again replaces its results in one transaction. A store-night being
+    audited elsewhere is refused. Exits 1 if any store-night failed or was refused.
+    """
+    settings = app.settings
+    require_current_schema(app.engine)
+    stores = _stores(app, store_ids)
+    last, first = _day(day), _day(since)
+    if first is not None and last is not None and first > last:
+        raise click.BadParameter(f"{first} is after --date {last}", param_hint="--since")
+    now = datetime.now(UTC)
+    nights = []
+    for store_id in stores:
+        end = last or previous_business_date(now, settings.store_zone(store_id))
+        days = dates_between(first, end) if first is not None else [end]
+        nights += [(store_id, d) for d in days]
+    if not nights:
+        click.echo("nothing to audit: no store in the database", err=True)
+        return
+    tools = AuditTools.load(settings)
+    summaries = audit_nights(
+        engine=app.engine,
+        settings=settings,
+        tools=tools,
+        nights=nights,
+        progress_for=_frames_bar,
+    )
+    failed = [s for s in summaries if s.status != "succeeded"]
+    for summary in summaries:
+        if summary in failed:
+            click.echo(f"Error: {summary}", err=True)
+        else:
+            click.echo(str(summary))
+    if failed:
+        raise click.ClickException(f"{len(failed)} of {len(summaries)} store-nights not audited")
+
+
+@click.command("flags")
+@click.option("--date", "day", type=DATE, required=True, help="Business date (YYYY-MM-DD).")
+@click.option(
+    "--store",
+    "store_ids",
+    multiple=True,
+    metavar="ID",
+    help="Only this store (repeat for more). Default: every store in the database; those "
+    "not audited that night are named on standard error.",
+)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="csv", show_default=True)
+@click.option(
+    "-o",
+    "--output",
+    type=click.File("w", encoding="utf-8", lazy=True),
+    default="-",
+    help="Write here instead of standard output.",
+)
+@click.pass_obj
+def flags_command(
+    app: AppContext, day: datetime, store_ids: tuple[str, ...], fmt: str, output: IO[str]
+) -> None:
+    """Export the night's verdicts: one row per audited alcohol sale.
+
+    Columns: store_id, register_id, cashier_id, receipt_id, sold_at (store-local ISO 8601 with
+    offset), estimated_age and age_spread (years, 0.1; empty when no face was estimated),
+    flags (';'-separated kinds in CSV, empty for a clean sale; a list in JSON). Exits 1 when a
+    store asked for, or every store, has no audit result for the date.
+    """
+    require_current_schema(app.engine)
+    business_day = day.date()
+    stores = _stores(app, store_ids)
+    with Session(app.engine) as session:
+        verdicts = night_verdicts(
+            session, day=business_day, settings=app.settings, store_ids=stores
+        )
+    if verdicts.not_audited and (store_ids or not verdicts.stores):
+        raise NoAuditResults(
+            f"no audit result for {business_day} at store {', '.join(verdicts.not_audited)}: "
+            f"run `auditor audit --date {business_day}`"
+        )
+    if verdicts.not_audited:
+        click.echo(f"not audited on {business_day}: {', '.join(verdicts.not_audited)}", err=True)
+    write_verdicts(verdicts.rows, output, fmt)
+
+
+@click.command("schedule")
+@click.pass_obj
+def schedule_command(app: AppContext) -> None:
+    """Run the nightly audit on schedule until stopped (SIGTERM or Ctrl-C).
+
+    At the [schedule] cron expression (default "30 2 * * *") in the schedule's time zone
+    (default: the chain's), audit every store's previous business day, then the reports.
+    Never two runs at once; a run missed by a few hours (machine asleep) runs once when it can;
+    nights missed while this was not running need `auditor audit --since DATE`.
+    """
+    from auditor.schedule import run_scheduler, schedule_zone
+
+    settings = app.settings
+    require_current_schema(app.engine)
+    AuditTools.load(settings)  # a missing model is an error now, not at 02:30
+
+    def started(next_time: datetime | None) -> None:
+        zone = schedule_zone(settings)
+        click.echo(
+            f"nightly audit scheduled ({settings.schedule.cron!r} in {zone}); "
+            f"next run {next_time.isoformat() if next_time else 'never'}; stop with SIGTERM",
+            err=True,
+        )
+
+    run_scheduler(settings, app.engine, on_start=started)
+    click.echo("scheduler stopped", err=True)
