@@ -111,7 +111,7 @@ def test_random_rows_are_loaded_or_explained(
     assert len(set(lines)) == len(rows)
 
 
-@FAST
+@settings(FAST, max_examples=25)
 @given(rows=st.lists(sale_rows(), max_size=10), garbage=st.booleans())
 def test_ingest_is_all_or_nothing_and_repeatable(
     tmp_path: Path, engine: Engine, rows: list[dict[str, str]], garbage: bool
