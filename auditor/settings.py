@@ -27,6 +27,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -150,6 +151,25 @@ class ScheduleSettings(_Section):
         return cron
 
 
+class WebSettings(_Section):
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: int = Field(default=8080, ge=1, le=65535)
+    secret_key: SecretStr | None = Field(
+        default=None, description="default: generated once, kept in data_dir/web_secret_key"
+    )
+    session_hours: float = Field(default=8.0, gt=0, le=24 * 30)
+    secure_cookie: bool = Field(default=False, description="true when served over HTTPS")
+    login_attempts: int = Field(default=5, ge=1, le=1000)
+    lockout_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is not None and len(key.get_secret_value()) < 32:
+            raise ValueError("use at least 32 characters (or leave it unset to have one made)")
+        return key
+
+
 class ModelSettings(_Section):
     path: Path | None = Field(default=None, description="default: the bundled model/bundled/")
 
@@ -172,6 +192,7 @@ class Settings(BaseSettings):
     retention: RetentionSettings = RetentionSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     model: ModelSettings = ModelSettings()
+    web: WebSettings = WebSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -233,7 +254,8 @@ class Settings(BaseSettings):
         return ZoneInfo(self.chain.default_timezone)
 
     def as_json_dict(self) -> dict[str, Any]:
-        """Every setting as plain JSON values (database password hidden), for audit records."""
+        """Every setting as plain JSON values (database password and secret key hidden), for
+        audit records."""
         data = self.model_dump(mode="json")
         data["database"]["url"] = make_url(self.database_url).render_as_string(hide_password=True)
         return data
