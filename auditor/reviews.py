@@ -1,0 +1,106 @@
+"""Reviews: a person's decision on a flagged sale. Append-only; the latest row is current.
+
+A decision is about one flag kind of one sale (``reviews.sale_id``, ``reviews.flag_kind``), so
+it survives a new audit run of the night, which replaces the flag rows themselves. Revising a
+decision adds a row; the history is every row, oldest first.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from auditor.db.models import REVIEW_DECISIONS, AuditLogEntry, Flag, Review, User, utcnow
+from auditor.errors import AuditorError
+
+logger = logging.getLogger(__name__)
+
+DECISION_LABELS = {
+    "confirmed_violation": "Violation confirmed",
+    "id_checked": "ID was checked",
+    "adult": "Shopper is an adult",
+    "invalid_frame": "Not a valid frame",
+}
+assert tuple(DECISION_LABELS) == REVIEW_DECISIONS
+CONFIRMED = "confirmed_violation"
+MAX_COMMENT_LENGTH = 2000
+
+
+class ReviewError(AuditorError):
+    """A decision that cannot be recorded as given."""
+
+
+def latest_reviews() -> sa.Subquery:
+    """The current review of each (sale, flag kind): its latest row (by time, then id)."""
+    ranked = sa.select(
+        Review.id,
+        Review.sale_id,
+        Review.flag_kind,
+        Review.decision,
+        Review.comment,
+        Review.reviewer_id,
+        Review.reviewed_at,
+        sa.func.row_number()
+        .over(
+            partition_by=(Review.sale_id, Review.flag_kind),
+            order_by=(Review.reviewed_at.desc(), Review.id.desc()),
+        )
+        .label("rank"),
+    ).subquery("ranked_reviews")
+    return (
+        sa.select(*(c for c in ranked.c if c.name != "rank"))
+        .where(ranked.c.rank == 1)
+        .subquery("latest_review")
+    )
+
+
+def review_history(session: Session, *, sale_id: int, kind: str) -> list[tuple[Review, str]]:
+    """Every decision on the sale's flag of ``kind``, newest first, with the reviewer's name."""
+    rows = session.execute(
+        sa.select(Review, User.username)
+        .join(User, User.id == Review.reviewer_id)
+        .where(Review.sale_id == sale_id, Review.flag_kind == kind)
+        .order_by(Review.reviewed_at.desc(), Review.id.desc())
+    ).all()
+    return [(review, name) for review, name in rows]
+
+
+def record_review(
+    *, session: Session, flag: Flag, reviewer: User, decision: str, comment: str
+) -> Review:
+    """Add a decision on ``flag`` and its audit-log row (the caller commits)."""
+    if decision not in REVIEW_DECISIONS:
+        raise ReviewError(f"decision {decision!r}: use one of {', '.join(REVIEW_DECISIONS)}")
+    comment = comment.strip()
+    if len(comment) > MAX_COMMENT_LENGTH:
+        raise ReviewError(f"a comment has at most {MAX_COMMENT_LENGTH} characters")
+    review = Review(
+        sale_id=flag.sale_id,
+        flag_id=flag.id,
+        flag_kind=flag.kind,
+        reviewer_id=reviewer.id,
+        decision=decision,
+        comment=comment,
+        reviewed_at=utcnow(),
+    )
+    session.add(review)
+    session.flush()
+    session.add(
+        AuditLogEntry(
+            user_id=reviewer.id,
+            actor=reviewer.username,
+            action="review",
+            object_type="flag",
+            object_id=str(flag.id),
+            details={
+                "review_id": review.id,
+                "sale_id": flag.sale_id,
+                "kind": flag.kind,
+                "decision": decision,
+            },
+        )
+    )
+    logger.info("%s decided %s on flag %s", reviewer.username, decision, flag.id)
+    return review
