@@ -19,14 +19,16 @@ from sqlalchemy.orm import Session
 from auditor.audit.business_day import previous_business_date
 from auditor.audit.run import AuditTools, RunSummary, audit_nights, known_store_ids
 from auditor.db.migrations import require_current_schema
+from auditor.retention import nightly_purge
 from auditor.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 ReportStep = Callable[[Settings, Engine, list[RunSummary]], None]
 
-# Steps run after the night's audits, in order (e.g. rendering the store reports).
-REPORT_STEPS: list[ReportStep] = []
+# Steps run after the night's audits, in order (e.g. rendering the store reports); the purge of
+# frames and face crops past their retention comes last.
+REPORT_STEPS: list[ReportStep] = [nightly_purge]
 
 
 def nightly(
