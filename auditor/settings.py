@@ -151,6 +151,16 @@ class ScheduleSettings(_Section):
         return cron
 
 
+class ReportsSettings(_Section):
+    purchase_mix: bool = Field(
+        default=True, description="show what each estimated age group buys on the store pages"
+    )
+    trend_nights: int = Field(default=30, ge=1, le=366, description="nights compared against")
+    min_sales_to_rank: int = Field(
+        default=20, ge=1, description="fewer alcohol sales than this: a cashier is not ranked"
+    )
+
+
 class WebSettings(_Section):
     host: str = Field(default="127.0.0.1", min_length=1)
     port: int = Field(default=8080, ge=1, le=65535)
@@ -191,6 +201,7 @@ class Settings(BaseSettings):
     audit: AuditSettings = AuditSettings()
     retention: RetentionSettings = RetentionSettings()
     schedule: ScheduleSettings = ScheduleSettings()
+    reports: ReportsSettings = ReportsSettings()
     model: ModelSettings = ModelSettings()
     web: WebSettings = WebSettings()
 
