@@ -1,0 +1,126 @@
+"""The review app's factory: :func:`create_app` wires settings, database, security and pages.
+
+Security in one place: the session cookie is signed with ``[web] secret_key`` (see
+:mod:`auditor.web.secret`), HttpOnly, SameSite=Lax (Secure with ``secure_cookie``); every POST
+carries a CSRF token (Flask-WTF; a missing or wrong one is refused with 400); logins are
+throttled (:mod:`auditor.web.throttle`); every response says ``Cache-Control: no-store`` and
+carries a strict Content-Security-Policy (no scripts at all, images from the app only).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask, render_template
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy.engine import Engine
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
+
+from auditor.db.engine import make_engine
+from auditor.reports.render import FILTERS, KIND_LABELS, KIND_SHORT, TEMPLATES
+from auditor.reviews import DECISION_LABELS
+from auditor.settings import Settings
+from auditor.web import admin, analytics, auth, flags
+from auditor.web.access import Right
+from auditor.web.secret import secret_key
+from auditor.web.state import WebState, close_db, current_user
+from auditor.web.throttle import LoginThrottle
+
+logger = logging.getLogger(__name__)
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+ERROR_TITLES = {
+    400: "Bad request",
+    401: "Not logged in",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Not allowed",
+    413: "Too large",
+    429: "Too many attempts",
+}
+
+
+def create_app(settings: Settings, engine: Engine | None = None, **config: Any) -> Flask:
+    """The review app on ``engine`` (default: one made from the settings).
+
+    ``config`` overrides Flask settings (tests). The database must be at the current schema.
+    """
+    app = Flask(__name__, template_folder=str(TEMPLATES), static_folder=None)
+    web = settings.web
+    app.config.update(
+        SECRET_KEY=secret_key(settings),
+        SESSION_COOKIE_NAME="auditor_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=web.secure_cookie,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=web.session_hours),
+        WTF_CSRF_TIME_LIMIT=int(web.session_hours * 3600),
+        WTF_CSRF_SSL_STRICT=web.secure_cookie,
+        MAX_CONTENT_LENGTH=64 * 1024,
+    )
+    app.config.update(config)
+    app.extensions["auditor"] = WebState(
+        settings=settings,
+        engine=engine if engine is not None else make_engine(settings.database_url),
+        throttle=LoginThrottle(web.login_attempts, web.lockout_minutes * 60),
+    )
+    CSRFProtect(app)
+
+    env = app.jinja_env
+    env.trim_blocks = env.lstrip_blocks = True
+    env.filters.update(FILTERS)
+    env.globals.update(
+        kind_labels=KIND_LABELS,
+        kind_short=KIND_SHORT,
+        decision_labels=DECISION_LABELS,
+        Right=Right,
+        chain_name=settings.chain.name,
+    )
+
+    for blueprint in (auth.bp, flags.bp, analytics.bp, admin.bp):
+        app.register_blueprint(blueprint)
+    app.before_request(auth.load_user)
+    app.teardown_appcontext(close_db)
+
+    @app.context_processor
+    def _user() -> dict[str, Any]:
+        return {"user": current_user()}
+
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    @app.errorhandler(CSRFError)
+    def _csrf(error: CSRFError) -> tuple[str, int]:
+        logger.warning("CSRF check failed: %s", error.description)
+        message = "The form was out of date or not sent by this app. Reload the page and try again."
+        return _error_page(400, message), 400
+
+    @app.errorhandler(HTTPException)
+    def _http(error: HTTPException) -> Any:
+        if error.code is None or error.code < 400:
+            return error
+        return _error_page(error.code, error.description or ""), error.code
+
+    return app
+
+
+def _error_page(code: int, message: str) -> str:
+    return render_template(
+        "review/error.html", code=code, title=ERROR_TITLES.get(code, "Error"), message=message
+    )

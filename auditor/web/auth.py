@@ -1,0 +1,134 @@
+"""Logging in and out, the current user, and the decorator that checks a right.
+
+The session is Flask's signed cookie (HttpOnly, SameSite=Lax): it holds the user's id and the
+time of login. Each request loads the user again, so a disabled account is out at once, and a
+login older than ``[web] session_hours`` is over whatever the cookie says.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    abort,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from werkzeug.wrappers import Response
+
+from auditor.db.models import User
+from auditor.users import authenticate
+from auditor.web.access import CurrentUser, Right
+from auditor.web.state import client_address, current_user, db, log_event, state
+
+bp = Blueprint("auth", __name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def load_user() -> None:
+    """Set ``g.user`` from the session (before every request)."""
+    g.user = None
+    user_id, login_at = session.get("uid"), session.get("login_at")
+    if not isinstance(user_id, int) or not isinstance(login_at, int | float):
+        return
+    if time.time() - login_at > state().settings.web.session_hours * 3600:
+        session.clear()
+        return
+    user = db().get(User, user_id)
+    if user is None or not user.active:
+        session.clear()
+        return
+    g.user = CurrentUser(user.id, user.username, user.role, user.store_id)
+
+
+def requires(right: Right | None = None) -> Callable[[F], F]:
+    """A logged-in user (else the login page), with ``right`` (else 403)."""
+
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            user = current_user()
+            if user is None:
+                return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+            if right is not None and not user.can(right):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorate
+
+
+def home_for(user: CurrentUser) -> str:
+    if user.can(Right.REVIEW):
+        return url_for("flags.index")
+    if user.can(Right.ANALYSE):
+        return url_for("analytics.threshold")
+    return url_for("auth.login")
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only a path of this app: no scheme, no host, no ``//`` or backslash tricks."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else None
+
+
+@bp.get("/")
+def root() -> Response:
+    user = current_user()
+    return redirect(home_for(user) if user is not None else url_for("auth.login"))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    if request.method == "GET":
+        return render_template("review/login.html", error=None, username="")
+    username = request.form.get("username", "").strip()[:200]
+    password = request.form.get("password", "")
+    throttle = state().throttle
+    keys = (f"user:{username.casefold()}", f"address:{client_address()}")
+    wait = throttle.locked_for(*keys)
+    if wait > 0:
+        log_event("login_refused", "user", username, actor=username or "anonymous", reason="locked")
+        db().commit()
+        minutes = max(1, round(wait / 60))
+        error = f"Too many failed logins. Try again in {minutes} minute{'s' * (minutes > 1)}."
+        return render_template("review/login.html", error=error, username=username), 429
+    user = authenticate(session=db(), username=username, password=password)
+    if user is None:
+        throttle.failed(*keys)
+        log_event("login_failed", "user", username, actor=username or "anonymous")
+        db().commit()
+        error = "Wrong user name or password."
+        return render_template("review/login.html", error=error, username=username), 401
+    throttle.succeeded(keys[0])
+    me = CurrentUser(user.id, user.username, user.role, user.store_id)
+    log_event("login", "user", user.username, user=me)
+    db().commit()
+    session.clear()  # nothing of a session from before the login survives it
+    session["uid"] = user.id
+    session["login_at"] = time.time()
+    session.permanent = True
+    return redirect(_safe_next(request.args.get("next")) or home_for(me))
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    user = current_user()
+    if user is not None:
+        log_event("logout", "user", user.username)
+        db().commit()
+    session.clear()
+    return redirect(url_for("auth.login"))

@@ -1,0 +1,296 @@
+"""Flags for review: the list, a flag's page with its evidence, decisions, the evidence images.
+
+Every flag is looked up through :meth:`~auditor.web.access.CurrentUser.scoped`: a store manager
+asking for another store's flag gets 404, for the page and the images alike. Every view of a
+flag's page and of each image, and every decision, is written to the audit log. Images are sent
+with ``Cache-Control: no-store``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from PIL import Image, UnidentifiedImageError
+from sqlalchemy.orm import defer
+from werkzeug.wrappers import Response
+
+from auditor.db.models import (
+    FLAG_KINDS,
+    AuditRun,
+    Cashier,
+    Flag,
+    Sale,
+    SaleLine,
+    Snapshot,
+    Store,
+    User,
+)
+from auditor.retention import frame_file
+from auditor.reviews import (
+    DECISION_LABELS,
+    ReviewError,
+    latest_reviews,
+    record_review,
+    review_history,
+)
+from auditor.web.access import Right
+from auditor.web.auth import requires
+from auditor.web.listing import STATUSES, flag_page
+from auditor.web.state import current_user, db, log_event, state
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("flags", __name__)
+
+KIND_LABELS = {
+    "under_age_threshold": "Under the age threshold",
+    "no_frame": "No frame",
+    "no_face": "No face found",
+    "unreadable_frame": "Unreadable frame",
+    "outside_legal_hours": "Outside legal hours",
+}
+assert tuple(KIND_LABELS) == FLAG_KINDS
+
+
+def _current_flags() -> sa.Select[Any]:
+    """Flags of the current (succeeded) runs, joined to their sale, in the user's scope."""
+    user = current_user()
+    assert user is not None
+    query = (
+        sa.select(Flag)
+        .join(Sale, Sale.id == Flag.sale_id)
+        .join(AuditRun, AuditRun.id == Flag.run_id)
+        .where(AuditRun.status == "succeeded")
+    )
+    return user.scoped(query)
+
+
+def _flag_or_404(flag_id: int, *, with_crop: bool = False) -> Flag:
+    query = _current_flags().where(Flag.id == flag_id)
+    if not with_crop:
+        query = query.options(defer(Flag.face_crop))
+    flag = db().execute(query).scalar_one_or_none()
+    if flag is None:
+        abort(404)
+    return flag
+
+
+# -- the list ------------------------------------------------------------------------------------
+
+
+@bp.get("/flags")
+@requires(Right.REVIEW)
+def index() -> str:
+    user = current_user()
+    assert user is not None
+    status = request.args.get("status", "open")
+    status = status if status in STATUSES else "open"
+    store = request.args.get("store", "") if user.all_stores else ""
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    listing = flag_page(
+        db(),
+        user=user,
+        settings=state().settings,
+        status=status,
+        store=store,
+        page=page,
+        review_url=lambda flag_id: url_for("flags.show", flag_id=flag_id),
+    )
+    for flag_id, sale_id in listing.faces_shown:
+        log_event("view_evidence", "flag", flag_id, image="face", sale_id=sale_id, page="list")
+    db().commit()
+    stores = (
+        list(db().execute(sa.select(Store.id, Store.name).order_by(Store.id)).all())
+        if user.all_stores
+        else []
+    )
+    return render_template(
+        "review/flags.html",
+        listing=listing,
+        page=page,
+        status=status,
+        store=store,
+        stores=stores,
+    )
+
+
+# -- one flag ------------------------------------------------------------------------------------
+
+
+@dataclass
+class FrameView:
+    """The frame shown on a flag's page, with the face box in percent of the picture."""
+
+    url: str
+    box: dict[str, float] | None
+
+
+def _frame_path(flag: Flag) -> Path | None:
+    """The flag's frame file, if the evidence is still there and the file inside the root."""
+    if flag.snapshot_id is None or flag.evidence_purged_at is not None:
+        return None
+    snapshot = db().get(Snapshot, flag.snapshot_id)
+    if snapshot is None or snapshot.purged_at is not None:
+        return None
+    path = frame_file(state().settings.snapshot_root, snapshot.path)
+    return path if path is not None and path.is_file() else None
+
+
+def _frame_view(flag: Flag) -> FrameView | None:
+    path = _frame_path(flag)
+    if path is None:
+        return None
+    box = None
+    if None not in (flag.face_x, flag.face_y, flag.face_w, flag.face_h):
+        try:
+            with Image.open(path) as image:
+                width, height = image.size
+        except (OSError, UnidentifiedImageError):
+            width = height = 0
+        if width and height:
+            box = {
+                "left": 100 * flag.face_x / width,  # type: ignore[operator]
+                "top": 100 * flag.face_y / height,  # type: ignore[operator]
+                "width": 100 * flag.face_w / width,  # type: ignore[operator]
+                "height": 100 * flag.face_h / height,  # type: ignore[operator]
+            }
+    return FrameView(url_for("flags.frame_image", flag_id=flag.id), box)
+
+
+def _has_crop(flag: Flag) -> bool:
+    return bool(
+        db().execute(sa.select(Flag.face_crop.is_not(None)).where(Flag.id == flag.id)).scalar()
+    )
+
+
+def local_time(value: datetime, store_id: str) -> datetime:
+    return value.astimezone(state().settings.store_zone(store_id))
+
+
+@bp.get("/flags/<int:flag_id>")
+@requires(Right.REVIEW)
+def show(flag_id: int) -> str:
+    flag = _flag_or_404(flag_id)
+    session = db()
+    sale = session.get(Sale, flag.sale_id)
+    assert sale is not None
+    store = session.get(Store, sale.store_id)
+    cashier = session.get(Cashier, (sale.store_id, sale.cashier_id))
+    lines = session.execute(
+        sa.select(SaleLine).where(SaleLine.sale_id == sale.id).order_by(SaleLine.line_no)
+    ).scalars()
+    latest = latest_reviews()
+    siblings = session.execute(
+        _current_flags()
+        .outerjoin(
+            latest, sa.and_(latest.c.sale_id == Flag.sale_id, latest.c.flag_kind == Flag.kind)
+        )
+        .where(Flag.sale_id == sale.id)
+        .with_only_columns(Flag.id, Flag.kind, latest.c.decision)
+        .order_by(Flag.id)
+    ).all()
+    history = review_history(session, sale_id=sale.id, kind=flag.kind)
+    frame = _frame_view(flag)
+    crop = _has_crop(flag)
+    log_event(
+        "view_flag",
+        "flag",
+        flag.id,
+        sale_id=sale.id,
+        kind=flag.kind,
+        store_id=sale.store_id,
+        images=[name for name, shown in (("face", crop), ("frame", frame)) if shown],
+    )
+    session.commit()
+    return render_template(
+        "review/flag.html",
+        flag=flag,
+        sale=sale,
+        store=store,
+        cashier=cashier,
+        lines=list(lines),
+        siblings=siblings,
+        history=history,
+        frame=frame,
+        crop_url=url_for("flags.face_image", flag_id=flag.id) if crop else None,
+        sold_local=local_time(sale.sold_at, sale.store_id),
+        kind_labels=KIND_LABELS,
+        decision_labels=DECISION_LABELS,
+        current=history[0][0] if history else None,
+    )
+
+
+@bp.post("/flags/<int:flag_id>/decision")
+@requires(Right.REVIEW)
+def decide(flag_id: int) -> Response:
+    flag = _flag_or_404(flag_id)
+    user = current_user()
+    assert user is not None
+    reviewer = db().get(User, user.id)
+    assert reviewer is not None
+    decision = request.form.get("decision", "")
+    try:
+        record_review(
+            session=db(),
+            flag=flag,
+            reviewer=reviewer,
+            decision=decision,
+            comment=request.form.get("comment", ""),
+        )
+    except ReviewError as e:
+        db().rollback()
+        abort(400, description=str(e))
+    db().commit()
+    sale = db().get(Sale, flag.sale_id)
+    assert sale is not None
+    flash(
+        f"Recorded “{DECISION_LABELS[decision]}” for receipt {sale.receipt_id} "
+        f"(store {sale.store_id}).",
+        "ok",
+    )
+    return redirect(url_for("flags.index"))
+
+
+# -- evidence images -----------------------------------------------------------------------------
+
+
+def _image(data: bytes) -> Response:
+    return Response(
+        data,
+        mimetype="image/jpeg",
+        headers={"Cache-Control": "no-store, private", "Content-Disposition": "inline"},
+    )
+
+
+@bp.get("/flags/<int:flag_id>/face.jpg")
+@requires(Right.REVIEW)
+def face_image(flag_id: int) -> Response:
+    flag = _flag_or_404(flag_id, with_crop=True)
+    if flag.face_crop is None or flag.evidence_purged_at is not None:
+        abort(404)
+    log_event("view_evidence", "flag", flag.id, image="face", sale_id=flag.sale_id)
+    db().commit()
+    return _image(flag.face_crop)
+
+
+@bp.get("/flags/<int:flag_id>/frame.jpg")
+@requires(Right.REVIEW)
+def frame_image(flag_id: int) -> Response:
+    flag = _flag_or_404(flag_id)
+    path = _frame_path(flag)
+    if path is None:
+        abort(404)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        logger.warning("cannot read frame %s of flag %s: %s", path, flag.id, e)
+        abort(404)
+    log_event("view_evidence", "flag", flag.id, image="frame", sale_id=flag.sale_id)
+    db().commit()
+    return _image(data)

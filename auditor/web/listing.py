@@ -1,0 +1,232 @@
+"""The flag list: flagged sales of the current runs in a user's scope, newest first, a page at
+a time, in the reports' flagged-sales table (:func:`~auditor.reports.render.flagged_sales_table`).
+
+A sale is *open* while one of its flags has no decision yet. Rows are grouped by store and
+store-local date, since the table shows times of day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+import pandas as pd
+import sqlalchemy as sa
+from markupsafe import Markup
+from sqlalchemy.orm import Session
+
+from auditor.db.models import (
+    AuditRun,
+    Cashier,
+    Flag,
+    Review,
+    Sale,
+    SaleLine,
+    SaleVerdict,
+    Store,
+    User,
+)
+from auditor.reports.figures import FlaggedSale, flagged_sales
+from auditor.reports.queries import (
+    CASHIER_COLUMNS,
+    FLAG_COLUMNS,
+    LINE_COLUMNS,
+    REVIEW_COLUMNS,
+    VERDICT_COLUMNS,
+    frame,
+)
+from auditor.reports.render import flagged_sales_table
+from auditor.reviews import latest_reviews
+from auditor.settings import Settings
+from auditor.web.access import CurrentUser
+
+PAGE_SIZE = 50
+STATUSES = ("open", "reviewed", "all")
+
+
+@dataclass
+class Group:
+    store_id: str
+    store_name: str
+    day: date
+    table: Markup
+
+
+@dataclass
+class FlagPage:
+    groups: list[Group] = field(default_factory=list)
+    open_count: int = 0
+    reviewed_count: int = 0
+    more: bool = False
+    faces_shown: list[tuple[int, int]] = field(default_factory=list)  # (flag id, sale id)
+
+
+def _flagged_sales_in_scope(user: CurrentUser, store: str) -> sa.Select[tuple[int, bool]]:
+    """(sale id, open?) of every flagged sale of a current run the user may see."""
+    latest = latest_reviews()
+    is_open = sa.func.max(sa.case((latest.c.id.is_(None), 1), else_=0)) == 1
+    query = (
+        sa.select(Flag.sale_id, is_open.label("open"))
+        .join(AuditRun, AuditRun.id == Flag.run_id)
+        .join(Sale, Sale.id == Flag.sale_id)
+        .outerjoin(
+            latest, sa.and_(latest.c.sale_id == Flag.sale_id, latest.c.flag_kind == Flag.kind)
+        )
+        .where(AuditRun.status == "succeeded")
+        .group_by(Flag.sale_id)
+    )
+    if store:
+        query = query.where(Sale.store_id == store)
+    return user.scoped(query)
+
+
+def flag_page(
+    session: Session,
+    *,
+    user: CurrentUser,
+    settings: Settings,
+    status: str,
+    store: str,
+    page: int,
+    review_url: Callable[[int], str],
+) -> FlagPage:
+    """One page of the list. ``review_url(flag_id)`` makes the link to a flag's page."""
+    sales = _flagged_sales_in_scope(user, store).subquery("flagged")
+    counts = dict(
+        session.execute(sa.select(sales.c.open, sa.func.count()).group_by(sales.c.open)).all()
+    )
+    result = FlagPage(open_count=counts.get(True, 0), reviewed_count=counts.get(False, 0))
+    query = sa.select(sales.c.sale_id).join(Sale, Sale.id == sales.c.sale_id)
+    if status == "open":
+        query = query.where(sales.c.open.is_(True))
+    elif status == "reviewed":
+        query = query.where(sales.c.open.is_(False))
+    sale_ids = list(
+        session.execute(
+            query.order_by(Sale.sold_at.desc(), Sale.id.desc())
+            .limit(PAGE_SIZE + 1)
+            .offset((page - 1) * PAGE_SIZE)
+        ).scalars()
+    )
+    result.more = len(sale_ids) > PAGE_SIZE
+    sale_ids = sale_ids[:PAGE_SIZE]
+    if not sale_ids:
+        return result
+    data = _read(session, sale_ids)
+    names = dict(session.execute(sa.select(Store.id, Store.name)).all())
+    flag_ids = {(int(r.sale_id), str(r.kind)): int(r.flag_id) for r in data["flags"].itertuples()}
+    verdicts = data["verdicts"]
+    store_of: dict[int, str] = dict(zip(verdicts["sale_id"], verdicts["store_id"], strict=True))
+    by_sale: dict[int, FlaggedSale] = {}
+    for store_id in verdicts["store_id"].unique():
+        cashiers = data["cashiers"]
+        rows = flagged_sales(
+            verdicts=verdicts[verdicts["store_id"] == store_id],
+            flags=data["flags"],
+            lines=data["lines"],
+            reviews=data["reviews"],
+            cashiers=cashiers[cashiers["store_id"] == store_id],
+            zone=settings.store_zone(store_id),
+        )
+        by_sale.update((row.sale_id, row) for row in rows)
+    ordered = [by_sale[s] for s in sale_ids if s in by_sale]
+    for row in ordered:
+        if row.evidence == "crop" and (row.sale_id, "under_age_threshold") in flag_ids:
+            result.faces_shown.append((flag_ids[(row.sale_id, "under_age_threshold")], row.sale_id))
+    for (store_id, day), rows in _grouped(ordered, store_of):
+        links = {
+            row.sale_id: review_url(flag_ids[(row.sale_id, _first_kind(row))])
+            for row in rows
+            if (row.sale_id, _first_kind(row)) in flag_ids
+        }
+        result.groups.append(
+            Group(
+                store_id=store_id,
+                store_name=names.get(store_id, "") or store_id,
+                day=day,
+                table=flagged_sales_table(rows, review_links=links),
+            )
+        )
+    return result
+
+
+def _first_kind(row: FlaggedSale) -> str:
+    """The flag a sale's review link opens: its first open one, else its first."""
+    return (row.open_kinds or row.kinds)[0]
+
+
+def _grouped(
+    rows: Sequence[FlaggedSale], store_of: dict[int, str]
+) -> list[tuple[tuple[str, date], list[FlaggedSale]]]:
+    groups: list[tuple[tuple[str, date], list[FlaggedSale]]] = []
+    for row in rows:
+        key = (store_of[row.sale_id], row.sold_at.date())
+        if groups and groups[-1][0] == key:
+            groups[-1][1].append(row)
+        else:
+            groups.append((key, [row]))
+    return groups
+
+
+def _read(session: Session, sale_ids: list[int]) -> dict[str, pd.DataFrame]:
+    """The page's sales as the reports' figures take them: verdicts, flags, lines, reviews."""
+    current = sa.select(AuditRun.id).where(AuditRun.status == "succeeded")
+    verdicts = session.execute(
+        sa.select(
+            SaleVerdict.run_id,
+            AuditRun.business_date,
+            Sale.store_id,
+            Sale.id,
+            Sale.register_id,
+            Sale.cashier_id,
+            Sale.receipt_id,
+            Sale.sold_at,
+            SaleVerdict.estimated_age,
+            SaleVerdict.age_spread,
+            SaleVerdict.frames_matched,
+            SaleVerdict.frames_read,
+            SaleVerdict.faces_found,
+            SaleVerdict.flag_kinds,
+        )
+        .join(Sale, Sale.id == SaleVerdict.sale_id)
+        .join(AuditRun, AuditRun.id == SaleVerdict.run_id)
+        .where(SaleVerdict.sale_id.in_(sale_ids), SaleVerdict.run_id.in_(current))
+    ).all()
+    flags = session.execute(
+        sa.select(*(getattr(Flag, "id" if c == "flag_id" else c) for c in FLAG_COLUMNS))
+        .where(Flag.sale_id.in_(sale_ids), Flag.run_id.in_(current))
+        .order_by(Flag.sale_id, Flag.id)
+    ).all()
+    lines = session.execute(
+        sa.select(*(getattr(SaleLine, c) for c in LINE_COLUMNS))
+        .where(SaleLine.sale_id.in_(sale_ids))
+        .order_by(SaleLine.sale_id, SaleLine.line_no)
+    ).all()
+    reviews = session.execute(
+        sa.select(
+            Review.id,
+            Review.sale_id,
+            Review.flag_kind,
+            Review.decision,
+            Review.comment,
+            Review.reviewed_at,
+            User.username,
+        )
+        .outerjoin(User, User.id == Review.reviewer_id)
+        .where(Review.sale_id.in_(sale_ids))
+        .order_by(Review.reviewed_at, Review.id)
+    ).all()
+    stores = sa.select(Sale.store_id).where(Sale.id.in_(sale_ids))
+    cashiers = session.execute(
+        sa.select(Cashier.cashier_id, Cashier.name, Cashier.store_id).where(
+            Cashier.store_id.in_(stores)
+        )
+    ).all()
+    return {
+        "verdicts": frame(verdicts, VERDICT_COLUMNS, ("sold_at",)),
+        "flags": frame(flags, FLAG_COLUMNS, ("evidence_purged_at",)),
+        "lines": frame(lines, LINE_COLUMNS),
+        "reviews": frame(reviews, REVIEW_COLUMNS, ("reviewed_at",)),
+        "cashiers": frame(cashiers, [*CASHIER_COLUMNS, "store_id"]),
+    }

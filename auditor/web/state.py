@@ -1,0 +1,70 @@
+"""What a request needs: the app's settings and engine, its database session, the audit log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app, g, request
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from auditor.db.models import AuditLogEntry
+from auditor.settings import Settings
+from auditor.web.access import CurrentUser
+from auditor.web.throttle import LoginThrottle
+
+
+@dataclass
+class WebState:
+    settings: Settings
+    engine: Engine
+    throttle: LoginThrottle
+
+
+def state() -> WebState:
+    return current_app.extensions["auditor"]  # type: ignore[no-any-return]
+
+
+def db() -> Session:
+    """The request's database session, opened when first used and closed after the request."""
+    if "db" not in g:
+        g.db = Session(state().engine)
+    return g.db  # type: ignore[no-any-return]
+
+
+def close_db(_error: BaseException | None = None) -> None:
+    session = g.pop("db", None)
+    if session is not None:
+        session.close()
+
+
+def current_user() -> CurrentUser | None:
+    return g.get("user")
+
+
+def client_address() -> str:
+    return request.remote_addr or "unknown"
+
+
+def log_event(
+    action: str,
+    object_type: str,
+    object_id: object,
+    *,
+    user: CurrentUser | None = None,
+    actor: str | None = None,
+    **details: Any,
+) -> None:
+    """Add an audit-log row for the request (who, what, which object); the caller commits."""
+    user = user or current_user()
+    db().add(
+        AuditLogEntry(
+            user_id=user.id if user is not None else None,
+            actor=actor or (user.username if user is not None else "anonymous"),
+            action=action,
+            object_type=object_type,
+            object_id=str(object_id),
+            details={**details, "address": client_address()},
+        )
+    )

@@ -1,0 +1,228 @@
+"""Audited nights written straight into the tables, for the review app, retention and threshold
+tests: stores, sales with lines, frame files with snapshot rows, a succeeded run with verdicts
+and flags, users and reviews. No model runs; the rows are what an audit run writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from auditor.db.models import (
+    AuditRun,
+    Cashier,
+    Flag,
+    Register,
+    Review,
+    Sale,
+    SaleLine,
+    SaleVerdict,
+    Snapshot,
+    Store,
+    User,
+)
+from auditor.settings import Settings
+from auditor.users import hash_password
+from tests.factories import jpeg_bytes
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class Made:
+    """Ids of what a builder wrote."""
+
+    sales: dict[str, int] = field(default_factory=dict)  # receipt id -> sale id
+    flags: dict[str, int] = field(default_factory=dict)  # receipt id -> under-age (first) flag id
+    snapshots: dict[str, int] = field(default_factory=dict)  # receipt id -> snapshot id
+    runs: dict[tuple[str, date], int] = field(default_factory=dict)
+    users: dict[str, int] = field(default_factory=dict)  # user name -> user id
+
+
+@dataclass
+class ChainBuilder:
+    """Writes stores, audited sales and their evidence with a session the test owns."""
+
+    session: Session
+    settings: Settings
+    made: Made = field(default_factory=Made)
+    _seed: int = 0
+
+    def store(self, store_id: str, name: str = "", zone: str = "Europe/Berlin") -> None:
+        if self.session.get(Store, store_id) is None:
+            self.session.add(Store(id=store_id, name=name or store_id, timezone=zone))
+            self.session.flush()
+            self.session.add(Register(store_id=store_id, register_id="R1"))
+            self.session.add(Cashier(store_id=store_id, cashier_id="C1", name="Anna Example"))
+            self.session.flush()
+
+    def run(self, store_id: str, day: date, threshold: int = 25) -> int:
+        key = (store_id, day)
+        if key not in self.made.runs:
+            run = AuditRun(
+                store_id=store_id,
+                business_date=day,
+                status="succeeded",
+                started_at=datetime.now(UTC),
+                finished_at=datetime.now(UTC),
+                settings={"audit": {"age_threshold": threshold}},
+                model_version="test-model",
+                sales_audited=0,
+                flags_count=0,
+            )
+            self.session.add(run)
+            self.session.flush()
+            self.made.runs[key] = run.id
+        return self.made.runs[key]
+
+    def sale(
+        self,
+        receipt_id: str,
+        sold_at: datetime,
+        *,
+        store: str = "S1",
+        age: float | None = 30.0,
+        spread: float = 2.0,
+        kinds: tuple[str, ...] | None = None,
+        threshold: int = 25,
+        frame: bool = True,
+        crop: bool = True,
+        day: date | None = None,
+    ) -> int:
+        """An audited alcohol sale with its verdict; flags ``kinds`` (default: under-age when
+        ``age`` is under ``threshold``), a frame file and a crop on the under-age flag."""
+        self.store(store)
+        run_id = self.run(store, day or sold_at.date(), threshold)
+        sale = Sale(
+            store_id=store,
+            receipt_id=receipt_id,
+            register_id="R1",
+            cashier_id="C1",
+            sold_at=sold_at,
+            has_alcohol=True,
+            line_count=2,
+            total_cents=843,
+            content_hash=receipt_id,
+            source_file="test.csv",
+        )
+        self.session.add(sale)
+        self.session.flush()
+        self.session.add_all(
+            [
+                SaleLine(
+                    sale_id=sale.id,
+                    line_no=1,
+                    source_line=2,
+                    sku="4001",
+                    product_name="Pils 0.5 l",
+                    category="beer",
+                    quantity=6,
+                    amount_cents=594,
+                    is_alcohol=True,
+                ),
+                SaleLine(
+                    sale_id=sale.id,
+                    line_no=2,
+                    source_line=3,
+                    sku="9001",
+                    product_name="Bread",
+                    category="bakery",
+                    quantity=1,
+                    amount_cents=249,
+                    is_alcohol=False,
+                ),
+            ]
+        )
+        if kinds is None:
+            kinds = ("under_age_threshold",) if age is not None and age < threshold else ()
+        snapshot_id = self._frame(store, sold_at, receipt_id) if frame else None
+        self.session.add(
+            SaleVerdict(
+                run_id=run_id,
+                sale_id=sale.id,
+                estimated_age=age,
+                age_spread=spread if age is not None else None,
+                frames_matched=int(frame),
+                frames_read=int(frame),
+                faces_found=int(age is not None),
+                flag_kinds=";".join(kinds),
+            )
+        )
+        for kind in kinds:
+            under = kind == "under_age_threshold"
+            flag = Flag(
+                run_id=run_id,
+                sale_id=sale.id,
+                kind=kind,
+                snapshot_id=snapshot_id,
+                model_version="test-model",
+                threshold=threshold,
+                face_x=4 if snapshot_id else None,
+                face_y=4 if snapshot_id else None,
+                face_w=8 if snapshot_id else None,
+                face_h=8 if snapshot_id else None,
+                age=age,
+                spread=spread if age is not None else None,
+                face_crop=jpeg_bytes(self._next_seed()) if under and crop else None,
+            )
+            self.session.add(flag)
+            self.session.flush()
+            self.made.flags.setdefault(receipt_id, flag.id)
+        self.made.sales[receipt_id] = sale.id
+        return sale.id
+
+    def _next_seed(self) -> int:
+        self._seed += 1
+        return self._seed
+
+    def _frame(self, store: str, when: datetime, receipt_id: str) -> int:
+        relative = f"{store}/R1/{when:%Y-%m-%d}/{when:%H%M%S}_{receipt_id}.jpg"
+        path = self.settings.snapshot_root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = jpeg_bytes(self._next_seed())
+        path.write_bytes(data)
+        snapshot = Snapshot(
+            store_id=store,
+            register_id="R1",
+            captured_at=when + timedelta(seconds=2),
+            path=relative,
+            size_bytes=len(data),
+            sha256="0" * 64,
+        )
+        self.session.add(snapshot)
+        self.session.flush()
+        self.made.snapshots[receipt_id] = snapshot.id
+        return snapshot.id
+
+    def user(self, username: str, role: str, store_id: str | None = None) -> int:
+        user = User(
+            username=username,
+            password_hash=hash_password(PASSWORD),
+            role=role,
+            store_id=store_id,
+            active=True,
+        )
+        self.session.add(user)
+        self.session.flush()
+        self.made.users[username] = user.id
+        return user.id
+
+    def review(
+        self, receipt_id: str, decision: str, *, by: int, at: datetime, **extra: Any
+    ) -> None:
+        flag = self.session.get(Flag, self.made.flags[receipt_id])
+        assert flag is not None
+        self.session.add(
+            Review(
+                sale_id=flag.sale_id,
+                flag_id=flag.id,
+                flag_kind=extra.get("kind", flag.kind),
+                reviewer_id=by,
+                decision=decision,
+                comment=extra.get("comment", ""),
+                reviewed_at=at,
+            )
+        )
+        self.session.flush()
