@@ -1,0 +1,815 @@
+"""The figures of the audit reports. Pure: tables of audit results in, plain values out.
+
+Inputs are the DataFrames :mod:`auditor.reports.queries` reads (their columns are listed
+there); outputs are dataclasses that the templates show as they are. Nothing here opens a
+database, a file or a figure.
+
+Definitions used throughout:
+
+- an **alcohol sale** is an audited sale (one verdict of a store-night's current run);
+- **frame coverage** is the share of alcohol sales with at least one frame in their window;
+- **faces found** counts the alcohol sales on which at least one face was found;
+- a **flagged sale** has at least one flag; the **flag rate** is flagged sales / alcohol sales;
+- the **baseline** of a night is the ``nights`` nights before it (30 by default). Its flag rate
+  is pooled: every flagged sale of those nights over every alcohol sale of those nights, so a
+  quiet night weighs less than a busy one. Nights without an audit result do not count;
+- the **change** of a flag rate is tonight's rate minus the baseline's, in percentage points;
+- the **current review** of a flag is the latest review of its sale and flag kind; a sale is a
+  **confirmed violation** when a current review of it says ``confirmed_violation``.
+
+Risk ranking of the stores of a night (:func:`rank_stores`):
+
+1. store-nights without an audit result come first (the audit failed, is still running or
+   never ran): nothing there was checked;
+2. then by the lower bound of the 95 % Wilson interval of the night's flag rate, highest first.
+   It is the flag rate discounted for the size of the night: one flag in two sales (lower bound
+   9 %) ranks below 30 flags in 100 sales (22 %). A store whose cameras were off has every sale
+   flagged ``no_frame`` and so ranks high, as it should: its sales could not be checked;
+3. ties: more under-age flags first, then more flagged sales, then the store id.
+
+Cashier ranking (:func:`cashier_rows`): cashiers with at least ``min_sales`` alcohol sales in the
+night (20 by default) are ranked by flag rate, highest first (ties: more flagged sales, then
+the id); cashiers with fewer are listed after them, unranked, with a caution: a rate from a
+handful of sales says little.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+from auditor.audit.business_day import day_bounds
+from auditor.db.models import FLAG_KINDS
+
+UNDER_AGE = "under_age_threshold"
+CONFIRMED = "confirmed_violation"
+Z_95 = 1.959964
+
+# Estimated-age bands of the purchase mix: (label, lowest age, first age of the next band).
+AGE_BANDS: tuple[tuple[str, float, float], ...] = (
+    ("under 18", -math.inf, 18),
+    ("18–24", 18, 25),
+    ("25–34", 25, 35),
+    ("35–49", 35, 50),
+    ("50–64", 50, 65),
+    ("65 and over", 65, math.inf),
+)
+MIX_CATEGORIES = 7  # the categories with most spend get a column each; the rest are "other"
+OTHER = "other"
+
+
+# -- small helpers -------------------------------------------------------------------------------
+
+
+def rate(part: int, whole: int) -> float | None:
+    """``part / whole``, or None when there is nothing to divide."""
+    return part / whole if whole else None
+
+
+def wilson_lower(flagged: int, total: int, z: float = Z_95) -> float:
+    """Lower bound of the Wilson score interval of ``flagged / total`` (0 when ``total`` is 0)."""
+    if total <= 0:
+        return 0.0
+    p = flagged / total
+    centre = p + z * z / (2 * total)
+    margin = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total))
+    return max(0.0, (centre - margin) / (1 + z * z / total))
+
+
+def change(tonight: float | None, before: float | None) -> float | None:
+    """Tonight's rate minus the baseline's (a fraction; the templates show percentage points)."""
+    if tonight is None or before is None:
+        return None
+    return tonight - before
+
+
+def has_kind(flag_kinds: pd.Series, kind: str) -> pd.Series:
+    """Which ``;``-joined flag lists hold ``kind``."""
+    return (";" + flag_kinds.fillna("").astype(str) + ";").str.contains(f";{kind};", regex=False)
+
+
+def is_flagged(flag_kinds: pd.Series) -> pd.Series:
+    return flag_kinds.fillna("").astype(str) != ""
+
+
+def split_kinds(flag_kinds: str | None) -> list[str]:
+    return [k for k in (flag_kinds or "").split(";") if k]
+
+
+# -- one store, one night ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NightFigures:
+    """The headline counts of one store-night (or of several, summed)."""
+
+    alcohol_sales: int = 0
+    sales_with_frames: int = 0
+    sales_with_face: int = 0
+    flagged_sales: int = 0
+    flags_by_kind: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FLAG_KINDS, 0))
+
+    @property
+    def frame_coverage(self) -> float | None:
+        return rate(self.sales_with_frames, self.alcohol_sales)
+
+    @property
+    def face_rate(self) -> float | None:
+        return rate(self.sales_with_face, self.alcohol_sales)
+
+    @property
+    def flag_rate(self) -> float | None:
+        return rate(self.flagged_sales, self.alcohol_sales)
+
+    @property
+    def under_age(self) -> int:
+        return self.flags_by_kind.get(UNDER_AGE, 0)
+
+    @property
+    def flags(self) -> int:
+        return sum(self.flags_by_kind.values())
+
+    def __add__(self, other: NightFigures) -> NightFigures:
+        return NightFigures(
+            self.alcohol_sales + other.alcohol_sales,
+            self.sales_with_frames + other.sales_with_frames,
+            self.sales_with_face + other.sales_with_face,
+            self.flagged_sales + other.flagged_sales,
+            {k: self.flags_by_kind.get(k, 0) + other.flags_by_kind.get(k, 0) for k in FLAG_KINDS},
+        )
+
+
+def night_figures(verdicts: pd.DataFrame) -> NightFigures:
+    """Counts over ``verdicts`` (columns ``frames_matched``, ``faces_found``, ``flag_kinds``)."""
+    kinds = verdicts["flag_kinds"]
+    return NightFigures(
+        alcohol_sales=len(verdicts),
+        sales_with_frames=int((verdicts["frames_matched"] > 0).sum()),
+        sales_with_face=int((verdicts["faces_found"] > 0).sum()),
+        flagged_sales=int(is_flagged(kinds).sum()),
+        flags_by_kind={k: int(has_kind(kinds, k).sum()) for k in FLAG_KINDS},
+    )
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The nights before tonight: how many had results, and their pooled counts."""
+
+    nights: int = 0
+    alcohol_sales: int = 0
+    flagged_sales: int = 0
+    under_age: int = 0
+
+    @property
+    def flag_rate(self) -> float | None:
+        return rate(self.flagged_sales, self.alcohol_sales)
+
+    @property
+    def sales_per_night(self) -> float | None:
+        return rate(self.alcohol_sales, self.nights)
+
+
+def baseline(verdicts: pd.DataFrame, nights_with_results: int) -> Baseline:
+    """The pooled counts of the baseline nights' ``verdicts``."""
+    kinds = verdicts["flag_kinds"]
+    return Baseline(
+        nights=nights_with_results,
+        alcohol_sales=len(verdicts),
+        flagged_sales=int(is_flagged(kinds).sum()),
+        under_age=int(has_kind(kinds, UNDER_AGE).sum()),
+    )
+
+
+# -- audit runs ----------------------------------------------------------------------------------
+
+NIGHT_STATES = ("audited", "failed", "running", "not_audited")
+
+
+@dataclass(frozen=True)
+class RunState:
+    """Where a store-night's audit stands.
+
+    ``state``: ``audited`` (a succeeded run: its results are the night's), ``failed`` (every
+    attempt failed), ``running`` (an attempt in progress, or one whose process died, and no
+    result yet) or ``not_audited``. ``current`` is the succeeded run, ``latest`` the latest
+    attempt; when the latest attempt is not the current one (a re-run that failed), ``latest``
+    says so while ``current`` still holds the figures.
+    """
+
+    state: str
+    current: dict[str, Any] | None = None
+    latest: dict[str, Any] | None = None
+
+    @property
+    def has_results(self) -> bool:
+        return self.current is not None
+
+    @property
+    def later_attempt(self) -> dict[str, Any] | None:
+        """The latest attempt when it is not the run whose results are shown."""
+        if self.latest is None or self.current is None or self.latest["id"] == self.current["id"]:
+            return None
+        return self.latest
+
+
+def run_state(runs: pd.DataFrame) -> RunState:
+    """The state of one store-night from all its attempts (``audit_runs`` rows)."""
+    if runs.empty:
+        return RunState("not_audited")
+    ordered = runs.sort_values(["started_at", "id"])
+    latest = ordered.iloc[-1].to_dict()
+    succeeded = ordered[ordered["status"] == "succeeded"]
+    if not succeeded.empty:
+        return RunState("audited", succeeded.iloc[-1].to_dict(), latest)
+    if latest["status"] == "running":
+        return RunState("running", None, latest)
+    return RunState("failed", None, latest)
+
+
+@dataclass(frozen=True)
+class SettingsUsed:
+    """What a run was judged with, as recorded in its ``audit_runs`` row."""
+
+    age_threshold: Any
+    window_before_s: Any
+    window_after_s: Any
+    frames_per_sale: Any
+    legal_hours: str
+    model_version: str
+    started_at: datetime | None
+    finished_at: datetime | None
+    seconds: float | None
+    run_id: int
+
+
+def settings_used(run: dict[str, Any], zone: ZoneInfo) -> SettingsUsed:
+    audit = (run.get("settings") or {}).get("audit", {})
+    seconds = ((run.get("stats") or {}).get("seconds") or {}).get("total")
+    return SettingsUsed(
+        age_threshold=audit.get("age_threshold"),
+        window_before_s=audit.get("window_before_s"),
+        window_after_s=audit.get("window_after_s"),
+        frames_per_sale=audit.get("frames_per_sale"),
+        legal_hours=f"{str(audit.get('legal_hours_start', '?'))[:5]}–"
+        f"{str(audit.get('legal_hours_end', '?'))[:5]}",
+        model_version=str(run.get("model_version") or ""),
+        started_at=local(run.get("started_at"), zone),
+        finished_at=local(run.get("finished_at"), zone),
+        seconds=float(seconds) if seconds is not None else None,
+        run_id=int(run["id"]),
+    )
+
+
+def local(instant: Any, zone: ZoneInfo) -> datetime | None:
+    """An aware instant (datetime or Timestamp) in ``zone``; None for a missing value."""
+    if instant is None or (not isinstance(instant, datetime) and pd.isna(instant)):
+        return None
+    value = pd.Timestamp(instant)
+    if value.tzinfo is None:
+        value = value.tz_localize("UTC")
+    return value.tz_convert(zone).to_pydatetime()
+
+
+# -- the chain index -----------------------------------------------------------------------------
+
+
+@dataclass
+class StoreRow:
+    """One store of the chain index."""
+
+    store_id: str
+    name: str
+    timezone: str
+    run: RunState
+    night: NightFigures
+    baseline: Baseline
+    rank: int = 0
+
+    @property
+    def change(self) -> float | None:
+        return change(self.night.flag_rate, self.baseline.flag_rate)
+
+    @property
+    def risk(self) -> float:
+        return wilson_lower(self.night.flagged_sales, self.night.alcohol_sales)
+
+    @property
+    def no_sales(self) -> bool:
+        return self.run.has_results and self.night.alcohol_sales == 0
+
+    @property
+    def no_frames(self) -> bool:
+        return self.night.alcohol_sales > 0 and self.night.sales_with_frames == 0
+
+
+def store_rows(
+    *,
+    stores: pd.DataFrame,
+    runs: pd.DataFrame,
+    verdicts: pd.DataFrame,
+    day: date,
+    nights: int,
+) -> list[StoreRow]:
+    """Every store of ``stores`` on ``day`` with its baseline, ranked by :func:`rank_stores`.
+
+    ``runs`` and ``verdicts`` cover ``day`` and the ``nights`` nights before it (verdicts of
+    succeeded runs only); extra rows outside that window are ignored.
+    """
+    first = day - timedelta(days=nights)
+    rows = []
+    for store in stores.itertuples(index=False):
+        store_runs = runs[(runs["store_id"] == store.id) & (runs["business_date"] == day)]
+        mine = verdicts[verdicts["store_id"] == store.id]
+        tonight = mine[mine["business_date"] == day]
+        before = mine[(mine["business_date"] >= first) & (mine["business_date"] < day)]
+        rows.append(
+            StoreRow(
+                store_id=store.id,
+                name=store.name or "",
+                timezone=store.timezone,
+                run=run_state(store_runs),
+                night=night_figures(tonight),
+                baseline=baseline(before, _nights_with_results(runs, store.id, first, day)),
+            )
+        )
+    return rank_stores(rows)
+
+
+def _nights_with_results(runs: pd.DataFrame, store_id: str, first: date, day: date) -> int:
+    done = runs[
+        (runs["store_id"] == store_id)
+        & (runs["status"] == "succeeded")
+        & (runs["business_date"] >= first)
+        & (runs["business_date"] < day)
+    ]
+    return int(done["business_date"].nunique())
+
+
+def rank_stores(rows: Iterable[StoreRow]) -> list[StoreRow]:
+    """The rows in risk order (see the module's docstring), with ``rank`` set from 1."""
+
+    def key(row: StoreRow) -> tuple[Any, ...]:
+        return (
+            row.run.has_results,
+            -row.risk,
+            -row.night.under_age,
+            -row.night.flagged_sales,
+            row.store_id,
+        )
+
+    ranked = sorted(rows, key=key)
+    for n, row in enumerate(ranked, start=1):
+        row.rank = n
+    return ranked
+
+
+def chain_totals(rows: Sequence[StoreRow]) -> NightFigures:
+    total = NightFigures()
+    for row in rows:
+        total = total + row.night
+    return total
+
+
+# -- reviews -------------------------------------------------------------------------------------
+
+
+def current_reviews(reviews: pd.DataFrame) -> pd.DataFrame:
+    """The latest review of each (sale, flag kind): columns of ``reviews``, one row each."""
+    if reviews.empty:
+        return reviews
+    ordered = reviews.sort_values(["reviewed_at", "review_id"])
+    return ordered.drop_duplicates(["sale_id", "flag_kind"], keep="last")
+
+
+def confirmed_sales(reviews: pd.DataFrame) -> set[int]:
+    """Sales with a current review that confirms a violation."""
+    current = current_reviews(reviews)
+    return {int(s) for s in current.loc[current["decision"] == CONFIRMED, "sale_id"]}
+
+
+# -- cashiers ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CashierRow:
+    cashier_id: str
+    name: str
+    alcohol_sales: int
+    flagged_sales: int
+    under_age: int
+    confirmed: int  # confirmed violations among tonight's sales
+    baseline_sales: int
+    baseline_flagged: int
+    baseline_confirmed: int
+    ranked: bool
+    rank: int | None
+
+    @property
+    def flag_rate(self) -> float | None:
+        return rate(self.flagged_sales, self.alcohol_sales)
+
+    @property
+    def baseline_rate(self) -> float | None:
+        return rate(self.baseline_flagged, self.baseline_sales)
+
+    @property
+    def change(self) -> float | None:
+        return change(self.flag_rate, self.baseline_rate)
+
+
+def cashier_rows(
+    *,
+    tonight: pd.DataFrame,
+    before: pd.DataFrame,
+    reviews: pd.DataFrame,
+    cashiers: pd.DataFrame,
+    min_sales: int,
+) -> list[CashierRow]:
+    """Tonight's cashiers (those with an alcohol sale) with their baseline, in rank order.
+
+    ``tonight`` and ``before`` are verdicts (with ``cashier_id``, ``sale_id``, ``flag_kinds``);
+    ``cashiers`` gives names (``cashier_id``, ``name``).
+    """
+    confirmed = confirmed_sales(reviews)
+    names = dict(zip(cashiers["cashier_id"], cashiers["name"], strict=True))
+    rows = []
+    for cashier_id, sales in tonight.groupby("cashier_id", sort=True):
+        past = before[before["cashier_id"] == cashier_id]
+        kinds = sales["flag_kinds"]
+        count = len(sales)
+        rows.append(
+            dict(
+                cashier_id=str(cashier_id),
+                name=str(names.get(cashier_id, "") or ""),
+                alcohol_sales=count,
+                flagged_sales=int(is_flagged(kinds).sum()),
+                under_age=int(has_kind(kinds, UNDER_AGE).sum()),
+                confirmed=int(sales["sale_id"].isin(confirmed).sum()),
+                baseline_sales=len(past),
+                baseline_flagged=int(is_flagged(past["flag_kinds"]).sum()),
+                baseline_confirmed=int(past["sale_id"].isin(confirmed).sum()),
+                ranked=count >= min_sales,
+            )
+        )
+    ranked = sorted(
+        (r for r in rows if r["ranked"]),
+        key=lambda r: (
+            -r["flagged_sales"] / r["alcohol_sales"],
+            -r["flagged_sales"],
+            r["cashier_id"],
+        ),
+    )
+    unranked = sorted(
+        (r for r in rows if not r["ranked"]),
+        key=lambda r: (-r["flagged_sales"], -r["alcohol_sales"], r["cashier_id"]),
+    )
+    return [CashierRow(**r, rank=n) for n, r in enumerate(ranked, start=1)] + [
+        CashierRow(**r, rank=None) for r in unranked
+    ]
+
+
+# -- flagged sales -------------------------------------------------------------------------------
+
+EVIDENCE_STATES = ("crop", "removed", "missing", "none")
+
+
+@dataclass(frozen=True)
+class ReviewStatus:
+    decision: str  # one of REVIEW_DECISIONS
+    reviewed_at: datetime | None
+    reviewer: str
+    comment: str
+
+
+@dataclass(frozen=True)
+class FlaggedSale:
+    """One flagged sale with its evidence, as the flagged-sales table shows it.
+
+    ``evidence`` is ``crop`` (``face_crop`` holds the stored JPEG of the face the under-age
+    flag was raised on), ``removed`` (the crop was purged under the retention rules),
+    ``missing`` (an under-age flag without a stored crop) or ``none`` (no face is kept for
+    other flag kinds).
+    """
+
+    sale_id: int
+    receipt_id: str
+    register_id: str
+    cashier_id: str
+    cashier_name: str
+    sold_at: datetime  # store-local
+    alcohol_items: list[str]
+    estimated_age: float | None
+    age_spread: float | None
+    kinds: list[str]
+    reviews: dict[str, ReviewStatus | None]  # by flag kind; None: not reviewed
+    evidence: str
+    face_crop: bytes | None = None
+
+    @property
+    def open_kinds(self) -> list[str]:
+        return [k for k in self.kinds if self.reviews.get(k) is None]
+
+
+def flagged_sales(
+    *,
+    verdicts: pd.DataFrame,
+    flags: pd.DataFrame,
+    lines: pd.DataFrame,
+    reviews: pd.DataFrame,
+    cashiers: pd.DataFrame,
+    zone: ZoneInfo,
+) -> list[FlaggedSale]:
+    """The night's flagged sales in order of time (then receipt), with evidence and reviews.
+
+    ``verdicts`` are the night's; ``flags`` its current run's flags (``sale_id``, ``kind``,
+    ``face_crop``, ``evidence_purged_at``); ``lines`` the sale lines (``sale_id``,
+    ``line_no``, ``product_name``, ``quantity``, ``is_alcohol``).
+    """
+    flagged = verdicts[is_flagged(verdicts["flag_kinds"])].sort_values(["sold_at", "receipt_id"])
+    if flagged.empty:
+        return []
+    names = dict(zip(cashiers["cashier_id"], cashiers["name"], strict=True))
+    under_age = flags[flags["kind"] == UNDER_AGE].drop_duplicates("sale_id").set_index("sale_id")
+    alcohol = lines[lines["is_alcohol"].astype(bool)].sort_values(["sale_id", "line_no"])
+    items = {
+        int(sale_id): [_item(q, p) for q, p in zip(g["quantity"], g["product_name"], strict=True)]
+        for sale_id, g in alcohol.groupby("sale_id", sort=False)
+    }
+    current = current_reviews(reviews)
+    review_of = {
+        (int(r.sale_id), str(r.flag_kind)): ReviewStatus(
+            decision=str(r.decision),
+            reviewed_at=local(r.reviewed_at, zone),
+            reviewer=str(r.reviewer or ""),
+            comment=str(r.comment or ""),
+        )
+        for r in current.itertuples(index=False)
+    }
+    rows = []
+    for v in flagged.itertuples(index=False):
+        sale_id = int(v.sale_id)
+        kinds = split_kinds(v.flag_kinds)
+        evidence, crop = _evidence(under_age, sale_id, UNDER_AGE in kinds)
+        sold_at = local(v.sold_at, zone)
+        assert sold_at is not None
+        rows.append(
+            FlaggedSale(
+                sale_id=sale_id,
+                receipt_id=str(v.receipt_id),
+                register_id=str(v.register_id),
+                cashier_id=str(v.cashier_id),
+                cashier_name=str(names.get(v.cashier_id, "") or ""),
+                sold_at=sold_at,
+                alcohol_items=items.get(sale_id, []),
+                estimated_age=_number(v.estimated_age),
+                age_spread=_number(v.age_spread),
+                kinds=kinds,
+                reviews={k: review_of.get((sale_id, k)) for k in kinds},
+                evidence=evidence,
+                face_crop=crop,
+            )
+        )
+    return rows
+
+
+def _item(quantity: float, product: str) -> str:
+    q = float(quantity)
+    amount = f"{q:g}" if q != int(q) else str(int(q))
+    return f"{amount} × {product}"
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def _evidence(
+    under_age: pd.DataFrame, sale_id: int, is_under_age: bool
+) -> tuple[str, bytes | None]:
+    if not is_under_age:
+        return "none", None
+    if sale_id not in under_age.index:
+        return "missing", None
+    flag = under_age.loc[sale_id]
+    crop = flag["face_crop"]
+    if isinstance(crop, bytes | bytearray | memoryview) and len(crop) > 0:
+        return "crop", bytes(crop)
+    purged = flag["evidence_purged_at"]
+    if purged is not None and not pd.isna(purged):
+        return "removed", None
+    return "missing", None
+
+
+# -- charts' data --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hourly:
+    """Alcohol sales and flagged sales by the store-local hour of the sale (0-23)."""
+
+    sales: list[int]
+    flagged: list[int]
+    under_age: list[int]
+
+
+def hourly(verdicts: pd.DataFrame, zone: ZoneInfo) -> Hourly:
+    if verdicts.empty:
+        return Hourly([0] * 24, [0] * 24, [0] * 24)
+    hours = pd.to_datetime(verdicts["sold_at"], utc=True).dt.tz_convert(zone).dt.hour
+
+    def count(mask: pd.Series) -> list[int]:
+        counts = hours[mask].value_counts().reindex(range(24), fill_value=0)
+        return [int(n) for n in counts]
+
+    kinds = verdicts["flag_kinds"]
+    everything = pd.Series(True, index=verdicts.index)
+    return Hourly(count(everything), count(is_flagged(kinds)), count(has_kind(kinds, UNDER_AGE)))
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    day: date
+    alcohol_sales: int | None  # None: no audit result that night
+    flag_rate: float | None
+    under_age_rate: float | None
+
+
+def nightly_trend(
+    verdicts: pd.DataFrame, runs: pd.DataFrame, *, day: date, nights: int
+) -> list[TrendPoint]:
+    """One point per night from ``day - nights`` to ``day`` for one store."""
+    audited = set(runs.loc[runs["status"] == "succeeded", "business_date"])
+    by_night = {d: g for d, g in verdicts.groupby("business_date", sort=False)}
+    points = []
+    for n in range(nights, -1, -1):
+        d = day - timedelta(days=n)
+        if d not in audited:
+            points.append(TrendPoint(d, None, None, None))
+            continue
+        night = by_night.get(d, verdicts.iloc[0:0])
+        kinds = night["flag_kinds"]
+        total = len(night)
+        points.append(
+            TrendPoint(
+                d,
+                total,
+                rate(int(is_flagged(kinds).sum()), total),
+                rate(int(has_kind(kinds, UNDER_AGE).sum()), total),
+            )
+        )
+    return points
+
+
+def estimated_ages(verdicts: pd.DataFrame) -> list[float]:
+    """The estimated ages of the night's alcohol buyers (sales with a face)."""
+    return [float(a) for a in verdicts["estimated_age"].dropna()]
+
+
+# -- purchase mix --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PurchaseMix:
+    """Share of spend by category for each estimated-age band (sales with a face only).
+
+    ``shares[i][j]`` is band ``bands[i]``'s spend on ``categories[j]`` over its whole spend
+    (returns, negative amounts, count as nothing). Bands without a sale are left out.
+    """
+
+    bands: list[str]
+    sales: list[int]
+    categories: list[str]
+    shares: list[list[float]]
+
+    @property
+    def empty(self) -> bool:
+        return not self.bands
+
+
+def age_band(age: float) -> str:
+    for label, low, high in AGE_BANDS:
+        if low <= age < high:
+            return label
+    return AGE_BANDS[-1][0]
+
+
+def purchase_mix(
+    verdicts: pd.DataFrame, lines: pd.DataFrame, top: int = MIX_CATEGORIES
+) -> PurchaseMix:
+    """What each estimated-age band bought: ``verdicts`` with ``estimated_age``, their lines."""
+    faced = verdicts.dropna(subset=["estimated_age"])
+    if faced.empty:
+        return PurchaseMix([], [], [], [])
+    band_of = pd.Series(
+        [age_band(float(a)) for a in faced["estimated_age"]], index=faced["sale_id"].astype(int)
+    )
+    bought = lines[lines["sale_id"].astype(int).isin(band_of.index)].copy()
+    bought["band"] = bought["sale_id"].astype(int).map(band_of)
+    bought["category"] = bought["category"].astype(str).str.strip().str.casefold()
+    bought["spend"] = bought["amount_cents"].clip(lower=0).astype(float)
+    order = bought.groupby("category")["spend"].sum().sort_values(ascending=False, kind="stable")
+    shown = list(order.index[:top]) if len(order) > top + 1 else list(order.index)
+    bought["column"] = np.where(bought["category"].isin(shown), bought["category"], OTHER)
+    columns = shown + ([OTHER] if len(shown) < len(order) else [])
+    spend = bought.pivot_table(
+        index="band", columns="column", values="spend", aggfunc="sum", fill_value=0.0
+    ).reindex(columns=columns, fill_value=0.0)
+    sales_per_band = band_of.value_counts()
+    bands = [label for label, _, _ in AGE_BANDS if label in sales_per_band.index]
+    shares = []
+    for band in bands:
+        row = spend.loc[band] if band in spend.index else pd.Series(0.0, index=columns)
+        total = float(row.sum())
+        shares.append([float(v) / total if total else 0.0 for v in row])
+    return PurchaseMix(
+        bands=bands,
+        sales=[int(sales_per_band[b]) for b in bands],
+        categories=columns,
+        shares=shares,
+    )
+
+
+# -- a whole store page --------------------------------------------------------------------------
+
+
+@dataclass
+class StoreNight:
+    """Everything a store page shows, for one store and one business date."""
+
+    store: StoreRow
+    day: date
+    zone: str
+    zone_changes: bool  # the night has two UTC offsets (clocks changed): times carry the zone
+    settings: SettingsUsed | None
+    flagged: list[FlaggedSale]
+    cashiers: list[CashierRow]
+    confirmed: int
+    ages: list[float]
+    threshold: float | None
+    hourly: Hourly
+    trend: list[TrendPoint]
+    mix: PurchaseMix | None
+    min_sales: int
+    nights: int
+
+
+def store_night(
+    *,
+    row: StoreRow,
+    day: date,
+    nights: int,
+    min_sales: int,
+    zone: ZoneInfo,
+    runs: pd.DataFrame,
+    verdicts: pd.DataFrame,
+    flags: pd.DataFrame,
+    lines: pd.DataFrame,
+    reviews: pd.DataFrame,
+    cashiers: pd.DataFrame,
+    with_mix: bool,
+) -> StoreNight:
+    """Assemble a store page's figures; ``runs`` and ``verdicts`` are this store's window."""
+    first = day - timedelta(days=nights)
+    tonight = verdicts[verdicts["business_date"] == day]
+    before = verdicts[(verdicts["business_date"] >= first) & (verdicts["business_date"] < day)]
+    current = row.run.current
+    used = settings_used(current, zone) if current is not None else None
+    window_reviews = reviews[reviews["sale_id"].isin(verdicts["sale_id"])]
+    start, end = day_bounds(day, zone)
+    return StoreNight(
+        store=row,
+        day=day,
+        zone=str(zone),
+        zone_changes=start.astimezone(zone).utcoffset()
+        != (end - timedelta(microseconds=1)).astimezone(zone).utcoffset(),
+        settings=used,
+        flagged=flagged_sales(
+            verdicts=tonight,
+            flags=flags,
+            lines=lines,
+            reviews=window_reviews,
+            cashiers=cashiers,
+            zone=zone,
+        ),
+        cashiers=cashier_rows(
+            tonight=tonight,
+            before=before,
+            reviews=window_reviews,
+            cashiers=cashiers,
+            min_sales=min_sales,
+        ),
+        confirmed=int(tonight["sale_id"].isin(confirmed_sales(window_reviews)).sum()),
+        ages=estimated_ages(tonight),
+        threshold=float(used.age_threshold) if used and used.age_threshold is not None else None,
+        hourly=hourly(tonight, zone),
+        trend=nightly_trend(verdicts, runs, day=day, nights=nights),
+        mix=purchase_mix(tonight, lines) if with_mix else None,
+        min_sales=min_sales,
+        nights=nights,
+    )

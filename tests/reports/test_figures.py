@@ -1,0 +1,475 @@
+"""The report figures (pure): tables in, figures out."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import pytest
+
+from auditor.reports import figures
+from auditor.reports.figures import (
+    Baseline,
+    NightFigures,
+    RunState,
+    StoreRow,
+    age_band,
+    cashier_rows,
+    current_reviews,
+    flagged_sales,
+    hourly,
+    night_figures,
+    nightly_trend,
+    purchase_mix,
+    rank_stores,
+    run_state,
+    store_rows,
+    wilson_lower,
+)
+from auditor.reports.queries import (
+    CASHIER_COLUMNS,
+    FLAG_COLUMNS,
+    LINE_COLUMNS,
+    REVIEW_COLUMNS,
+    RUN_COLUMNS,
+    STORE_COLUMNS,
+    VERDICT_COLUMNS,
+)
+
+BERLIN = ZoneInfo("Europe/Berlin")
+DAY = date(2024, 3, 1)
+UNDER = "under_age_threshold"
+
+
+def table(
+    columns: list[str], rows: list[dict[str, Any]], times: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    frame = pd.DataFrame([{c: r.get(c) for c in columns} for r in rows], columns=columns)
+    for column in times:
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    return frame
+
+
+def verdict(sale_id: int, kinds: str = "", **values: Any) -> dict[str, Any]:
+    row = {
+        "run_id": 1,
+        "business_date": DAY,
+        "store_id": "S1",
+        "sale_id": sale_id,
+        "register_id": "R1",
+        "cashier_id": "C1",
+        "receipt_id": f"r{sale_id}",
+        "sold_at": datetime(2024, 3, 1, 12, 0, tzinfo=UTC) + timedelta(minutes=sale_id),
+        "estimated_age": 40.0,
+        "age_spread": 3.0,
+        "frames_matched": 1,
+        "frames_read": 1,
+        "faces_found": 1,
+        "flag_kinds": kinds,
+    }
+    row.update(values)
+    return row
+
+
+def verdicts(*rows: dict[str, Any]) -> pd.DataFrame:
+    return table(VERDICT_COLUMNS, list(rows), ("sold_at",))
+
+
+def review(sale_id: int, kind: str, decision: str, minute: int, review_id: int = 0) -> dict:
+    return {
+        "review_id": review_id or minute,
+        "sale_id": sale_id,
+        "flag_kind": kind,
+        "decision": decision,
+        "comment": "",
+        "reviewed_at": datetime(2024, 3, 2, 9, minute, tzinfo=UTC),
+        "reviewer": "lp",
+    }
+
+
+def reviews(*rows: dict[str, Any]) -> pd.DataFrame:
+    return table(REVIEW_COLUMNS, list(rows), ("reviewed_at",))
+
+
+# -- rates and bounds ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "flagged,total,expected",
+    [
+        (0, 0, 0.0),
+        (0, 10, 0.0),
+        (1, 2, 0.0945),
+        (30, 100, 0.2189),
+        (10, 10, 0.7225),
+        (40, 500, 0.0593),
+    ],
+)
+def test_wilson_lower_bound(flagged: int, total: int, expected: float) -> None:
+    assert wilson_lower(flagged, total) == pytest.approx(expected, abs=5e-4)
+
+
+def test_night_figures_count_sales_frames_faces_and_each_kind() -> None:
+    night = night_figures(
+        verdicts(
+            verdict(1),
+            verdict(2, UNDER, estimated_age=19.0),
+            verdict(3, "no_frame", frames_matched=0, faces_found=0, estimated_age=None),
+            verdict(4, f"{UNDER};outside_legal_hours", estimated_age=17.0),
+            verdict(5, "no_face", faces_found=0, estimated_age=None),
+        )
+    )
+    assert (night.alcohol_sales, night.sales_with_frames, night.sales_with_face) == (5, 4, 3)
+    assert (night.flagged_sales, night.under_age, night.flags) == (4, 2, 5)
+    assert night.flags_by_kind == {
+        UNDER: 2,
+        "no_frame": 1,
+        "no_face": 1,
+        "unreadable_frame": 0,
+        "outside_legal_hours": 1,
+    }
+    assert night.flag_rate == pytest.approx(0.8)
+    assert night.frame_coverage == pytest.approx(0.8)
+
+
+def test_an_empty_night_has_no_rates() -> None:
+    night = night_figures(verdicts())
+    assert night.alcohol_sales == 0
+    assert night.flag_rate is None and night.frame_coverage is None
+
+
+# -- run states ----------------------------------------------------------------------------------
+
+
+def run(run_id: int, status: str, minute: int, error: str | None = None) -> dict[str, Any]:
+    return {
+        "id": run_id,
+        "store_id": "S1",
+        "business_date": DAY,
+        "status": status,
+        "started_at": datetime(2024, 3, 2, 1, minute, tzinfo=UTC),
+        "error": error,
+        "settings": {},
+    }
+
+
+@pytest.mark.parametrize(
+    "attempts,state,current,later",
+    [
+        ([], "not_audited", None, None),
+        ([run(1, "succeeded", 0)], "audited", 1, None),
+        ([run(1, "failed", 0, "disk full")], "failed", None, None),
+        ([run(1, "running", 0)], "running", None, None),
+        ([run(1, "failed", 0), run(2, "succeeded", 5)], "audited", 2, None),
+        ([run(1, "succeeded", 0), run(2, "failed", 5, "boom")], "audited", 1, 2),
+        ([run(1, "replaced", 0), run(2, "succeeded", 5), run(3, "running", 9)], "audited", 2, 3),
+    ],
+)
+def test_run_state(
+    attempts: list[dict], state: str, current: int | None, later: int | None
+) -> None:
+    got = run_state(table(RUN_COLUMNS, attempts, ("started_at",)))
+    assert got.state == state
+    assert (got.current or {}).get("id") == current
+    assert (got.later_attempt or {}).get("id") == later
+
+
+# -- ranking -------------------------------------------------------------------------------------
+
+
+def row(
+    store_id: str, sales: int, flagged: int, under: int = 0, state: str = "audited"
+) -> StoreRow:
+    current = {"id": 1} if state == "audited" else None
+    kinds = dict.fromkeys(figures.FLAG_KINDS, 0) | {UNDER: under}
+    return StoreRow(
+        store_id=store_id,
+        name="",
+        timezone="Europe/Berlin",
+        run=RunState(state, current, current),
+        night=NightFigures(sales, sales, sales, flagged, kinds),
+        baseline=Baseline(),
+    )
+
+
+@pytest.mark.parametrize(
+    "rows,order",
+    [
+        # a store without results heads the list, whatever the others' figures
+        ([row("A", 100, 50), row("B", 0, 0, state="failed")], ["B", "A"]),
+        ([row("A", 100, 50), row("B", 0, 0, state="not_audited")], ["B", "A"]),
+        # the rate is discounted for few sales: 1 in 2 ranks below 30 in 100
+        ([row("A", 2, 1), row("B", 100, 30)], ["B", "A"]),
+        ([row("A", 500, 40), row("B", 100, 30)], ["B", "A"]),
+        # equal bounds: more under-age flags first, then more flagged sales, then the id
+        ([row("A", 100, 30, under=1), row("B", 100, 30, under=5)], ["B", "A"]),
+        ([row("B", 0, 0), row("A", 0, 0)], ["A", "B"]),
+        # cameras off: every sale flagged, so it ranks first among audited stores
+        ([row("A", 200, 40, under=20), row("B", 150, 150)], ["B", "A"]),
+    ],
+)
+def test_rank_stores(rows: list[StoreRow], order: list[str]) -> None:
+    ranked = rank_stores(rows)
+    assert [r.store_id for r in ranked] == order
+    assert [r.rank for r in ranked] == list(range(1, len(order) + 1))
+
+
+def test_store_rows_use_the_night_and_the_nights_before_only() -> None:
+    stores = table(STORE_COLUMNS, [{"id": "S1", "name": "One", "timezone": "Europe/Berlin"}])
+    runs = table(
+        RUN_COLUMNS,
+        [
+            {**run(n, "succeeded", 0), "business_date": DAY - timedelta(days=n)}
+            for n in (0, 1, 2, 40)
+        ],
+        ("started_at",),
+    )
+    rows = [
+        verdict(1, UNDER),
+        verdict(2),
+        verdict(3, UNDER, business_date=DAY - timedelta(days=1)),
+        verdict(4, business_date=DAY - timedelta(days=2)),
+        verdict(5, business_date=DAY - timedelta(days=2)),
+        verdict(6, business_date=DAY - timedelta(days=2)),
+        verdict(7, UNDER, business_date=DAY - timedelta(days=40)),  # outside the window
+    ]
+    (got,) = store_rows(stores=stores, runs=runs, verdicts=verdicts(*rows), day=DAY, nights=30)
+    assert got.night.alcohol_sales == 2 and got.night.flagged_sales == 1
+    assert got.baseline == Baseline(nights=2, alcohol_sales=4, flagged_sales=1, under_age=1)
+    assert got.change == pytest.approx(0.5 - 0.25)
+
+
+# -- reviews and cashiers ------------------------------------------------------------------------
+
+
+def test_the_latest_review_of_a_sale_and_kind_is_current() -> None:
+    current = current_reviews(
+        reviews(
+            review(1, UNDER, "confirmed_violation", 1),
+            review(1, UNDER, "id_checked", 5),
+            review(1, "outside_legal_hours", "confirmed_violation", 2),
+            review(2, UNDER, "adult", 3),
+            review(2, UNDER, "confirmed_violation", 3, review_id=99),  # same time: later id wins
+        )
+    )
+    got = {(r.sale_id, r.flag_kind): r.decision for r in current.itertuples()}
+    assert got == {
+        (1, UNDER): "id_checked",
+        (1, "outside_legal_hours"): "confirmed_violation",
+        (2, UNDER): "confirmed_violation",
+    }
+    assert figures.confirmed_sales(current) == {1, 2}
+
+
+def test_cashiers_ranked_by_rate_and_small_counts_listed_after_with_no_rank() -> None:
+    rows = []
+    sale = 0
+    for cashier, sales, flagged in (("A", 25, 5), ("B", 20, 8), ("C", 3, 3), ("D", 40, 0)):
+        for n in range(sales):
+            sale += 1
+            rows.append(verdict(sale, UNDER if n < flagged else "", cashier_id=cashier))
+    before = verdicts(verdict(1000, UNDER, cashier_id="A"), verdict(1001, cashier_id="A"))
+    got = cashier_rows(
+        tonight=verdicts(*rows),
+        before=before,
+        reviews=reviews(
+            review(1, UNDER, "confirmed_violation", 1),
+            review(1000, UNDER, "confirmed_violation", 2),
+        ),
+        cashiers=table(CASHIER_COLUMNS, [{"cashier_id": "A", "name": "Anna"}]),
+        min_sales=20,
+    )
+    assert [(c.cashier_id, c.rank, c.ranked) for c in got] == [
+        ("B", 1, True),
+        ("A", 2, True),
+        ("D", 3, True),
+        ("C", None, False),
+    ]
+    anna = got[1]
+    assert (anna.name, anna.alcohol_sales, anna.flagged_sales, anna.confirmed) == ("Anna", 25, 5, 1)
+    assert (anna.baseline_sales, anna.baseline_flagged, anna.baseline_confirmed) == (2, 1, 1)
+    assert anna.change == pytest.approx(0.2 - 0.5)
+
+
+# -- flagged sales and their evidence ------------------------------------------------------------
+
+
+def flag(sale_id: int, kind: str, crop: bytes | None = None, purged: bool = False) -> dict:
+    return {
+        "flag_id": sale_id * 10,
+        "run_id": 1,
+        "sale_id": sale_id,
+        "kind": kind,
+        "face_crop": crop,
+        "evidence_purged_at": datetime(2025, 1, 1, tzinfo=UTC) if purged else None,
+    }
+
+
+def line(sale_id: int, no: int, product: str, quantity: float, alcohol: bool, cat: str = "beer"):
+    return {
+        "sale_id": sale_id,
+        "line_no": no,
+        "product_name": product,
+        "category": cat,
+        "quantity": quantity,
+        "amount_cents": 100,
+        "is_alcohol": alcohol,
+    }
+
+
+def test_flagged_sales_carry_evidence_items_reviews_and_local_time() -> None:
+    night = verdicts(
+        verdict(1),  # clean: not listed
+        verdict(2, UNDER, estimated_age=19.25, age_spread=2.5, cashier_id="C7"),
+        verdict(3, UNDER),
+        verdict(4, UNDER),
+        verdict(5, "no_frame;outside_legal_hours", estimated_age=None, age_spread=None),
+    )
+    flags = table(
+        FLAG_COLUMNS,
+        [
+            flag(2, UNDER, crop=b"\xff\xd8crop"),
+            flag(3, UNDER, purged=True),
+            flag(4, UNDER),
+            flag(5, "no_frame"),
+            flag(5, "outside_legal_hours"),
+        ],
+        ("evidence_purged_at",),
+    )
+    lines = table(
+        LINE_COLUMNS,
+        [
+            line(2, 2, "Vodka", 1, True, "spirits"),
+            line(2, 1, "Pils", 6, True),
+            line(2, 3, "Bread", 1, False, "bakery"),
+            line(5, 1, "Cider", 0.5, True, "cider"),
+        ],
+    )
+    got = flagged_sales(
+        verdicts=night,
+        flags=flags,
+        lines=lines,
+        reviews=reviews(review(2, UNDER, "adult", 1), review(2, UNDER, "confirmed_violation", 2)),
+        cashiers=table(CASHIER_COLUMNS, [{"cashier_id": "C7", "name": "<b>Bo</b>"}]),
+        zone=BERLIN,
+    )
+    assert [s.receipt_id for s in got] == ["r2", "r3", "r4", "r5"]
+    first = got[0]
+    assert first.sold_at == datetime(2024, 3, 1, 13, 2, tzinfo=BERLIN)
+    assert first.cashier_name == "<b>Bo</b>"
+    assert first.alcohol_items == ["6 × Pils", "1 × Vodka"]
+    assert (first.estimated_age, first.age_spread) == (19.25, 2.5)
+    assert (first.evidence, first.face_crop) == ("crop", b"\xff\xd8crop")
+    assert first.reviews[UNDER] is not None
+    assert first.reviews[UNDER].decision == "confirmed_violation"
+    assert [s.evidence for s in got[1:]] == ["removed", "missing", "none"]
+    last = got[-1]
+    assert last.kinds == ["no_frame", "outside_legal_hours"]
+    assert last.alcohol_items == ["0.5 × Cider"]
+    assert last.open_kinds == ["no_frame", "outside_legal_hours"]
+    assert last.estimated_age is None
+
+
+# -- charts' data --------------------------------------------------------------------------------
+
+
+def test_hours_are_store_local_across_a_clock_change() -> None:
+    # 31 March 2024, Berlin: 02:00 CET becomes 03:00 CEST
+    night = verdicts(
+        verdict(1, sold_at=datetime(2024, 3, 31, 0, 30, tzinfo=UTC)),  # 01:30 CET
+        verdict(2, UNDER, sold_at=datetime(2024, 3, 31, 1, 30, tzinfo=UTC)),  # 03:30 CEST
+        verdict(3, "no_face", sold_at=datetime(2024, 3, 31, 20, 0, tzinfo=UTC)),  # 22:00 CEST
+    )
+    got = hourly(night, BERLIN)
+    assert [h for h, n in enumerate(got.sales) if n] == [1, 3, 22]
+    assert [h for h, n in enumerate(got.flagged) if n] == [3, 22]
+    assert [h for h, n in enumerate(got.under_age) if n] == [3]
+
+
+def test_trend_has_a_point_per_night_and_gaps_without_results() -> None:
+    runs = table(
+        RUN_COLUMNS,
+        [
+            {**run(1, "succeeded", 0), "business_date": DAY},
+            {**run(2, "failed", 0), "business_date": DAY - timedelta(days=1)},
+            {**run(3, "succeeded", 0), "business_date": DAY - timedelta(days=2)},
+        ],
+        ("started_at",),
+    )
+    night = verdicts(
+        verdict(1, UNDER),
+        verdict(2),
+        verdict(3, "no_face", business_date=DAY - timedelta(days=2)),
+    )
+    points = nightly_trend(night, runs, day=DAY, nights=3)
+    assert [p.day for p in points] == [DAY - timedelta(days=n) for n in (3, 2, 1, 0)]
+    assert [p.alcohol_sales for p in points] == [None, 1, None, 2]
+    assert [p.flag_rate for p in points] == [None, 1.0, None, 0.5]
+    assert [p.under_age_rate for p in points] == [None, 0.0, None, 0.5]
+
+
+@pytest.mark.parametrize(
+    "age,band",
+    [
+        (12.0, "under 18"),
+        (17.99, "under 18"),
+        (18.0, "18–24"),
+        (24.9, "18–24"),
+        (25.0, "25–34"),
+        (49.5, "35–49"),
+        (64.99, "50–64"),
+        (65.0, "65 and over"),
+        (101.0, "65 and over"),
+    ],
+)
+def test_age_bands(age: float, band: str) -> None:
+    assert age_band(age) == band
+
+
+def test_purchase_mix_shares_spend_by_band_for_sales_with_a_face() -> None:
+    night = verdicts(
+        verdict(1, estimated_age=20.0),
+        verdict(2, estimated_age=22.0),
+        verdict(3, estimated_age=40.0),
+        verdict(4, "no_face", estimated_age=None),  # no face: not in the mix
+    )
+    lines = table(
+        LINE_COLUMNS,
+        [
+            {**line(1, 1, "Pils", 6, True, "Beer"), "amount_cents": 300},
+            {**line(1, 2, "Crisps", 1, False, "snacks"), "amount_cents": 100},
+            {**line(2, 1, "Pils", 6, True, "beer "), "amount_cents": 600},
+            {**line(2, 2, "Return", 1, False, "snacks"), "amount_cents": -500},
+            {**line(3, 1, "Wine", 1, True, "wine"), "amount_cents": 900},
+            {**line(3, 2, "Bread", 1, False, "bakery"), "amount_cents": 100},
+            {**line(4, 1, "Gin", 1, True, "spirits"), "amount_cents": 5000},
+        ],
+    )
+    mix = purchase_mix(night, lines)
+    assert mix.bands == ["18–24", "35–49"]
+    assert mix.sales == [2, 1]
+    # by spend, ties by name; categories case-folded and trimmed; a return counts as nothing
+    assert mix.categories == ["beer", "wine", "bakery", "snacks"]
+    assert mix.shares[0] == pytest.approx([0.9, 0.0, 0.0, 0.1])
+    assert mix.shares[1] == pytest.approx([0.0, 0.9, 0.1, 0.0])
+
+
+def test_purchase_mix_folds_small_categories_into_other() -> None:
+    night = verdicts(verdict(1, estimated_age=30.0))
+    lines = table(
+        LINE_COLUMNS,
+        [
+            {**line(1, n, f"p{n}", 1, n == 1, f"cat{n}"), "amount_cents": 100 * (10 - n)}
+            for n in range(1, 10)
+        ],
+    )
+    mix = purchase_mix(night, lines, top=3)
+    assert mix.categories == ["cat1", "cat2", "cat3", "other"]
+    assert sum(mix.shares[0]) == pytest.approx(1.0)
+
+
+def test_purchase_mix_without_faces_is_empty() -> None:
+    mix = purchase_mix(verdicts(verdict(1, "no_face", estimated_age=None)), table(LINE_COLUMNS, []))
+    assert mix.empty
