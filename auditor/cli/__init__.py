@@ -22,6 +22,10 @@ from auditor.cli.db import db_group
 from auditor.cli.demo import demo_command
 from auditor.cli.ingest import ingest_group
 from auditor.cli.model import model_group
+from auditor.cli.purge import purge_command
+from auditor.cli.serve import serve_command
+from auditor.cli.threshold import threshold_command
+from auditor.cli.users import users_group
 from auditor.db.engine import make_engine, make_session_factory
 from auditor.errors import AuditorError
 from auditor.settings import Settings, load_settings
@@ -90,3 +94,7 @@ main.add_command(audit_command)
 main.add_command(flags_command)
 main.add_command(schedule_command)
 main.add_command(demo_command)
+main.add_command(users_group)
+main.add_command(serve_command)
+main.add_command(threshold_command)
+main.add_command(purge_command)
