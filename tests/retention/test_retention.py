@@ -1,0 +1,239 @@
+"""Retention: which frames and crops go (pure rules in a table), and a purge on a real database
+with real frame files: what is kept, what is removed, what is never touched, idempotence."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from click.testing import Result
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from auditor.db.models import (
+    AuditLogEntry,
+    Flag,
+    Review,
+    Sale,
+    SaleLine,
+    SaleVerdict,
+    Snapshot,
+)
+from auditor.retention import Cutoffs, EvidenceRow, FrameRow, is_held, plan_purge, purge
+from auditor.settings import RetentionSettings, Settings
+from tests.factories import make_settings
+from tests.review_data import ChainBuilder
+
+NOW = datetime(2024, 6, 1, 3, 0, tzinfo=UTC)
+CUTOFFS = Cutoffs.at(NOW, RetentionSettings(frame_days=30, evidence_days=365))
+
+
+def days_ago(days: float) -> datetime:
+    return NOW - timedelta(days=days)
+
+
+@pytest.mark.parametrize(
+    ("decision", "age_days", "held"),
+    [
+        (None, 40, True),  # open
+        ("confirmed_violation", 40, True),
+        ("adult", 40, False),
+        ("id_checked", 40, False),
+        ("invalid_frame", 40, False),
+        (None, 364, True),
+        (None, 366, False),  # open, but past the evidence retention
+        ("confirmed_violation", 366, False),
+    ],
+)
+def test_held_evidence(decision: str | None, age_days: float, held: bool) -> None:
+    evidence = EvidenceRow(1, days_ago(age_days), 10, decision)
+    assert is_held(evidence, CUTOFFS) is held
+
+
+def test_plan() -> None:
+    frames = [
+        FrameRow(1, "S1", days_ago(40), "a.jpg"),  # evidence of an open flag: kept
+        FrameRow(2, "S1", days_ago(40), "b.jpg"),  # evidence of a decided flag: goes
+        FrameRow(3, "S1", days_ago(40), "c.jpg"),  # nobody's evidence: goes
+        FrameRow(4, "S1", days_ago(10), "d.jpg"),  # young: stays
+        FrameRow(5, "S1", days_ago(40), "e.jpg"),  # shared by a held and a decided flag
+    ]
+    evidence = [
+        EvidenceRow(11, days_ago(40), 1, None),
+        EvidenceRow(12, days_ago(40), 2, "adult"),
+        EvidenceRow(14, days_ago(10), 4, "adult"),  # young: stays
+        EvidenceRow(15, days_ago(40), 5, "confirmed_violation"),
+        EvidenceRow(16, days_ago(40), 5, "invalid_frame"),
+        EvidenceRow(17, days_ago(40), None, "adult"),  # a crop without a frame
+    ]
+    plan = plan_purge(frames=frames, evidence=evidence, cutoffs=CUTOFFS)
+    assert [f.snapshot_id for f in plan.frames] == [2, 3]
+    assert plan.flag_ids == [12, 16, 17]
+    assert (plan.frames_kept, plan.flags_kept) == (2, 2)
+
+
+# -- on a database with files --------------------------------------------------------------------
+
+
+@pytest.fixture
+def retention_settings(tmp_path: Path, db_url: str) -> Settings:
+    return make_settings(
+        tmp_path, database_url=db_url, retention={"frame_days": 30, "evidence_days": 365}
+    )
+
+
+@pytest.fixture
+def stored(engine: Engine, retention_settings: Settings) -> ChainBuilder:
+    with Session(engine) as session:
+        build = ChainBuilder(session, retention_settings)
+        build.sale("old-open", days_ago(60), age=17.0)
+        build.sale("old-confirmed", days_ago(60), age=18.0)
+        build.sale("old-adult", days_ago(60), age=19.0)
+        build.sale("old-revised", days_ago(60), age=20.0)
+        build.sale("old-clean", days_ago(60), age=40.0)
+        build.sale("old-no-face", days_ago(60), age=None, kinds=("no_face",))
+        build.sale("recent-adult", days_ago(5), age=21.0)
+        build.sale("ancient-open", days_ago(400), age=16.0)
+        reviewer = build.user("lp", "loss_prevention")
+        t = days_ago(50)
+        build.review("old-confirmed", "confirmed_violation", by=reviewer, at=t)
+        build.review("old-adult", "adult", by=reviewer, at=t)
+        build.review("old-revised", "confirmed_violation", by=reviewer, at=t)
+        build.review("old-revised", "adult", by=reviewer, at=t + timedelta(hours=1))
+        build.review("old-no-face", "invalid_frame", by=reviewer, at=t)
+        build.review("recent-adult", "adult", by=reviewer, at=days_ago(1))
+        session.commit()
+        return build
+
+
+def state(engine: Engine, build: ChainBuilder) -> dict[str, tuple[bool, bool, bool]]:
+    """Receipt -> (frame file there, snapshot not purged, flag crop there) ."""
+    out = {}
+    with Session(engine) as session:
+        for receipt, snapshot_id in build.made.snapshots.items():
+            snapshot = session.get(Snapshot, snapshot_id)
+            assert snapshot is not None
+            flag_id = build.made.flags.get(receipt)
+            flag = session.get(Flag, flag_id) if flag_id else None
+            out[receipt] = (
+                (build.settings.snapshot_root / snapshot.path).is_file(),
+                snapshot.purged_at is None,
+                flag is not None and flag.face_crop is not None,
+            )
+    return out
+
+
+def counts(engine: Engine) -> tuple[int, ...]:
+    with Session(engine) as session:
+        return tuple(
+            session.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
+            for t in (Sale, SaleLine, SaleVerdict, Flag, Review)
+        )
+
+
+KEPT = (True, True, True)
+KEPT_NO_CROP = (True, True, False)
+GONE = (False, False, False)
+
+
+def test_purge_keeps_open_and_confirmed_evidence_only(
+    engine: Engine, stored: ChainBuilder, retention_settings: Settings
+) -> None:
+    before = counts(engine)
+    summary = purge(settings=retention_settings, engine=engine, now=NOW, actor="test")
+    assert state(engine, stored) == {
+        "old-open": KEPT,
+        "old-confirmed": KEPT,
+        "old-adult": GONE,
+        "old-revised": GONE,  # its latest decision is "adult"
+        "old-clean": GONE,
+        "old-no-face": GONE,
+        "recent-adult": KEPT,
+        "ancient-open": GONE,  # past evidence_days
+    }
+    assert counts(engine) == before  # sales, lines, verdicts, flags, reviews: all there
+    assert summary.frames_removed == summary.files_deleted == 5
+    assert summary.flags_evidence_purged == 4  # old-adult, old-revised, old-no-face, ancient
+    assert summary.flag_crops_removed == 3
+    assert (summary.frames_kept, summary.flags_kept) == (2, 2)
+    with Session(engine) as session:
+        purged = session.execute(
+            sa.select(Flag.id).where(Flag.evidence_purged_at.is_not(None))
+        ).scalars()
+        assert set(purged) == {
+            stored.made.flags[r]
+            for r in ("old-adult", "old-revised", "old-no-face", "ancient-open")
+        }
+        log = session.execute(sa.select(AuditLogEntry)).scalars().all()
+    assert [(e.action, e.actor) for e in log] == [("purge", "test")]
+    assert log[0].details["frames_removed"] == 5
+    assert log[0].details["frames_by_store"] == {"S1": 5}
+    assert sorted(log[0].details["flag_ids"]) == sorted(summary.flag_ids)
+
+    again = purge(settings=retention_settings, engine=engine, now=NOW, actor="test")
+    assert (again.frames_removed, again.flags_evidence_purged, again.flag_crops_removed) == (
+        0,
+        0,
+        0,
+    )
+
+
+def test_dry_run_changes_nothing(
+    engine: Engine, stored: ChainBuilder, retention_settings: Settings
+) -> None:
+    before = state(engine, stored)
+    summary = purge(settings=retention_settings, engine=engine, now=NOW, dry_run=True)
+    assert state(engine, stored) == before
+    assert summary.frames_removed == 5 and summary.flags_evidence_purged == 4
+    assert str(summary).startswith("would remove 5 frames")
+    with Session(engine) as session:
+        assert session.execute(sa.select(sa.func.count()).select_from(AuditLogEntry)).scalar() == 0
+
+
+def test_a_missing_file_is_fine_and_a_path_outside_the_root_is_never_deleted(
+    engine: Engine, stored: ChainBuilder, retention_settings: Settings, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside.jpg"
+    outside.write_bytes(b"\xff\xd8 not ours")
+    with Session(engine) as session, session.begin():
+        session.add(
+            Snapshot(
+                store_id="S1",
+                register_id="R1",
+                captured_at=days_ago(90),
+                path="../outside.jpg",
+                size_bytes=9,
+                sha256="0" * 64,
+            )
+        )
+        clean = session.get(Snapshot, stored.made.snapshots["old-clean"])
+        assert clean is not None
+        (retention_settings.snapshot_root / clean.path).unlink()
+    summary = purge(settings=retention_settings, engine=engine, now=NOW)
+    assert outside.is_file()
+    assert summary.files_failed == ["../outside.jpg"]
+    assert summary.files_missing == 1 and summary.frames_removed == 5
+    with Session(engine) as session:
+        row = session.execute(
+            sa.select(Snapshot).where(Snapshot.path == "../outside.jpg")
+        ).scalar_one()
+        assert row.purged_at is None
+
+
+def test_purge_command(
+    engine: Engine,
+    stored: ChainBuilder,
+    run_cli: Callable[..., Result],
+) -> None:
+    result = run_cli("purge", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("would remove")
+    result = run_cli("purge")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("removed")
+    with Session(engine) as session:
+        entry = session.execute(sa.select(AuditLogEntry)).scalar_one()
+    assert entry.action == "purge" and entry.actor.startswith("cli:")
