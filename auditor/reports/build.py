@@ -1,0 +1,270 @@
+"""Write a night's reports: read the results, work out the figures, draw, render, write.
+
+Files under the report directory (``paths.report_dir``)::
+
+    index.html                  every night with reports, newest first
+    <YYYY-MM-DD>/index.html     the chain index of that business date: stores ranked by risk
+    <YYYY-MM-DD>/<store>.html   one page per store (file name: :func:`render.store_filename`)
+
+Each page is one self-contained HTML file (inline CSS, inline SVG charts, face crops as
+``data:`` URIs, no script) and links the pages next to it: the chain index and the store
+pages of the same night, the nearest earlier and later nights that have reports, and the list
+of nights. A page is written whole or not at all (:func:`render.write_atomic`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from auditor.audit.run import RunSummary, UnknownStore
+from auditor.db.models import FLAG_KINDS
+from auditor.reports import charts, figures, queries
+from auditor.reports.render import render, store_filename, write_atomic
+from auditor.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+_NIGHT_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+@dataclass
+class NightReport:
+    """The files written for one business date."""
+
+    day: date
+    index: Path
+    store_pages: dict[str, Path] = field(default_factory=dict)
+    nights_index: Path | None = None
+
+    @property
+    def paths(self) -> list[Path]:
+        extra = [self.nights_index] if self.nights_index is not None else []
+        return [*self.store_pages.values(), self.index, *extra]
+
+
+def night_dir(report_dir: Path, day: date) -> Path:
+    return report_dir / day.isoformat()
+
+
+def rendered_nights(report_dir: Path) -> list[date]:
+    """Business dates that have a chain index under ``report_dir``, oldest first."""
+    if not report_dir.is_dir():
+        return []
+    found = []
+    for entry in report_dir.iterdir():
+        if _NIGHT_DIR.match(entry.name) and (entry / "index.html").is_file():
+            try:
+                found.append(date.fromisoformat(entry.name))
+            except ValueError:
+                continue
+    return sorted(found)
+
+
+def _neighbours(days: Sequence[date], day: date) -> tuple[date | None, date | None]:
+    earlier = [d for d in days if d < day]
+    later = [d for d in days if d > day]
+    return (earlier[-1] if earlier else None, later[0] if later else None)
+
+
+def _night_link(day: date | None, page: str = "index.html") -> dict[str, Any] | None:
+    return None if day is None else {"day": day, "href": f"../{day.isoformat()}/{page}"}
+
+
+# -- the night -----------------------------------------------------------------------------------
+
+
+def write_night_reports(
+    *,
+    engine: Engine,
+    settings: Settings,
+    day: date,
+    store_ids: Sequence[str] | None = None,
+    now: datetime | None = None,
+) -> NightReport:
+    """Write the chain index of ``day``, the pages of ``store_ids`` (default: every store in
+    the database) and the list of nights. Raises :class:`UnknownStore` for a store id the
+    database does not know."""
+    now = now or datetime.now(UTC)
+    nights = settings.reports.trend_nights
+    with Session(engine) as session:
+        window = queries.chain_window(session, day=day, nights=nights)
+    # times are shown in the zone the audit used: the settings' (the chain's for a store not listed)
+    window.stores["timezone"] = [str(settings.store_zone(s)) for s in window.stores["id"]]
+    known = set(window.stores["id"])
+    unknown = [s for s in store_ids or () if s not in known]
+    if unknown:
+        raise UnknownStore(
+            f"store {', '.join(map(repr, unknown))} not in the database "
+            f"(known: {', '.join(sorted(known)) or 'none'})"
+        )
+    rows = figures.store_rows(
+        stores=window.stores, runs=window.runs, verdicts=window.verdicts, day=day, nights=nights
+    )
+    out = night_dir(settings.report_dir, day)
+    days = sorted({*rendered_nights(settings.report_dir), day})
+    report = NightReport(day=day, index=out / "index.html")
+    wanted = set(store_ids) if store_ids is not None else known
+    for row in rows:
+        if row.store_id not in wanted:
+            continue
+        with Session(engine) as session:
+            html = store_page(
+                session=session, settings=settings, window=window, row=row, days=days, now=now
+            )
+        name = f"{store_filename(row.store_id)}.html"
+        report.store_pages[row.store_id] = write_atomic(out / name, html)
+    pages = {
+        row.store_id: f"{store_filename(row.store_id)}.html"
+        for row in rows
+        if (out / f"{store_filename(row.store_id)}.html").is_file()
+    }
+    write_atomic(report.index, chain_index(settings, rows, day, days, pages, now))
+    with Session(engine) as session:
+        report.nights_index = write_nights_index(session=session, settings=settings, now=now)
+    logger.info(
+        "reports for %s: chain index and %d store page(s) in %s",
+        day,
+        len(report.store_pages),
+        out,
+    )
+    return report
+
+
+def chain_index(
+    settings: Settings,
+    rows: list[figures.StoreRow],
+    day: date,
+    days: Sequence[date],
+    pages: dict[str, str],
+    now: datetime,
+) -> str:
+    """The chain index of ``day``: ``rows`` from :func:`figures.store_rows`."""
+    previous, following = _neighbours(days, day)
+    return render(
+        "report/index.html",
+        chain=settings.chain.name,
+        day=day,
+        rows=rows,
+        totals=figures.chain_totals(rows),
+        pages=pages,
+        nights=settings.reports.trend_nights,
+        kinds=list(FLAG_KINDS),
+        nav={
+            "previous": _night_link(previous),
+            "next": _night_link(following),
+            "nights": "../index.html",
+        },
+        generated_at=now.astimezone(ZoneInfo(settings.chain.default_timezone)),
+    )
+
+
+def store_page(
+    *,
+    session: Session,
+    settings: Settings,
+    window: queries.ChainWindow,
+    row: figures.StoreRow,
+    days: Sequence[date],
+    now: datetime,
+) -> str:
+    """One store's page for the night of ``window``: figures, charts and the evidence."""
+    day, nights = window.day, settings.reports.trend_nights
+    zone = settings.store_zone(row.store_id)
+    run = row.run.current
+    evidence = queries.store_evidence(
+        session,
+        store_id=row.store_id,
+        run_id=int(run["id"]) if run is not None else None,
+        first=window.first,
+        day=day,
+    )
+    page = figures.store_night(
+        row=row,
+        day=day,
+        nights=nights,
+        min_sales=settings.reports.min_sales_to_rank,
+        zone=zone,
+        runs=window.runs[window.runs["store_id"] == row.store_id],
+        verdicts=window.verdicts[window.verdicts["store_id"] == row.store_id],
+        flags=evidence.flags,
+        lines=evidence.lines,
+        reviews=evidence.reviews,
+        cashiers=evidence.cashiers,
+        with_mix=settings.reports.purchase_mix,
+    )
+    drawn = {
+        "ages": charts.age_histogram(page.ages, page.threshold),
+        "hours": charts.flags_by_hour(page.hourly),
+        "trend": charts.nightly_trend(page.trend),
+        "mix": charts.purchase_mix(page.mix),
+    }
+    name = f"{store_filename(row.store_id)}.html"
+    out = night_dir(settings.report_dir, day)
+    store_days = [d for d in days if d == day or (out.parent / d.isoformat() / name).is_file()]
+    previous, following = _neighbours(store_days, day)
+    return render(
+        "report/store.html",
+        chain=settings.chain.name,
+        page=page,
+        charts=drawn,
+        kinds=list(FLAG_KINDS),
+        nav={
+            "index": "index.html",
+            "previous": _night_link(previous, name),
+            "next": _night_link(following, name),
+            "nights": "../index.html",
+        },
+        generated_at=now.astimezone(zone),
+    )
+
+
+def write_nights_index(*, session: Session, settings: Settings, now: datetime) -> Path:
+    """``<report_dir>/index.html``: every night with a chain index, newest first."""
+    days = rendered_nights(settings.report_dir)
+    summary = queries.nights_summary(session, days)
+    by_day = {r.business_date: r for r in summary.itertuples(index=False)}
+    nights = [
+        {
+            "day": d,
+            "href": f"{d.isoformat()}/index.html",
+            "stores": int(by_day[d].stores or 0) if d in by_day else 0,
+            "alcohol_sales": int(by_day[d].alcohol_sales or 0) if d in by_day else 0,
+            "flags": int(by_day[d].flags or 0) if d in by_day else 0,
+        }
+        for d in reversed(days)
+    ]
+    html = render(
+        "report/nights.html",
+        chain=settings.chain.name,
+        nights=nights,
+        generated_at=now.astimezone(ZoneInfo(settings.chain.default_timezone)),
+    )
+    return write_atomic(settings.report_dir / "index.html", html)
+
+
+# -- the nightly job's report step ---------------------------------------------------------------
+
+
+def render_after_audit(settings: Settings, engine: Engine, summaries: list[RunSummary]) -> None:
+    """Report step of the nightly job: the reports of every store-night just audited.
+
+    Stores in different zones may have audited different business dates; each date gets its
+    chain index and the pages of its stores, failed audits included (their pages say so).
+    """
+    stores_by_day: dict[date, list[str]] = defaultdict(list)
+    for summary in summaries:
+        stores_by_day[summary.business_date].append(summary.store_id)
+    for day, store_ids in sorted(stores_by_day.items()):
+        report = write_night_reports(engine=engine, settings=settings, day=day, store_ids=store_ids)
+        logger.info("reports of %s written to %s", day, report.index.parent)

@@ -1,0 +1,219 @@
+"""The one Jinja2 environment of the auditor's HTML pages, and safe writing of the pages.
+
+Templates live in the repository's ``templates/`` folder: ``base.html`` (layout and inline
+CSS), ``report/`` (the report pages and their ``_`` partials). Autoescape is on for every
+template, so any text from the POS (a cashier called ``<script>``) shows as text; the only
+values marked safe are the SVG charts this package draws. Filters are registered once, here.
+
+Other pages that show the same evidence (the review app) use :func:`environment` or
+:func:`flagged_sales_table`, which renders the flagged-sales partial with the same styles.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+from zoneinfo import ZoneInfo
+
+import jinja2
+from markupsafe import Markup
+
+from auditor.reports.figures import FlaggedSale
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+
+KIND_LABELS = {
+    "under_age_threshold": "under age threshold",
+    "no_frame": "no frame",
+    "no_face": "no face",
+    "unreadable_frame": "unreadable frame",
+    "outside_legal_hours": "outside legal hours",
+}
+KIND_SHORT = {
+    "under_age_threshold": "under age",
+    "no_frame": "no frame",
+    "no_face": "no face",
+    "unreadable_frame": "unreadable",
+    "outside_legal_hours": "after hours",
+}
+DECISION_LABELS = {
+    "confirmed_violation": "confirmed violation",
+    "id_checked": "ID was checked",
+    "adult": "adult",
+    "invalid_frame": "invalid frame",
+}
+NOT_REVIEWED = "not reviewed"
+DASH = "–"
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9_-]")
+
+
+# -- filters -------------------------------------------------------------------------------------
+
+
+def fmt_num(value: float | int | None, digits: int = 0) -> str:
+    """``1,234`` or ``12.5``; a dash for a missing value."""
+    if value is None or value != value:  # None or NaN
+        return DASH
+    return f"{value:,.{digits}f}"
+
+
+def fmt_pct(value: float | None, digits: int = 1) -> str:
+    """A fraction as a percentage (``0.123`` -> ``12.3 %``); a dash when missing."""
+    if value is None or value != value:
+        return DASH
+    return f"{100 * value:.{digits}f} %"
+
+
+def fmt_points(value: float | None, digits: int = 1) -> str:
+    """A change of a rate in signed percentage points (``+3.2 pts``); a dash when missing."""
+    if value is None or value != value:
+        return DASH
+    points = round(100 * value, digits)
+    if points == 0:
+        return f"±{0:.{digits}f} pts"
+    return f"{'+' if points > 0 else '−'}{abs(points):.{digits}f} pts"
+
+
+def fmt_age(age: float | None, spread: float | None = None) -> str:
+    """``19.4 ± 2.1`` years (no spread: ``19.4``); a dash without an estimate."""
+    if age is None or age != age:
+        return DASH
+    if spread is None or spread != spread:
+        return f"{age:.1f}"
+    return f"{age:.1f} ± {spread:.1f}"
+
+
+def fmt_clock(value: datetime | None, with_zone: bool = False) -> str:
+    """A store-local time of day, ``21:15:03`` (``21:15:03 CET`` when asked)."""
+    if value is None:
+        return DASH
+    return value.strftime("%H:%M:%S %Z" if with_zone else "%H:%M:%S")
+
+
+def fmt_when(value: datetime | None) -> str:
+    """A store-local date and time with its zone, ``2024-03-02 02:41 CET``."""
+    if value is None:
+        return DASH
+    return value.strftime("%Y-%m-%d %H:%M %Z")
+
+
+def fmt_local_when(value: datetime | None, zone: str) -> str:
+    """An aware instant shown in IANA zone ``zone``, like :func:`fmt_when`."""
+    if value is None or value != value:  # None or NaT
+        return DASH
+    return fmt_when(value.astimezone(ZoneInfo(zone)))
+
+
+def fmt_day(value: date) -> str:
+    """``Friday 1 March 2024``."""
+    return f"{value:%A} {value.day} {value:%B %Y}"
+
+
+def jpeg_uri(data: bytes | None) -> str:
+    """A JPEG as a ``data:`` URI, to embed it in the page; empty when it is not a JPEG."""
+    if not data or not data.startswith(b"\xff\xd8"):
+        return ""
+    return "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
+
+
+def kind_label(kind: str) -> str:
+    return KIND_LABELS.get(kind, kind.replace("_", " "))
+
+
+def decision_label(decision: str | None) -> str:
+    return NOT_REVIEWED if decision is None else DECISION_LABELS.get(decision, decision)
+
+
+FILTERS: dict[str, Callable[..., Any]] = {
+    "num": fmt_num,
+    "pct": fmt_pct,
+    "points": fmt_points,
+    "age": fmt_age,
+    "clock": fmt_clock,
+    "when": fmt_when,
+    "local_when": fmt_local_when,
+    "day": fmt_day,
+    "jpeg_uri": jpeg_uri,
+    "kind_label": kind_label,
+    "decision_label": decision_label,
+}
+
+
+@cache
+def environment() -> jinja2.Environment:
+    """The Jinja2 environment: the repository's templates, autoescape on, filters registered."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(FILTERS)
+    env.globals.update(kind_labels=KIND_LABELS, kind_short=KIND_SHORT)
+    return env
+
+
+def template(name: str) -> jinja2.Template:
+    return environment().get_template(name)
+
+
+def render(name: str, **context: Any) -> str:
+    """Render template ``name`` (e.g. ``report/store.html``) with ``context``."""
+    return template(name).render(**context)
+
+
+def flagged_sales_table(
+    rows: Sequence[FlaggedSale],
+    *,
+    with_zone: bool = False,
+    review_links: Mapping[int, str] | None = None,
+) -> Markup:
+    """The flagged-sales table (``report/_flagged_sales.html``) as HTML to place in a page.
+
+    ``rows`` come from :func:`auditor.reports.figures.flagged_sales`; ``with_zone`` adds the
+    zone to each time (nights when the clocks change); ``review_links`` maps a sale id to a
+    URL, shown as a "review" link in the row. The page must extend ``base.html`` for the styles.
+    """
+    macro = template("report/_flagged_sales.html").module.flagged_sales  # type: ignore[attr-defined]
+    return Markup(macro(rows, with_zone=with_zone, review_links=review_links or {}))
+
+
+# -- files ---------------------------------------------------------------------------------------
+
+
+def store_filename(store_id: str) -> str:
+    """A file name (without ``.html``) for a store id that is safe on any file system.
+
+    Letters, digits, ``-`` and ``_`` are kept; an id with anything else (or one named like the
+    index page) gets its other characters replaced and a short hash of the id appended, so two
+    ids never share a file.
+    """
+    safe = _SAFE_NAME.sub("_", store_id)[:48]
+    if safe == store_id and safe.casefold() != "index" and safe:
+        return safe
+    digest = hashlib.sha256(store_id.encode("utf-8")).hexdigest()[:10]
+    return f"{safe or 'store'}-{digest}"
+
+
+def write_atomic(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` so that a reader sees the old file or the new one, whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid4().hex[:12]}.tmp")
+    try:
+        with temporary.open("w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
