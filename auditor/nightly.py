@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from auditor.audit.business_day import previous_business_date
 from auditor.audit.run import AuditTools, RunSummary, audit_nights, known_store_ids
 from auditor.db.migrations import require_current_schema
+from auditor.reports import render_after_audit
 from auditor.retention import nightly_purge
 from auditor.settings import Settings
 
@@ -26,9 +27,9 @@ logger = logging.getLogger(__name__)
 
 ReportStep = Callable[[Settings, Engine, list[RunSummary]], None]
 
-# Steps run after the night's audits, in order (e.g. rendering the store reports); the purge of
-# frames and face crops past their retention comes last.
-REPORT_STEPS: list[ReportStep] = [nightly_purge]
+# Steps run after the night's audits, in order: the HTML reports of the nights just audited,
+# then the purge of frames and face crops past their retention.
+REPORT_STEPS: list[ReportStep] = [render_after_audit, nightly_purge]
 
 
 def nightly(

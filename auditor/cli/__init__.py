@@ -23,6 +23,7 @@ from auditor.cli.demo import demo_command
 from auditor.cli.ingest import ingest_group
 from auditor.cli.model import model_group
 from auditor.cli.purge import purge_command
+from auditor.cli.report import report_command
 from auditor.cli.serve import serve_command
 from auditor.cli.threshold import threshold_command
 from auditor.cli.users import users_group
@@ -93,6 +94,7 @@ main.add_command(model_group)
 main.add_command(audit_command)
 main.add_command(flags_command)
 main.add_command(schedule_command)
+main.add_command(report_command)
 main.add_command(demo_command)
 main.add_command(users_group)
 main.add_command(serve_command)

@@ -1,0 +1,50 @@
+"""``auditor report``: write the HTML reports of a night."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import click
+
+from auditor.db.migrations import require_current_schema
+
+if TYPE_CHECKING:
+    from auditor.cli import AppContext
+
+DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+
+@click.command("report")
+@click.option("--date", "day", type=DATE, required=True, help="Business date (YYYY-MM-DD).")
+@click.option(
+    "--store",
+    "store_ids",
+    multiple=True,
+    metavar="ID",
+    help="Write only this store's page (repeat for more). Default: every store in the database.",
+)
+@click.pass_obj
+def report_command(app: AppContext, day: datetime, store_ids: tuple[str, ...]) -> None:
+    """Write the night's HTML reports under the report directory ([paths] report_dir).
+
+    <report_dir>/<date>/index.html ranks the chain's stores by risk: alcohol sales, frame
+    coverage, faces found, flags by kind, flag rate and its change against the stores'
+    30-night average. <report_dir>/<date>/<store>.html shows a store's night: headline figures,
+    the flagged sales with the face evidence and review status, the cashiers, charts, what each
+    age group buys and the settings the audit used. <report_dir>/index.html lists the nights.
+
+    Each page is one HTML file that works offline. A night that was not audited, or whose audit
+    failed, gets pages that say so. Prints the files written.
+    """
+    from auditor.reports import write_night_reports
+
+    require_current_schema(app.engine)
+    report = write_night_reports(
+        engine=app.engine,
+        settings=app.settings,
+        day=day.date(),
+        store_ids=list(store_ids) or None,
+    )
+    for path in report.paths:
+        click.echo(str(path))

@@ -1,0 +1,344 @@
+"""Builders of audit results for report tests: stores, sales, runs, verdicts, flags, reviews.
+
+Rows go straight into a migrated database (SQLite or PostgreSQL) in bulk, as the audit and the
+review app would leave them, so that a report can be checked against known figures. A store
+night of the "demo chain" (:func:`demo_night`) mixes every case a page must show.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from auditor.db.models import (
+    FLAG_KINDS,
+    AuditRun,
+    Cashier,
+    Flag,
+    Register,
+    Review,
+    Sale,
+    SaleLine,
+    SaleVerdict,
+    Store,
+    User,
+)
+from tests.factories import jpeg_bytes
+
+BEER = ("Pils 0.5 l", "beer", 6.0, 594, True)
+WINE = ("Riesling 0.75 l", "wine", 1.0, 899, True)
+SPIRITS = ("Vodka 0.7 l", "spirits", 1.0, 1299, True)
+BREAD = ("Bread", "bakery", 1.0, 249, False)
+CRISPS = ("Crisps", "snacks", 2.0, 398, False)
+Item = tuple[str, str, float, int, bool]  # product, category, quantity, amount in cents, alcohol
+
+AUDIT_SETTINGS = {
+    "audit": {
+        "age_threshold": 25,
+        "window_before_s": 5.0,
+        "window_after_s": 10.0,
+        "frames_per_sale": 3,
+        "legal_hours_start": "08:00:00",
+        "legal_hours_end": "23:00:00",
+    }
+}
+
+
+@dataclass
+class SaleSpec:
+    store_id: str
+    receipt_id: str
+    sold_at: datetime  # aware
+    register_id: str = "R1"
+    cashier_id: str = "C1"
+    items: Sequence[Item] = (BEER, BREAD)
+
+
+@dataclass
+class VerdictSpec:
+    """A sale's verdict; ``kinds`` become flags, an under-age one with ``crop`` (or purged)."""
+
+    sale_id: int
+    age: float | None = None
+    spread: float | None = None
+    frames: int = 1
+    faces: int | None = None  # default: 1 when an age is given
+    kinds: Sequence[str] = ()
+    crop: bytes | None = None
+    purged: bool = False
+
+
+@dataclass
+class ResultsBuilder:
+    engine: Engine
+    zones: dict[str, ZoneInfo] = field(default_factory=dict)
+    registers: set[tuple[str, str]] = field(default_factory=set)
+    cashiers: set[tuple[str, str]] = field(default_factory=set)
+    reviewer_id: int | None = None
+
+    def store(self, store_id: str, name: str = "", timezone: str = "Europe/Berlin") -> None:
+        with self.engine.begin() as c:
+            c.execute(sa.insert(Store), [{"id": store_id, "name": name, "timezone": timezone}])
+        self.zones[store_id] = ZoneInfo(timezone)
+
+    def cashier(self, store_id: str, cashier_id: str, name: str) -> None:
+        with self.engine.begin() as c:
+            c.execute(
+                sa.insert(Cashier), [{"store_id": store_id, "cashier_id": cashier_id, "name": name}]
+            )
+        self.cashiers.add((store_id, cashier_id))
+
+    def local(self, store_id: str, when: str) -> datetime:
+        """Store-local ``YYYY-MM-DD HH:MM[:SS]`` as an aware datetime."""
+        return datetime.fromisoformat(when).replace(tzinfo=self.zones[store_id])
+
+    def sales(self, specs: Sequence[SaleSpec]) -> list[int]:
+        """Insert the sales and their lines; returns their ids in order."""
+        new_registers = {(s.store_id, s.register_id) for s in specs} - self.registers
+        new_cashiers = {(s.store_id, s.cashier_id) for s in specs} - self.cashiers
+        rows = []
+        for s in specs:
+            rows.append(
+                {
+                    "store_id": s.store_id,
+                    "receipt_id": s.receipt_id,
+                    "register_id": s.register_id,
+                    "cashier_id": s.cashier_id,
+                    "sold_at": s.sold_at,
+                    "has_alcohol": any(i[4] for i in s.items),
+                    "line_count": len(s.items),
+                    "total_cents": sum(i[3] for i in s.items),
+                    "content_hash": hashlib.sha256(s.receipt_id.encode()).hexdigest(),
+                    "source_file": "pos.csv",
+                }
+            )
+        with self.engine.begin() as c:
+            if new_registers:
+                c.execute(
+                    sa.insert(Register),
+                    [{"store_id": a, "register_id": b} for a, b in sorted(new_registers)],
+                )
+            if new_cashiers:
+                c.execute(
+                    sa.insert(Cashier),
+                    [{"store_id": a, "cashier_id": b, "name": ""} for a, b in sorted(new_cashiers)],
+                )
+            ids = list(
+                c.execute(
+                    sa.insert(Sale).returning(Sale.id, sort_by_parameter_order=True), rows
+                ).scalars()
+            )
+            lines = [
+                {
+                    "sale_id": sale_id,
+                    "line_no": n,
+                    "source_line": n + 1,
+                    "sku": f"{n:04d}",
+                    "product_name": item[0],
+                    "category": item[1],
+                    "quantity": item[2],
+                    "amount_cents": item[3],
+                    "is_alcohol": item[4],
+                }
+                for sale_id, spec in zip(ids, specs, strict=True)
+                for n, item in enumerate(spec.items, start=1)
+            ]
+            if lines:
+                c.execute(sa.insert(SaleLine), lines)
+        self.registers |= new_registers
+        self.cashiers |= new_cashiers
+        return ids
+
+    def sale(self, store_id: str, receipt_id: str, when: str, **kwargs: Any) -> int:
+        return self.sales([SaleSpec(store_id, receipt_id, self.local(store_id, when), **kwargs)])[0]
+
+    def run(
+        self,
+        store_id: str,
+        day: date,
+        *,
+        status: str = "succeeded",
+        error: str | None = None,
+        started_at: datetime | None = None,
+        model_version: str = "age-test-1",
+        settings: dict[str, Any] | None = None,
+    ) -> int:
+        started = started_at or datetime.combine(day + timedelta(days=1), time(1, 30), UTC)
+        with self.engine.begin() as c:
+            return int(
+                c.execute(
+                    sa.insert(AuditRun).returning(AuditRun.id),
+                    {
+                        "store_id": store_id,
+                        "business_date": day,
+                        "status": status,
+                        "started_at": started,
+                        "finished_at": None
+                        if status == "running"
+                        else started + timedelta(minutes=3),
+                        "settings": settings or AUDIT_SETTINGS,
+                        "model_version": model_version,
+                        "sales_audited": 0,
+                        "flags_count": 0,
+                        "error": error,
+                        "stats": {"seconds": {"total": 180.0}},
+                    },
+                ).scalar_one()
+            )
+
+    def verdicts(self, run_id: int, specs: Sequence[VerdictSpec], threshold: int = 25) -> None:
+        verdicts, flags = [], []
+        for v in specs:
+            kinds = [k for k in FLAG_KINDS if k in v.kinds]
+            assert len(kinds) == len(v.kinds), v.kinds
+            verdicts.append(
+                {
+                    "run_id": run_id,
+                    "sale_id": v.sale_id,
+                    "estimated_age": v.age,
+                    "age_spread": v.spread,
+                    "frames_matched": v.frames,
+                    "frames_read": v.frames,
+                    "faces_found": v.faces if v.faces is not None else int(v.age is not None),
+                    "flag_kinds": ";".join(kinds),
+                }
+            )
+            for kind in kinds:
+                under = kind == "under_age_threshold"
+                flags.append(
+                    {
+                        "run_id": run_id,
+                        "sale_id": v.sale_id,
+                        "kind": kind,
+                        "threshold": threshold,
+                        "model_version": "age-test-1",
+                        "age": v.age,
+                        "spread": v.spread,
+                        "face_crop": v.crop if under and not v.purged else None,
+                        "evidence_purged_at": datetime(2025, 1, 1, tzinfo=UTC)
+                        if under and v.purged
+                        else None,
+                    }
+                )
+        with self.engine.begin() as c:
+            if verdicts:
+                c.execute(sa.insert(SaleVerdict), verdicts)
+            if flags:
+                c.execute(sa.insert(Flag), flags)
+            c.execute(
+                sa.update(AuditRun)
+                .where(AuditRun.id == run_id)
+                .values(sales_audited=len(verdicts), flags_count=len(flags))
+            )
+
+    def review(
+        self,
+        sale_id: int,
+        kind: str,
+        decision: str,
+        at: datetime,
+        comment: str = "",
+    ) -> None:
+        with self.engine.begin() as c:
+            if self.reviewer_id is None:
+                self.reviewer_id = int(
+                    c.execute(
+                        sa.insert(User).returning(User.id),
+                        {
+                            "username": "lp.reviewer",
+                            "password_hash": "x",
+                            "role": "loss_prevention",
+                        },
+                    ).scalar_one()
+                )
+            c.execute(
+                sa.insert(Review),
+                {
+                    "sale_id": sale_id,
+                    "flag_kind": kind,
+                    "reviewer_id": self.reviewer_id,
+                    "decision": decision,
+                    "comment": comment,
+                    "reviewed_at": at,
+                },
+            )
+
+
+# -- generated nights ----------------------------------------------------------------------------
+
+
+@dataclass
+class NightTruth:
+    """What was written for a generated store-night, to check a report against."""
+
+    run_id: int
+    sale_ids: list[int]
+    specs: list[VerdictSpec]
+
+
+def generated_night(
+    builder: ResultsBuilder,
+    store_id: str,
+    day: date,
+    n_sales: int,
+    *,
+    seed: int = 0,
+    cashiers: int = 6,
+    registers: int = 4,
+    camera_off: bool = False,
+) -> NightTruth:
+    """A store-night of ``n_sales`` alcohol sales from 08:00 to 23:30 with believable verdicts.
+
+    Ages are drawn around 40 with some young shoppers; 5 % of sales lack a frame, 3 % a face;
+    under-age sales keep a (noise) JPEG as their face crop. ``camera_off``: no frame at all.
+    """
+    rng = np.random.default_rng(seed)
+    zone = builder.zones[store_id]
+    opening = datetime.combine(day, time(8), zone)
+    seconds = np.sort(rng.integers(0, int(15.5 * 3600), n_sales))
+    baskets = [(BEER, BREAD), (WINE, CRISPS), (SPIRITS,), (BEER, CRISPS, BREAD), (WINE,)]
+    specs = [
+        SaleSpec(
+            store_id=store_id,
+            receipt_id=f"{day:%Y%m%d}-{n:05d}",
+            sold_at=(opening + timedelta(seconds=int(s))).astimezone(UTC),
+            register_id=f"R{1 + n % registers}",
+            cashier_id=f"C{1 + int(rng.integers(0, cashiers))}",
+            items=baskets[int(rng.integers(0, len(baskets)))],
+        )
+        for n, s in enumerate(seconds)
+    ]
+    sale_ids = builder.sales(specs)
+    run_id = builder.run(store_id, day)
+    verdicts = []
+    for sale_id, spec in zip(sale_ids, specs, strict=True):
+        local_time = spec.sold_at.astimezone(zone).time()
+        late = not time(8) <= local_time < time(23)
+        draw = rng.random()
+        kinds: list[str] = []
+        age = spread = None
+        frames = 1
+        if camera_off or draw < 0.05:
+            kinds.append("no_frame")
+            frames = 0
+        elif draw < 0.08:
+            kinds.append("no_face")
+        else:
+            age = float(np.clip(rng.normal(40, 13), 14, 85))
+            spread = float(rng.uniform(2, 6))
+            if age < 25:
+                kinds.append("under_age_threshold")
+        if late:
+            kinds.append("outside_legal_hours")
+        crop = jpeg_bytes(int(sale_id), size=112) if "under_age_threshold" in kinds else None
+        verdicts.append(VerdictSpec(sale_id, age, spread, frames=frames, kinds=kinds, crop=crop))
+    builder.verdicts(run_id, verdicts)
+    return NightTruth(run_id, sale_ids, verdicts)

@@ -1,0 +1,422 @@
+"""Reports written for the demo chain on SQLite and PostgreSQL, read back and checked against
+the database."""
+
+from __future__ import annotations
+
+import base64
+import re
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+from sqlalchemy.engine import Engine
+
+from auditor import nightly
+from auditor.audit.run import RunSummary, UnknownStore
+from auditor.cli import main
+from auditor.db.models import FLAG_KINDS, AuditRun, Cashier, Sale, SaleVerdict
+from auditor.reports import render_after_audit, write_night_reports
+from auditor.reports.build import night_dir
+from auditor.reports.render import store_filename
+from auditor.settings import Settings
+from tests.reports.conftest import (
+    DAY,
+    ODD_ID,
+    SCRIPT_NAME,
+    UNDER,
+    DemoChain,
+    build_demo_chain,
+    reports_settings,
+)
+from tests.reports.html import Element, read
+
+NOW = datetime(2024, 3, 2, 6, 0, tzinfo=UTC)
+
+
+# -- the database's own figures, computed here without the report code ---------------------------
+
+
+def db_verdicts(engine: Engine, store_id: str, day: date) -> list[dict[str, Any]]:
+    query = (
+        sa.select(
+            Sale.receipt_id,
+            Sale.cashier_id,
+            Sale.sold_at,
+            SaleVerdict.frames_matched,
+            SaleVerdict.faces_found,
+            SaleVerdict.flag_kinds,
+            SaleVerdict.estimated_age,
+            SaleVerdict.age_spread,
+        )
+        .join(SaleVerdict, SaleVerdict.sale_id == Sale.id)
+        .join(AuditRun, AuditRun.id == SaleVerdict.run_id)
+        .where(
+            AuditRun.store_id == store_id,
+            AuditRun.business_date == day,
+            AuditRun.status == "succeeded",
+        )
+    )
+    with engine.connect() as c:
+        return [dict(r._mapping) for r in c.execute(query)]
+
+
+def kinds_of(verdict: dict[str, Any]) -> list[str]:
+    return [k for k in verdict["flag_kinds"].split(";") if k]
+
+
+def percent(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f} %" if whole else "–"
+
+
+def rows_by(table: Element, attribute: str) -> dict[str, Element]:
+    return {tr.attrs[attribute]: tr for tr in table.find("tbody").find_all("tr")}
+
+
+# -- the chain index -----------------------------------------------------------------------------
+
+
+def test_chain_index_ranks_every_store_with_the_databases_figures(
+    engine: Engine, demo_chain: DemoChain
+) -> None:
+    report = write_night_reports(engine=engine, settings=demo_chain.settings, day=DAY, now=NOW)
+    assert report.index == demo_chain.settings.report_dir / "2024-03-01" / "index.html"
+    page = read(report.index)
+    rows = rows_by(page.find("table", id="stores"), "data-store")
+    # no results first (by id), then by the Wilson bound: S2 5 of 5 flagged, S1 5 of 6, S4 none
+    assert list(rows) == [ODD_ID, "S3", "S2", "S1", "S4"]
+    assert [rows[s].field("rank") for s in rows] == ["1", "2", "3", "4", "5"]
+    assert rows["S3"].find(data_status="failed")
+    assert rows[ODD_ID].find(data_status="not_audited")
+    assert rows["S2"].find(data_status="no_frames")
+    assert rows["S4"].find(data_status="no_sales")
+    assert rows["S1"].find(data_status="audited")
+
+    total_sales = total_flagged = 0
+    for store_id in ("S1", "S2", "S4"):
+        verdicts = db_verdicts(engine, store_id, DAY)
+        row = rows[store_id]
+        flagged = sum(bool(kinds_of(v)) for v in verdicts)
+        assert row.field("alcohol_sales") == str(len(verdicts))
+        framed = sum(v["frames_matched"] > 0 for v in verdicts)
+        assert row.field("frame_coverage") == percent(framed, len(verdicts))
+        assert row.field("faces_found") == str(sum(v["faces_found"] > 0 for v in verdicts))
+        for kind in FLAG_KINDS:
+            assert row.field(kind) == str(sum(kind in kinds_of(v) for v in verdicts)), kind
+        assert row.field("flagged_sales") == str(flagged)
+        assert row.field("flag_rate") == percent(flagged, len(verdicts))
+        total_sales += len(verdicts)
+        total_flagged += flagged
+    totals = page.find("tfoot")
+    assert totals.field("alcohol_sales") == str(total_sales)
+    assert totals.field("flagged_sales") == str(total_flagged)
+    assert page.find(data_figure="unchecked").text == "2"
+
+    # S1's 30-night rate pools the two generated nights before it
+    before = [v for n in (1, 2) for v in db_verdicts(engine, "S1", DAY - timedelta(days=n))]
+    base_flagged = sum(bool(kinds_of(v)) for v in before)
+    assert rows["S1"].field("baseline_rate") == percent(base_flagged, len(before))
+    change = 100 * (5 / 6 - base_flagged / len(before))
+    assert rows["S1"].field("change").endswith(f"{abs(change):.1f} pts")
+
+    # every store links to its page, whatever its id
+    links = {s: rows[s].find(data_field="store").find("a").attrs["href"] for s in rows}
+    assert links["S1"] == "S1.html"
+    assert re.fullmatch(r"[A-Za-z0-9_-]+\.html", links[ODD_ID])
+    for store_id, href in links.items():
+        assert (report.index.parent / href).is_file()
+        assert report.store_pages[store_id] == report.index.parent / href
+
+
+def test_store_ids_become_safe_distinct_file_names() -> None:
+    names = [store_filename(s) for s in ("S1", "s-1_2", "../x y", "..", "a/b", "a_b", "index", "")]
+    assert names[:2] == ["S1", "s-1_2"]
+    for name in names:
+        assert re.fullmatch(r"[A-Za-z0-9_-]+", name), name
+    assert len(set(names)) == len(names)
+    assert store_filename("a/b") != store_filename("a_b") == "a_b"
+
+
+# -- a store page --------------------------------------------------------------------------------
+
+
+def test_store_page_shows_the_night_the_evidence_and_the_cashiers(
+    engine: Engine, demo_chain: DemoChain
+) -> None:
+    report = write_night_reports(
+        engine=engine, settings=demo_chain.settings, day=DAY, store_ids=["S1"], now=NOW
+    )
+    assert set(report.store_pages) == {"S1"}
+    page = read(report.store_pages["S1"])
+    verdicts = db_verdicts(engine, "S1", DAY)
+    flagged = [v for v in verdicts if kinds_of(v)]
+
+    headline = page.find(id="headline")
+    assert headline.find(data_figure="alcohol_sales").text == str(len(verdicts)) == "6"
+    assert headline.find(data_figure="flagged_sales").text == str(len(flagged)) == "5"
+    under = sum(UNDER in kinds_of(v) for v in verdicts)
+    assert headline.find(data_figure="under_age").text == str(under) == "2"
+    assert headline.find(data_figure="confirmed").text == "1"
+    faces = sum(v["faces_found"] > 0 for v in verdicts)
+    assert headline.find(data_figure="faces_found").text == str(faces)
+
+    # the flagged sales, in order of store-local time, with their evidence
+    table = page.find("table", id="flagged-sales")
+    rows = rows_by(table, "data-receipt")
+    berlin = demo_chain.settings.store_zone("S1")
+    expected = sorted(flagged, key=lambda v: v["sold_at"])
+    assert list(rows) == [v["receipt_id"] for v in expected]
+    for v in expected:
+        row = rows[v["receipt_id"]]
+        assert row.field("time") == v["sold_at"].astimezone(berlin).strftime("%H:%M:%S")
+        assert [t.attrs["data-kind"] for t in row.find_all(data_kind=True)] == kinds_of(v)
+    young = rows["r-young"]
+    assert young.field("time") == "21:15:07"
+    assert young.field("cashier").startswith(SCRIPT_NAME)
+    assert young.field("items") == "6 × Pils 0.5 l 1 × Vodka 0.7 l"
+    assert young.field("age") == "19.4 ± 2.1"
+    assert "attention" in young.classes
+    image = young.find("img")
+    prefix = "data:image/jpeg;base64,"
+    assert image.attrs["src"].startswith(prefix)
+    assert base64.b64decode(image.attrs["src"][len(prefix) :]) == demo_chain.young_crop
+    assert young.find(data_decision="confirmed_violation")
+    assert rows["r-purged"].field("evidence") == "evidence removed under retention"
+    assert rows["r-late"].find(data_decision="id_checked")
+    assert rows["r-noframe"].find(data_decision="").text == "not reviewed"
+    # faces only for flagged sales: exactly one image on the page, the under-age crop
+    assert len(page.find_all("img")) == 1
+
+    # cashiers: tonight's counts from the database, all under 20 sales, so none ranked
+    with engine.connect() as c:
+        names = dict(c.execute(sa.select(Cashier.cashier_id, Cashier.name)).all())
+    cashiers = rows_by(page.find("table", id="cashiers"), "data-cashier")
+    assert set(cashiers) == {v["cashier_id"] for v in verdicts}
+    for cashier_id, row in cashiers.items():
+        mine = [v for v in verdicts if v["cashier_id"] == cashier_id]
+        assert row.field("alcohol_sales") == str(len(mine))
+        assert row.field("flagged_sales") == str(sum(bool(kinds_of(v)) for v in mine))
+        assert row.field("rank") == "–"
+        assert row.find(data_caution="few_sales")
+        if names.get(cashier_id):
+            assert row.field("cashier").startswith(names[cashier_id])
+    assert cashiers["C1"].field("confirmed") == "1"
+
+    # charts, the purchase mix and the settings of the run
+    for name in ("ages", "hours", "trend", "mix"):
+        assert page.find("figure", data_chart=name).has("svg"), name
+    assert page.has("table", id="purchase-mix")
+    used = page.find(id="settings-used")
+    assert used.field("age_threshold") == "25 years"
+    assert used.field("model_version") == "age-test-1"
+    assert used.field("zone") == "Europe/Berlin"
+    assert "2024-03-02 02:30 CET" in used.field("run")
+
+
+def test_cashiers_with_enough_sales_are_ranked(engine: Engine, chain_settings: Settings) -> None:
+    from tests.reports.chain import ResultsBuilder, generated_night
+
+    builder = ResultsBuilder(engine)
+    builder.store("S1", "Berlin Mitte")
+    generated_night(builder, "S1", DAY, 120, seed=3, cashiers=3)
+    report = write_night_reports(engine=engine, settings=chain_settings, day=DAY, now=NOW)
+    page = read(report.store_pages["S1"])
+    cashiers = list(rows_by(page.find("table", id="cashiers"), "data-cashier").values())
+    assert [c.field("rank") for c in cashiers] == ["1", "2", "3"]
+    rates = [float(c.field("flag_rate").removesuffix(" %")) for c in cashiers]
+    assert rates == sorted(rates, reverse=True)
+    assert not page.has(data_caution="few_sales")
+
+
+# -- every page: escaped, self-contained ---------------------------------------------------------
+
+
+def test_text_from_the_pos_is_escaped_and_pages_are_self_contained(
+    engine: Engine, demo_chain: DemoChain
+) -> None:
+    report = write_night_reports(engine=engine, settings=demo_chain.settings, day=DAY, now=NOW)
+    assert len(report.paths) == 7  # 5 stores, the chain index, the list of nights
+    for path in report.paths:
+        html = path.read_text(encoding="utf-8")
+        assert "<script" not in html.lower(), path
+        page = read(path)
+        for element in page.iter():
+            assert element.tag not in {"script", "link", "iframe", "object", "embed", "base"}
+            for name in ("src", "href", "xlink:href", "action"):
+                value = element.attrs.get(name)
+                if value is None:
+                    continue
+                assert not re.match(
+                    r"^\s*(//|[a-z][a-z0-9+.-]*:)", value, re.I
+                ) or value.startswith("data:image/jpeg;base64,"), (path.name, name, value)
+        assert "@import" not in html
+        assert not re.search(r"url\((?!#)", html), path.name
+    store = report.store_pages["S1"].read_text(encoding="utf-8")
+    assert "&lt;script&gt;alert(&#39;cashier&#39;)&lt;/script&gt;" in store
+
+
+# -- nights that cannot show figures -------------------------------------------------------------
+
+
+def test_failed_unaudited_camera_off_and_quiet_stores_say_so(
+    engine: Engine, demo_chain: DemoChain
+) -> None:
+    report = write_night_reports(engine=engine, settings=demo_chain.settings, day=DAY, now=NOW)
+    pages = {s: read(p) for s, p in report.store_pages.items()}
+
+    failed = pages["S3"].find(data_notice="failed")
+    assert "The audit of this night failed" in failed.text
+    assert demo_chain.failed_error in failed.text
+    assert not pages["S3"].has(id="flagged-sales") and not pages["S3"].has(id="headline")
+
+    assert "has not been audited" in pages[ODD_ID].find(data_notice="not_audited").text
+    assert report.store_pages[ODD_ID].parent == night_dir(demo_chain.settings.report_dir, DAY)
+
+    camera_off = pages["S2"]
+    assert "No camera frames for this night" in camera_off.find(data_notice="no_frames").text
+    assert len(camera_off.find("table", id="flagged-sales").find("tbody").find_all("tr")) == 5
+    assert camera_off.find(data_empty_chart="ages")  # no face: the chart says so in words
+    assert not camera_off.has("img")
+
+    quiet = pages["S4"]
+    assert "No alcohol sales this night" in quiet.find(data_notice="no_sales").text
+    later = quiet.find(data_notice="later_attempt").text
+    assert "failed: interrupted" in later
+    assert quiet.find(data_notice="no_flags")
+
+
+def test_a_night_without_any_audit_and_a_database_without_stores(
+    engine: Engine, demo_chain: DemoChain, tmp_path: Path, db_url: str
+) -> None:
+    later = DAY + timedelta(days=10)
+    report = write_night_reports(engine=engine, settings=demo_chain.settings, day=later, now=NOW)
+    index = read(report.index)
+    assert index.find(data_figure="unchecked").text == "5"
+    assert "5 stores without audit results" in index.find(data_notice="unchecked").text
+    for path in report.store_pages.values():
+        assert read(path).has(data_notice="not_audited")
+
+    with engine.begin() as c:  # empty the database
+        for table in ("reviews", "users", "flags", "sale_verdicts", "audit_runs", "sale_lines"):
+            c.execute(sa.text(f"DELETE FROM {table}"))
+        for table in ("sales", "cashiers", "registers", "stores"):
+            c.execute(sa.text(f"DELETE FROM {table}"))
+    empty = reports_settings(tmp_path / "empty", db_url)
+    report = write_night_reports(engine=engine, settings=empty, day=DAY, now=NOW)
+    assert report.store_pages == {}
+    assert "No stores yet" in read(report.index).find(data_notice="no_stores").text
+
+
+def test_a_night_every_store_audited_without_alcohol_sales(
+    engine: Engine, chain_settings: Settings
+) -> None:
+    from tests.reports.chain import ResultsBuilder
+
+    builder = ResultsBuilder(engine)
+    for store_id in ("S1", "S2"):
+        builder.store(store_id)
+        builder.verdicts(builder.run(store_id, DAY), [])
+    report = write_night_reports(engine=engine, settings=chain_settings, day=DAY, now=NOW)
+    assert "No alcohol sales this night" in read(report.index).find(data_notice="no_sales").text
+    page = read(report.store_pages["S1"])
+    assert page.find(data_empty_chart="hours") and page.find(data_notice="no_sales")
+
+
+# -- links between nights ------------------------------------------------------------------------
+
+
+def test_nights_link_to_each_other_and_to_the_list_of_nights(
+    engine: Engine, demo_chain: DemoChain
+) -> None:
+    settings = demo_chain.settings
+    before = DAY - timedelta(days=1)
+    first = write_night_reports(engine=engine, settings=settings, day=before, now=NOW)
+    assert not read(first.index).has("a", rel="next")
+    report = write_night_reports(engine=engine, settings=settings, day=DAY, now=NOW)
+    index = read(report.index)
+    assert index.find("a", rel="prev").attrs["href"] == "../2024-02-29/index.html"
+    s1 = read(report.store_pages["S1"])
+    assert s1.find("a", rel="prev").attrs["href"] == "../2024-02-29/S1.html"
+    assert s1.find("a", rel="up").attrs["href"] == "index.html"
+    again = write_night_reports(engine=engine, settings=settings, day=before, now=NOW)
+    assert read(again.index).find("a", rel="next").attrs["href"] == "../2024-03-01/index.html"
+
+    nights = read(settings.report_dir / "index.html")
+    rows = rows_by(nights.find("table", id="nights"), "data-night")
+    assert list(rows) == ["2024-03-01", "2024-02-29"]
+    assert rows["2024-03-01"].find("a").attrs["href"] == "2024-03-01/index.html"
+    with engine.connect() as c:
+        audited = c.execute(
+            sa.select(sa.func.sum(AuditRun.sales_audited)).where(
+                AuditRun.business_date == DAY, AuditRun.status == "succeeded"
+            )
+        ).scalar_one()
+    assert str(audited) in rows["2024-03-01"].text
+    # no temporary files left behind
+    assert not [p for p in settings.report_dir.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_purchase_mix_can_be_turned_off(engine: Engine, tmp_path: Path, db_url: str) -> None:
+    settings = reports_settings(tmp_path, db_url, reports={"purchase_mix": False})
+    build_demo_chain(engine, settings)
+    report = write_night_reports(
+        engine=engine, settings=settings, day=DAY, store_ids=["S1"], now=NOW
+    )
+    page = read(report.store_pages["S1"])
+    assert not page.has("table", id="purchase-mix")
+    assert not page.has("figure", data_chart="mix")
+
+
+# -- the command and the nightly job -------------------------------------------------------------
+
+
+def test_report_command(engine: Engine, demo_chain: DemoChain, tmp_path: Path) -> None:
+    config = tmp_path / "auditor.toml"  # written by the demo chain's settings
+
+    def run(*args: str) -> Any:
+        return CliRunner().invoke(main, ["--config", str(config), "report", *args])
+
+    result = run("--date", "2024-03-01", "--store", "S1")
+    assert result.exit_code == 0, result.output
+    night = demo_chain.settings.report_dir / "2024-03-01"
+    assert result.output.split() == [
+        str(night / "S1.html"),
+        str(night / "index.html"),
+        str(demo_chain.settings.report_dir / "index.html"),
+    ]
+    assert sorted(p.name for p in night.iterdir()) == ["S1.html", "index.html"]
+
+    result = run("--date", "2024-03-01", "--store", "S9")
+    assert result.exit_code == 1
+    assert "store 'S9' not in the database" in result.output
+
+    result = run("--date", "1 March")
+    assert result.exit_code == 2
+
+    result = run("--date", "2024-03-01")
+    assert result.exit_code == 0, result.output
+    assert len(list(night.glob("*.html"))) == 6
+
+
+def test_the_nightly_job_renders_the_nights_it_audited(
+    engine: Engine, demo_chain: DemoChain
+) -> None:
+    assert render_after_audit in nightly.REPORT_STEPS
+    settings = demo_chain.settings
+    summaries = [
+        RunSummary("S1", DAY, "succeeded"),
+        RunSummary("S3", DAY, "failed", error=demo_chain.failed_error),
+        RunSummary("S2", DAY - timedelta(days=1), "succeeded"),
+    ]
+    render_after_audit(settings, engine, summaries)
+    night = settings.report_dir / "2024-03-01"
+    assert sorted(p.name for p in night.iterdir()) == ["S1.html", "S3.html", "index.html"]
+    assert sorted(p.name for p in (settings.report_dir / "2024-02-29").iterdir()) == [
+        "S2.html",
+        "index.html",
+    ]
+    assert read(night / "S3.html").has(data_notice="failed")
+    with pytest.raises(UnknownStore):
+        write_night_reports(engine=engine, settings=settings, day=DAY, store_ids=["nope"])
