@@ -113,11 +113,15 @@ def change_sentence(current: ThresholdRow, other: ThresholdRow) -> str:
     parts = [f"{verb} the threshold from {current.threshold} to {other.threshold} would"]
     if current.flags_per_night is not None and other.flags_per_night is not None:
         delta = other.flags_per_night - current.flags_per_night
-        more = "more" if delta >= 0 else "fewer"
-        parts.append(
-            f"flag {abs(delta):.1f} {more} sales per night "
-            f"({other.flags_per_night:.1f} instead of {current.flags_per_night:.1f})"
-        )
+        if round(delta, 1) == 0:
+            parts.append(
+                f"leave the review load as it is ({current.flags_per_night:.1f} flags per night)"
+            )
+        else:
+            parts.append(
+                f"flag {abs(delta):.1f} {'more' if delta > 0 else 'fewer'} sales per night "
+                f"({other.flags_per_night:.1f} instead of {current.flags_per_night:.1f})"
+            )
     else:
         parts.append("change the review load by an unknown amount (no audited night)")
     sentence = " ".join(parts)

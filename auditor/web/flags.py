@@ -21,7 +21,6 @@ from sqlalchemy.orm import defer
 from werkzeug.wrappers import Response
 
 from auditor.db.models import (
-    FLAG_KINDS,
     AuditRun,
     Cashier,
     Flag,
@@ -47,15 +46,6 @@ from auditor.web.state import current_user, db, log_event, state
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("flags", __name__)
-
-KIND_LABELS = {
-    "under_age_threshold": "Under the age threshold",
-    "no_frame": "No frame",
-    "no_face": "No face found",
-    "unreadable_frame": "Unreadable frame",
-    "outside_legal_hours": "Outside legal hours",
-}
-assert tuple(KIND_LABELS) == FLAG_KINDS
 
 
 def _current_flags() -> sa.Select[Any]:
@@ -220,8 +210,6 @@ def show(flag_id: int) -> str:
         frame=frame,
         crop_url=url_for("flags.face_image", flag_id=flag.id) if crop else None,
         sold_local=local_time(sale.sold_at, sale.store_id),
-        kind_labels=KIND_LABELS,
-        decision_labels=DECISION_LABELS,
         current=history[0][0] if history else None,
     )
 

@@ -197,3 +197,12 @@ def test_threshold_report_command(
     assert data["configured_threshold"] == 25
     result = run_cli("threshold-report", "--format", "csv", "--nights", "3")
     assert result.output.splitlines()[0].startswith("threshold,flags,flags_per_night")
+
+
+def test_change_sentence_without_a_change_in_load() -> None:
+    now = ThresholdRow(25, 6, 3.0, 0, 0, None, 0.772, 0.0166)
+    higher = ThresholdRow(26, 6, 3.0, 0, 0, None, 0.816, 0.0464)
+    assert change_sentence(now, higher).startswith(
+        "Raising the threshold from 25 to 26 would leave the review load as it is "
+        "(3.0 flags per night); the model card expects 81.6% of minors"
+    )
