@@ -237,3 +237,20 @@ def test_purge_command(
     with Session(engine) as session:
         entry = session.execute(sa.select(AuditLogEntry)).scalar_one()
     assert entry.action == "purge" and entry.actor.startswith("cli:")
+
+
+def test_the_nightly_job_purges_after_the_reports(
+    engine: Engine, stored: ChainBuilder, retention_settings: Settings
+) -> None:
+    from auditor.nightly import REPORT_STEPS
+    from auditor.retention import nightly_purge
+
+    assert REPORT_STEPS[-1] is nightly_purge
+    nightly_purge(retention_settings, engine, [])
+    with Session(engine) as session:
+        entry = session.execute(sa.select(AuditLogEntry)).scalar_one()
+    assert (entry.action, entry.actor) == ("purge", "nightly")
+    assert (
+        not (retention_settings.snapshot_root / "S1").rglob("*")
+        or entry.details["frames_removed"] > 0
+    )
