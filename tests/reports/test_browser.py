@@ -1,0 +1,199 @@
+"""The reports in a real browser: Debian's chromium, headless, driven by Playwright.
+
+Opens the chain index and a store page at a laptop width (1280 px) and a tablet width (820 px)
+and fails on a console error, a script that runs, a request for anything but the page itself
+and ``data:`` URIs, or a broken layout (the flagged-sales table missing or empty while the night
+has flags, the page wider than the screen, a chart or the evidence thumbnail not drawn).
+Screenshots are saved under a temporary folder whose path is printed.
+
+Without chromium (or Playwright) the test is skipped, except under CI (``CI=true``), where it
+fails: ``.ci/run`` installs chromium.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from auditor.reports import write_night_reports
+from tests.reports.conftest import DAY, DemoChain
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORTS = {"laptop": (1280, 900), "tablet": (820, 1180)}
+
+
+def _missing(reason: str) -> None:
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{reason} (CI=true: .ci/run installs it)")
+    pytest.skip(reason)
+
+
+def chromium_path() -> str:
+    path = os.environ.get("AUDITOR_TEST_CHROMIUM") or shutil.which("chromium") or ""
+    if not path and Path("/usr/bin/chromium").is_file():
+        path = "/usr/bin/chromium"
+    if not path:
+        _missing("chromium is not installed (apt-get install chromium)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    executable = chromium_path()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("playwright is not installed (pip install -e '.[test]')")
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=executable,
+            args=CHROMIUM_ARGS,
+            headless=True,
+            offline=True,
+        )
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("report-screenshots")
+    print(f"\nreport screenshots: {folder}")
+    return folder
+
+
+class PageLog:
+    """What a page did: console errors, uncaught errors, dialogs, requests."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+        self.dialogs: list[str] = []
+        self.requests: list[str] = []
+        self.blocked: list[str] = []
+
+    def attach(self, page: Any) -> None:
+        page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.on("request", lambda r: self.requests.append(r.url))
+
+        def dialog(d: Any) -> None:
+            self.dialogs.append(d.message)
+            d.dismiss()
+
+        page.on("dialog", dialog)
+
+        def route(route: Any) -> None:
+            url = route.request.url
+            if url.startswith(("file://", "data:")):
+                route.continue_()
+            else:
+                self.blocked.append(url)
+                route.abort()
+
+        page.route("**/*", route)
+
+
+def open_page(context: Any, path: Path, viewport: tuple[int, int]) -> tuple[Any, PageLog]:
+    page = context.new_page()
+    page.set_viewport_size({"width": viewport[0], "height": viewport[1]})
+    log = PageLog()
+    log.attach(page)
+    page.goto(path.as_uri(), wait_until="load")
+    return page, log
+
+
+def assert_clean(log: PageLog, path: Path) -> None:
+    assert log.errors == [], f"console errors on {path.name}: {log.errors}"
+    assert log.dialogs == [], f"a script ran on {path.name}: {log.dialogs}"
+    assert log.blocked == [], f"requests outside the file: {log.blocked}"
+    outside = [u for u in log.requests if not u.startswith(("file://", "data:"))]
+    assert outside == []
+
+
+def assert_fits(page: Any, width: int) -> None:
+    """The page does not scroll sideways: wide tables scroll inside their own box."""
+    scroll_width = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll_width <= width + 1, f"page is {scroll_width} px wide on a {width} px screen"
+
+
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("screen", list(VIEWPORTS))
+def test_reports_in_chromium(
+    engine: Engine,
+    demo_chain: DemoChain,
+    browser_context: Any,
+    screenshots: Path,
+    screen: str,
+) -> None:
+    width, height = VIEWPORTS[screen]
+    report = write_night_reports(engine=engine, settings=demo_chain.settings, day=DAY)
+
+    # the chain index: every store, ranked, each linking to its page
+    page, log = open_page(browser_context, report.index, (width, height))
+    rows = page.locator("#stores tbody tr")
+    assert rows.count() == 5
+    assert page.locator("#stores").is_visible()
+    assert_fits(page, width)
+    page.screenshot(path=str(screenshots / f"index-{screen}.png"), full_page=True)
+    page.locator('#stores tr[data-store="S1"] a').click()
+    page.wait_for_load_state("load")
+    assert page.url == report.store_pages["S1"].as_uri()
+    assert_clean(log, report.index)
+    page.close()
+
+    # a store page with flags: the flagged-sales table is there, filled, and the evidence shows
+    path = report.store_pages["S1"]
+    page, log = open_page(browser_context, path, (width, height))
+    flagged = page.locator("#flagged-sales")
+    assert flagged.is_visible(), "flagged-sales table missing"
+    flagged_rows = page.locator("#flagged-sales tbody tr")
+    assert flagged_rows.count() == 5, "flagged-sales table empty while the night has flags"
+    box = flagged.bounding_box()
+    assert box is not None and box["height"] > 5 * 20 and box["width"] > width / 2
+    thumbnail = page.locator('#flagged-sales tr[data-receipt="r-young"] img')
+    assert thumbnail.evaluate("img => img.complete && img.naturalWidth") == 112
+    assert thumbnail.bounding_box()["width"] == pytest.approx(56, abs=1)
+    # the cashier named <script> is text, and its script never ran
+    cashier = page.locator('#flagged-sales tr[data-receipt="r-young"] [data-field="cashier"]')
+    assert "<script>alert('cashier')</script>" in cashier.inner_text()
+    assert page.locator("script").count() == 0
+    for chart in ("ages", "hours", "trend", "mix"):
+        svg = page.locator(f'figure[data-chart="{chart}"] svg')
+        chart_box = svg.bounding_box()
+        assert chart_box is not None and chart_box["width"] > 200, chart
+        assert chart_box["x"] + chart_box["width"] <= width + 1, chart
+    assert page.locator("#cashiers tbody tr").count() == 3
+    assert_fits(page, width)
+    page.screenshot(path=str(screenshots / f"store-{screen}.png"), full_page=True)
+    # one click opens the evidence at a larger size
+    thumbnail.click()
+    assert thumbnail.bounding_box()["width"] == pytest.approx(168, abs=1)
+    assert_clean(log, path)
+    page.close()
+
+    # a failed night says so
+    page, log = open_page(browser_context, report.store_pages["S3"], (width, height))
+    assert page.locator('[data-notice="failed"]').is_visible()
+    assert_fits(page, width)
+    assert_clean(log, report.store_pages["S3"])
+    page.close()
