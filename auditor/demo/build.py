@@ -30,7 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from auditor.audit.rules import Rules
+from auditor.audit.rules import OUTSIDE_HOURS, Rules
 from auditor.demo.chain import (
     ChainPlan,
     DemoSpec,
@@ -244,6 +244,7 @@ def truth_rows(plan: ChainPlan, rules: Rules) -> list[dict[str, str]]:
     """One row per alcohol sale: who bought, what the camera did, the flags to expect."""
     rows = []
     for sale in sorted(plan.alcohol_sales, key=lambda s: (s.store_id, s.sold_at, s.receipt_id)):
+        flags = expected_flags(sale, rules)
         rows.append(
             {
                 "store_id": sale.store_id,
@@ -257,8 +258,8 @@ def truth_rows(plan: ChainPlan, rules: Rules) -> list[dict[str, str]]:
                 "face_file": sale.face_file,
                 "camera": sale.camera,
                 "frames": str(len(sale.frames)),
-                "night": "true" if sale.night else "false",
-                "expected_flags": ";".join(expected_flags(sale, rules)),
+                "night": "true" if OUTSIDE_HOURS in flags else "false",
+                "expected_flags": ";".join(flags),
             }
         )
     return rows
