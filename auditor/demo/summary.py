@@ -110,16 +110,17 @@ def compare(
 
 
 def _share(part: int, whole: int) -> str:
-    return f"{part} of {whole}" + (f" ({100 * part / whole:.0f}%)" if whole else "")
+    return f"{part:,} of {whole:,}" + (f" ({100 * part / whole:.0f}%)" if whole else "")
 
 
 def describe(result: Comparison, threshold: int, top_cashiers: int = 3) -> list[str]:
     """The comparison as lines of text for the terminal."""
     lines = [
-        f"Audit: {result.audited} of {result.sales} alcohol sales audited, {result.flagged} flagged"
+        f"Audit: {result.audited:,} of {result.sales:,} alcohol sales audited, "
+        f"{result.flagged:,} flagged"
     ]
     width = max(len(k) for k in FLAG_KINDS)
-    lines += [f"  {kind:<{width}}  {result.flags[kind]:>5}" for kind in FLAG_KINDS]
+    lines += [f"  {kind:<{width}}  {result.flags[kind]:>6,}" for kind in FLAG_KINDS]
     if result.not_audited or result.unexpected:
         lines.append(
             f"  not audited: {len(result.not_audited)} of the demo's sales; "
@@ -132,7 +133,7 @@ def describe(result: Comparison, threshold: int, top_cashiers: int = 3) -> list[
         + (
             "exactly where the demo put them"
             if not off
-            else ", ".join(f"{k} differs on {n} sales" for k, n in off.items())
+            else ", ".join(f"{k} differs on {n} sale{'s' * (n > 1)}" for k, n in off.items())
         )
     )
     lines.append(
@@ -152,4 +153,3 @@ def describe(result: Comparison, threshold: int, top_cashiers: int = 3) -> list[
                 f"sales to minors; {c.under_age_flags} of the {c.sales} flagged under age"
             )
     return lines
-
