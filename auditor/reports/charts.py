@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 import matplotlib
+import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import DateFormatter, DayLocator
@@ -99,12 +100,14 @@ def age_histogram(ages: Sequence[float], threshold: float | None) -> str | None:
         return None
 
     def draw(fig: Figure, ax: Axes) -> None:
-        low = int(min(min(ages), threshold or 99)) - 1
+        low = max(int(min(min(ages), threshold or 99)) - 1, 0)
         high = int(max(max(ages), threshold or 0)) + 2
-        under = [a for a in ages if threshold is not None and a < threshold]
-        over = [a for a in ages if threshold is None or a >= threshold]
-        bins = list(range(max(low, 0), high + 1))
-        ax.hist([over, under], bins=bins, stacked=True, color=[ACCENT, WARN], label=["", ""])
+        edges = np.arange(low, high + 1)
+        counts, _ = np.histogram(ages, bins=edges)
+        # one filled outline per colour: bins under the threshold red, the others blue
+        under = edges[:-1] < threshold if threshold is not None else np.zeros(len(counts), bool)
+        ax.stairs(np.where(under, 0, counts), edges, fill=True, color=ACCENT)
+        ax.stairs(np.where(under, counts, 0), edges, fill=True, color=WARN)
         if threshold is not None:
             ax.axvline(threshold, color=INK, linestyle="--", linewidth=1.2)
             ax.annotate(
@@ -117,6 +120,7 @@ def age_histogram(ages: Sequence[float], threshold: float | None) -> str | None:
             )
         ax.set_xlabel("estimated age (years)")
         ax.set_ylabel("alcohol sales")
+        ax.set_ylim(bottom=0)
         ax.yaxis.get_major_locator().set_params(integer=True)
 
     return chart("ages", draw)

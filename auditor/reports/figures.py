@@ -36,6 +36,7 @@ handful of sales says little.
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -536,12 +537,24 @@ def flagged_sales(
     if flagged.empty:
         return []
     names = dict(zip(cashiers["cashier_id"], cashiers["name"], strict=True))
-    under_age = flags[flags["kind"] == UNDER_AGE].drop_duplicates("sale_id").set_index("sale_id")
-    alcohol = lines[lines["is_alcohol"].astype(bool)].sort_values(["sale_id", "line_no"])
-    items = {
-        int(sale_id): [_item(q, p) for q, p in zip(g["quantity"], g["product_name"], strict=True)]
-        for sale_id, g in alcohol.groupby("sale_id", sort=False)
+    under_age = flags[flags["kind"] == UNDER_AGE].drop_duplicates("sale_id")
+    evidence_of = {
+        int(sale_id): (crop, purged)
+        for sale_id, crop, purged in zip(
+            under_age["sale_id"],
+            under_age["face_crop"],
+            under_age["evidence_purged_at"],
+            strict=True,
+        )
     }
+    alcohol = lines[
+        lines["is_alcohol"].astype(bool) & lines["sale_id"].isin(flagged["sale_id"])
+    ].sort_values(["sale_id", "line_no"])
+    items: dict[int, list[str]] = defaultdict(list)
+    for sale_id, quantity, product in zip(
+        alcohol["sale_id"], alcohol["quantity"], alcohol["product_name"], strict=True
+    ):
+        items[int(sale_id)].append(_item(quantity, product))
     current = current_reviews(reviews)
     review_of = {
         (int(r.sale_id), str(r.flag_kind)): ReviewStatus(
@@ -556,7 +569,7 @@ def flagged_sales(
     for v in flagged.itertuples(index=False):
         sale_id = int(v.sale_id)
         kinds = split_kinds(v.flag_kinds)
-        evidence, crop = _evidence(under_age, sale_id, UNDER_AGE in kinds)
+        evidence, crop = _evidence(evidence_of.get(sale_id), UNDER_AGE in kinds)
         sold_at = local(v.sold_at, zone)
         assert sold_at is not None
         rows.append(
@@ -589,18 +602,15 @@ def _number(value: Any) -> float | None:
     return None if value is None or pd.isna(value) else float(value)
 
 
-def _evidence(
-    under_age: pd.DataFrame, sale_id: int, is_under_age: bool
-) -> tuple[str, bytes | None]:
+def _evidence(flag: tuple[Any, Any] | None, is_under_age: bool) -> tuple[str, bytes | None]:
+    """The evidence state of a sale from its under-age flag's (face crop, purged at)."""
     if not is_under_age:
         return "none", None
-    if sale_id not in under_age.index:
+    if flag is None:
         return "missing", None
-    flag = under_age.loc[sale_id]
-    crop = flag["face_crop"]
+    crop, purged = flag
     if isinstance(crop, bytes | bytearray | memoryview) and len(crop) > 0:
         return "crop", bytes(crop)
-    purged = flag["evidence_purged_at"]
     if purged is not None and not pd.isna(purged):
         return "removed", None
     return "missing", None

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import cv2
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -31,7 +32,6 @@ from auditor.db.models import (
     Store,
     User,
 )
-from tests.factories import jpeg_bytes
 
 BEER = ("Pils 0.5 l", "beer", 6.0, 594, True)
 WINE = ("Riesling 0.75 l", "wine", 1.0, 899, True)
@@ -272,6 +272,19 @@ class ResultsBuilder:
             )
 
 
+def crop_jpeg(seed: int) -> bytes:
+    """A 112 px JPEG about the size of a real face crop (smooth shapes, a little noise); no face."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:112, 0:112]
+    base = rng.integers(60, 200, 3)
+    image = np.clip(base + (x + y)[..., None] * 0.4 + rng.normal(0, 4, (112, 112, 3)), 0, 255)
+    image = image.astype(np.uint8)
+    cv2.ellipse(image, (56, 60), (30, 40), 0, 0, 360, tuple(int(c) for c in base[::-1]), -1)
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    assert ok
+    return data.tobytes()
+
+
 # -- generated nights ----------------------------------------------------------------------------
 
 
@@ -338,7 +351,7 @@ def generated_night(
                 kinds.append("under_age_threshold")
         if late:
             kinds.append("outside_legal_hours")
-        crop = jpeg_bytes(int(sale_id), size=112) if "under_age_threshold" in kinds else None
+        crop = crop_jpeg(int(sale_id)) if "under_age_threshold" in kinds else None
         verdicts.append(VerdictSpec(sale_id, age, spread, frames=frames, kinds=kinds, crop=crop))
     builder.verdicts(run_id, verdicts)
     return NightTruth(run_id, sale_ids, verdicts)
