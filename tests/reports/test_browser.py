@@ -4,7 +4,8 @@ Opens the chain index and a store page at a laptop width (1280 px) and a tablet 
 and fails on a console error, a script that runs, a request for anything but the page itself
 and ``data:`` URIs, or a broken layout (the flagged-sales table missing or empty while the night
 has flags, the page wider than the screen, a chart or the evidence thumbnail not drawn).
-Screenshots are saved under a temporary folder whose path is printed.
+The store page must also fit A4 paper when printed. Screenshots are saved under a temporary
+folder whose path is printed.
 
 Without chromium (or Playwright) the test is skipped, except under CI (``CI=true``), where it
 fails: ``.ci/run`` installs chromium.
@@ -188,6 +189,13 @@ def test_reports_in_chromium(
     # one click opens the evidence at a larger size
     thumbnail.click()
     assert thumbnail.bounding_box()["width"] == pytest.approx(168, abs=1)
+    # printed on A4 (794 CSS px), the page still fits the paper's width
+    page.emulate_media(media="print")
+    page.set_viewport_size({"width": 794, "height": 1123})
+    assert flagged.is_visible()
+    assert_fits(page, 794)
+    if screen == "laptop":
+        page.screenshot(path=str(screenshots / "store-print.png"), full_page=True)
     assert_clean(log, path)
     page.close()
 
