@@ -82,10 +82,11 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_as_json_dict_hides_the_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AUDITOR_DATABASE__URL", "postgresql://u:secret@db.example/auditor")
+    monkeypatch.setenv("AUDITOR_DATABASE__URL", "postgresql://u:pw-not-shown@db.example/auditor")
+    monkeypatch.setenv("AUDITOR_WEB__SECRET_KEY", "key-not-shown-" + "k" * 32)
     record = load_settings(write_config(tmp_path / "auditor.toml")).as_json_dict()
     text = json.dumps(record)
-    assert "secret" not in text
+    assert "not-shown" not in text
     assert record["database"]["url"] == "postgresql+psycopg://u:***@db.example/auditor"
     assert record["audit"]["legal_hours_start"] == "08:00:00"
     assert record["stores"][0]["id"] == "S1"

@@ -92,15 +92,12 @@ def index() -> str:
         page=page,
         review_url=lambda flag_id: url_for("flags.show", flag_id=flag_id),
     )
-    for flag_id, sale_id in listing.faces_shown:
-        log_event("view_evidence", "flag", flag_id, image="face", sale_id=sale_id, page="list")
-    db().commit()
     stores = (
         list(db().execute(sa.select(Store.id, Store.name).order_by(Store.id)).all())
         if user.all_stores
         else []
     )
-    return render_template(
+    page_html = render_template(
         "review/flags.html",
         listing=listing,
         page=page,
@@ -108,6 +105,10 @@ def index() -> str:
         store=store,
         stores=stores,
     )
+    for flag_id, sale_id in listing.faces_shown:
+        log_event("view_evidence", "flag", flag_id, image="face", sale_id=sale_id, page="list")
+    db().commit()  # the faces leave only once their views are recorded
+    return page_html
 
 
 # -- one flag ------------------------------------------------------------------------------------
@@ -197,8 +198,7 @@ def show(flag_id: int) -> str:
         store_id=sale.store_id,
         images=[name for name, shown in (("face", crop), ("frame", frame)) if shown],
     )
-    session.commit()
-    return render_template(
+    page = render_template(
         "review/flag.html",
         flag=flag,
         sale=sale,
@@ -212,6 +212,8 @@ def show(flag_id: int) -> str:
         sold_local=local_time(sale.sold_at, sale.store_id),
         current=history[0][0] if history else None,
     )
+    session.commit()  # the evidence leaves only once its view is recorded
+    return page
 
 
 @bp.post("/flags/<int:flag_id>/decision")

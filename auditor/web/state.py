@@ -29,7 +29,7 @@ def state() -> WebState:
 def db() -> Session:
     """The request's database session, opened when first used and closed after the request."""
     if "db" not in g:
-        g.db = Session(state().engine)
+        g.db = Session(state().engine, expire_on_commit=False)
     return g.db  # type: ignore[no-any-return]
 
 
