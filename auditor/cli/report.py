@@ -35,7 +35,8 @@ def report_command(app: AppContext, day: datetime, store_ids: tuple[str, ...]) -
     age group buys and the settings the audit used. <report_dir>/index.html lists the nights.
 
     Each page is one HTML file that works offline. A night that was not audited, or whose audit
-    failed, gets pages that say so. Prints the files written.
+    failed, gets pages that say so. Prints the files written; exits 1 if a store's page could
+    not be written (the others are).
     """
     from auditor.reports import write_night_reports
 
@@ -48,3 +49,8 @@ def report_command(app: AppContext, day: datetime, store_ids: tuple[str, ...]) -
     )
     for path in report.paths:
         click.echo(str(path))
+    if report.failed:
+        raise click.ClickException(
+            "no page for store "
+            + "; ".join(f"{store}: {reason}" for store, reason in report.failed.items())
+        )

@@ -46,6 +46,7 @@ class NightReport:
     index: Path
     store_pages: dict[str, Path] = field(default_factory=dict)
     nights_index: Path | None = None
+    failed: dict[str, str] = field(default_factory=dict)  # store id: why its page is missing
 
     @property
     def paths(self) -> list[Path]:
@@ -93,37 +94,49 @@ def write_night_reports(
     now: datetime | None = None,
 ) -> NightReport:
     """Write the chain index of ``day``, the pages of ``store_ids`` (default: every store in
-    the database) and the list of nights. Raises :class:`UnknownStore` for a store id the
-    database does not know."""
+    the database) and the list of nights.
+
+    Raises :class:`UnknownStore` for a store id the database does not know. A store page that
+    cannot be written is logged and named in :attr:`NightReport.failed`; the others and the
+    index are written all the same.
+    """
     now = now or datetime.now(UTC)
     nights = settings.reports.trend_nights
     with Session(engine) as session:
-        window = queries.chain_window(session, day=day, nights=nights)
-    # times are shown in the zone the audit used: the settings' (the chain's for a store not listed)
-    window.stores["timezone"] = [str(settings.store_zone(s)) for s in window.stores["id"]]
-    known = set(window.stores["id"])
+        known = queries.store_ids(session)
     unknown = [s for s in store_ids or () if s not in known]
     if unknown:
         raise UnknownStore(
             f"store {', '.join(map(repr, unknown))} not in the database "
-            f"(known: {', '.join(sorted(known)) or 'none'})"
+            f"(known: {', '.join(known) or 'none'})"
         )
-    rows = figures.store_rows(
-        stores=window.stores, runs=window.runs, verdicts=window.verdicts, day=day, nights=nights
-    )
     out = night_dir(settings.report_dir, day)
     days = sorted({*rendered_nights(settings.report_dir), day})
     report = NightReport(day=day, index=out / "index.html")
-    wanted = set(store_ids) if store_ids is not None else known
-    for row in rows:
-        if row.store_id not in wanted:
-            continue
+    wanted = set(store_ids) if store_ids is not None else set(known)
+    rows = []
+    for store_id in known:  # one store's window in memory at a time
         with Session(engine) as session:
-            html = store_page(
-                session=session, settings=settings, window=window, row=row, days=days, now=now
-            )
-        name = f"{store_filename(row.store_id)}.html"
-        report.store_pages[row.store_id] = write_atomic(out / name, html)
+            window = queries.chain_window(session, day=day, nights=nights, store_ids=[store_id])
+        # times are shown in the zone the audit used: the settings' (else the chain's)
+        window.stores["timezone"] = [str(settings.store_zone(store_id))]
+        (row,) = figures.store_rows(
+            stores=window.stores, runs=window.runs, verdicts=window.verdicts, day=day, nights=nights
+        )
+        rows.append(row)
+        if store_id not in wanted:
+            continue
+        try:
+            with Session(engine) as session:
+                html = store_page(
+                    session=session, settings=settings, window=window, row=row, days=days, now=now
+                )
+            name = f"{store_filename(store_id)}.html"
+            report.store_pages[store_id] = write_atomic(out / name, html)
+        except Exception as e:  # the other stores' pages and the index are still written
+            logger.exception("the page of store %s for %s cannot be written", store_id, day)
+            report.failed[store_id] = f"{type(e).__name__}: {e}"
+    rows = figures.rank_stores(rows)
     pages = {
         row.store_id: f"{store_filename(row.store_id)}.html"
         for row in rows

@@ -420,3 +420,31 @@ def test_the_nightly_job_renders_the_nights_it_audited(
     assert read(night / "S3.html").has(data_notice="failed")
     with pytest.raises(UnknownStore):
         write_night_reports(engine=engine, settings=settings, day=DAY, store_ids=["nope"])
+
+
+def test_a_store_page_that_fails_leaves_the_others_and_the_index(
+    engine: Engine, demo_chain: DemoChain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from auditor.reports import build
+
+    real = build.store_page
+
+    def broken(**kwargs: Any) -> str:
+        if kwargs["row"].store_id == "S2":
+            raise OSError("disk full")
+        return real(**kwargs)
+
+    monkeypatch.setattr(build, "store_page", broken)
+    report = write_night_reports(
+        engine=engine, settings=demo_chain.settings, day=DAY, store_ids=["S1", "S2"], now=NOW
+    )
+    assert set(report.store_pages) == {"S1"}
+    assert report.failed == {"S2": "OSError: disk full"}
+    rows = rows_by(read(report.index).find("table", id="stores"), "data-store")
+    assert rows["S1"].find("a") and not rows["S2"].has("a")
+
+    result = CliRunner().invoke(
+        main, ["--config", str(tmp_path / "auditor.toml"), "report", "--date", "2024-03-01"]
+    )
+    assert result.exit_code == 1
+    assert "no page for store S2: OSError: disk full" in result.output
