@@ -86,6 +86,10 @@ TRUTH_COLUMNS = [
     "night",
     "expected_flags",
 ]
+SETTINGS_HEADER = (
+    "# Settings of the demo chain, written by `auditor demo`. Relative paths are taken",
+    "# relative to this file's folder. See auditor.example.toml for every key.",
+)
 NOT_AN_IMAGE = b"\xff\xd8\xff\xe0" + b"camera storage fault " * 30
 
 # Called with the number of frames just written.
@@ -116,10 +120,10 @@ def prepare_folder(folder: Path) -> None:
     if folder.exists() and not folder.is_dir():
         raise DemoError(f"{folder}: not a folder")
     if folder.is_dir() and any(folder.iterdir()):
-        if not (folder / TRUTH_FILE).is_file():
+        if not _holds_demo(folder):
             raise DemoError(
-                f"{folder}: folder is not empty and holds no demo ({TRUTH_FILE} missing); "
-                "choose another --out"
+                f"{folder}: folder is not empty and holds no demo (no {TRUTH_FILE}, no "
+                f"{SETTINGS_FILE} written by the demo); choose another --out"
             )
         for name in OUTPUTS:
             path = folder / name
@@ -130,6 +134,17 @@ def prepare_folder(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
 
 
+def _holds_demo(folder: Path) -> bool:
+    """Whether ``folder`` holds a demo, finished or cut short after its settings were written."""
+    if (folder / TRUTH_FILE).is_file():
+        return True
+    try:
+        with (folder / SETTINGS_FILE).open(encoding="utf-8") as f:
+            return f.readline() == SETTINGS_HEADER[0] + "\n"
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 def _toml_string(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
@@ -137,8 +152,7 @@ def _toml_string(text: str) -> str:
 def write_settings(folder: Path, stores: Iterable[StorePlan]) -> Path:
     """The demo chain's ``auditor.toml``: a SQLite file, frames and reports in the folder."""
     lines = [
-        "# Settings of the demo chain, written by `auditor demo`. Relative paths are taken",
-        "# relative to this file's folder. See auditor.example.toml for every key.",
+        *SETTINGS_HEADER,
         "",
         "[database]",
         'url = "sqlite:///auditor.db"',

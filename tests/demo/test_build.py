@@ -14,6 +14,7 @@ from auditor.demo.build import (
     face_catalogue,
     prepare_folder,
     read_truth,
+    write_settings,
 )
 from auditor.demo.chain import DAMAGED, DemoSpec
 from auditor.demo.datasets import datasets_dir
@@ -101,6 +102,11 @@ def test_prepare_folder_replaces_a_demo_and_refuses_anything_else(tmp_path: Path
 
     with pytest.raises(DemoError, match="holds no demo"):
         prepare_folder(built.folder)
+    cut_short = tmp_path / "cut-short"  # settings written, then the face set was missing
+    cut_short.mkdir()
+    write_settings(cut_short, [])
+    prepare_folder(cut_short)
+    assert not any(cut_short.iterdir())
     (tmp_path / "file").write_text("x", encoding="utf-8")
     with pytest.raises(DemoError, match="not a folder"):
         prepare_folder(tmp_path / "file")
