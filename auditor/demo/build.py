@@ -36,6 +36,7 @@ from auditor.demo.chain import (
     DemoSpec,
     FaceCatalogue,
     Frame,
+    Sale,
     StorePlan,
     expected_flags,
     plan_chain,
@@ -211,7 +212,7 @@ def face_catalogue(model_dir: Path, root: Path | None = None) -> FaceCatalogue:
 
 def write_pos_exports(folder: Path, plan: ChainPlan) -> list[Path]:
     """One CSV per store and business day, in the documented POS format."""
-    by_file: dict[tuple[str, str], list] = defaultdict(list)
+    by_file: dict[tuple[str, str], list[Sale]] = defaultdict(list)
     for sale in plan.sales:
         by_file[(sale.store_id, sale.business_date.isoformat())].append(sale)
     paths = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -258,8 +259,6 @@ def test_expected_flags(
 ) -> None:
     sale = small.alcohol_sales[0]
     local = datetime.combine(sale.business_date, time(hour, 30), tzinfo=ZoneInfo("Europe/Berlin"))
-    from dataclasses import replace
-
     sale = replace(sale, camera=camera, shopper_age=age, local_time=local)
     rules = Rules(threshold, RULES.legal_hours_start, RULES.legal_hours_end)
     assert ";".join(expected_flags(sale, rules)) == expected
