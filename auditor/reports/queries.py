@@ -178,6 +178,25 @@ class StoreEvidence:
     cashiers: pd.DataFrame  # CASHIER_COLUMNS
 
 
+def review_rows(session: Session, sale_ids: Any) -> Sequence[Any]:
+    """Every review of the given sales (a list or a subquery), oldest first, in
+    ``REVIEW_COLUMNS`` order with the reviewer's name."""
+    return session.execute(
+        sa.select(
+            Review.id,
+            Review.sale_id,
+            Review.flag_kind,
+            Review.decision,
+            Review.comment,
+            Review.reviewed_at,
+            User.username,
+        )
+        .outerjoin(User, User.id == Review.reviewer_id)
+        .where(Review.sale_id.in_(sale_ids))
+        .order_by(Review.reviewed_at, Review.id)
+    ).all()
+
+
 def store_evidence(
     session: Session,
     *,
@@ -221,20 +240,7 @@ def store_evidence(
             AuditRun.business_date <= day,
         )
     )
-    reviews = session.execute(
-        sa.select(
-            Review.id,
-            Review.sale_id,
-            Review.flag_kind,
-            Review.decision,
-            Review.comment,
-            Review.reviewed_at,
-            User.username,
-        )
-        .outerjoin(User, User.id == Review.reviewer_id)
-        .where(Review.sale_id.in_(window_sales))
-        .order_by(Review.reviewed_at, Review.id)
-    ).all()
+    reviews = review_rows(session, window_sales)
     cashiers = session.execute(
         sa.select(Cashier.cashier_id, Cashier.name)
         .where(Cashier.store_id == store_id)

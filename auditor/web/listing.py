@@ -20,12 +20,10 @@ from auditor.db.models import (
     AuditRun,
     Cashier,
     Flag,
-    Review,
     Sale,
     SaleLine,
     SaleVerdict,
     Store,
-    User,
 )
 from auditor.reports.figures import FlaggedSale, flagged_sales
 from auditor.reports.queries import (
@@ -35,6 +33,7 @@ from auditor.reports.queries import (
     REVIEW_COLUMNS,
     VERDICT_COLUMNS,
     frame,
+    review_rows,
 )
 from auditor.reports.render import flagged_sales_table
 from auditor.reviews import latest_reviews
@@ -203,20 +202,7 @@ def _read(session: Session, sale_ids: list[int]) -> dict[str, pd.DataFrame]:
         .where(SaleLine.sale_id.in_(sale_ids))
         .order_by(SaleLine.sale_id, SaleLine.line_no)
     ).all()
-    reviews = session.execute(
-        sa.select(
-            Review.id,
-            Review.sale_id,
-            Review.flag_kind,
-            Review.decision,
-            Review.comment,
-            Review.reviewed_at,
-            User.username,
-        )
-        .outerjoin(User, User.id == Review.reviewer_id)
-        .where(Review.sale_id.in_(sale_ids))
-        .order_by(Review.reviewed_at, Review.id)
-    ).all()
+    reviews = review_rows(session, sale_ids)
     stores = sa.select(Sale.store_id).where(Sale.id.in_(sale_ids))
     cashiers = session.execute(
         sa.select(Cashier.cashier_id, Cashier.name, Cashier.store_id).where(
