@@ -93,6 +93,27 @@ REVIEW_COLUMNS = [
 CASHIER_COLUMNS = ["cashier_id", "name"]
 
 
+def verdict_select() -> tuple[Any, ...]:
+    """The columns of a verdict row, in ``VERDICT_COLUMNS`` order; the query joins
+    ``sale_verdicts`` with ``audit_runs`` and ``sales``."""
+    return (
+        SaleVerdict.run_id,
+        AuditRun.business_date,
+        Sale.store_id,
+        SaleVerdict.sale_id,
+        Sale.register_id,
+        Sale.cashier_id,
+        Sale.receipt_id,
+        Sale.sold_at,
+        SaleVerdict.estimated_age,
+        SaleVerdict.age_spread,
+        SaleVerdict.frames_matched,
+        SaleVerdict.frames_read,
+        SaleVerdict.faces_found,
+        SaleVerdict.flag_kinds,
+    )
+
+
 def frame(rows: Sequence[Any], columns: list[str], times: Sequence[str] = ()) -> pd.DataFrame:
     """Rows as a DataFrame with exactly ``columns`` (also when empty); ``times`` as UTC."""
     table = pd.DataFrame([tuple(r) for r in rows], columns=columns)
@@ -138,22 +159,7 @@ def chain_window(
         .order_by(AuditRun.id)
     ).all()
     verdicts = session.execute(
-        sa.select(
-            SaleVerdict.run_id,
-            AuditRun.business_date,
-            Sale.store_id,
-            SaleVerdict.sale_id,
-            Sale.register_id,
-            Sale.cashier_id,
-            Sale.receipt_id,
-            Sale.sold_at,
-            SaleVerdict.estimated_age,
-            SaleVerdict.age_spread,
-            SaleVerdict.frames_matched,
-            SaleVerdict.frames_read,
-            SaleVerdict.faces_found,
-            SaleVerdict.flag_kinds,
-        )
+        sa.select(*verdict_select())
         .join(AuditRun, AuditRun.id == SaleVerdict.run_id)
         .join(Sale, Sale.id == SaleVerdict.sale_id)
         .where(*in_window, AuditRun.status == "succeeded")

@@ -34,6 +34,7 @@ from auditor.reports.queries import (
     VERDICT_COLUMNS,
     frame,
     review_rows,
+    verdict_select,
 )
 from auditor.reports.render import flagged_sales_table
 from auditor.reviews import latest_reviews
@@ -172,22 +173,7 @@ def _read(session: Session, sale_ids: list[int]) -> dict[str, pd.DataFrame]:
     """The page's sales as the reports' figures take them: verdicts, flags, lines, reviews."""
     current = sa.select(AuditRun.id).where(AuditRun.status == "succeeded")
     verdicts = session.execute(
-        sa.select(
-            SaleVerdict.run_id,
-            AuditRun.business_date,
-            Sale.store_id,
-            Sale.id,
-            Sale.register_id,
-            Sale.cashier_id,
-            Sale.receipt_id,
-            Sale.sold_at,
-            SaleVerdict.estimated_age,
-            SaleVerdict.age_spread,
-            SaleVerdict.frames_matched,
-            SaleVerdict.frames_read,
-            SaleVerdict.faces_found,
-            SaleVerdict.flag_kinds,
-        )
+        sa.select(*verdict_select())
         .join(Sale, Sale.id == SaleVerdict.sale_id)
         .join(AuditRun, AuditRun.id == SaleVerdict.run_id)
         .where(SaleVerdict.sale_id.in_(sale_ids), SaleVerdict.run_id.in_(current))
