@@ -157,12 +157,24 @@ def tf_dataset(
     training: bool,
     targets: Sequence[str] = ("age",),
     seed: int = 0,
+    weights: np.ndarray | None = None,
 ):
-    """A batched, prefetched ``tf.data.Dataset`` of (image, {target: age}) with augmentation."""
+    """A batched, prefetched ``tf.data.Dataset`` of (image, {target: age}) with augmentation.
+
+    With ``weights`` (one per image) each element also carries {target: weight}, Keras's
+    per-sample loss weights.
+    """
     import tensorflow as tf
 
     ages = np.asarray(list(ages), dtype="float32")
-    ds = tf.data.Dataset.from_tensor_slices((images, ages))
+    if weights is not None:
+        weights = np.asarray(weights, dtype="float32")
+        if weights.shape != ages.shape:
+            raise ValueError(f"{len(weights)} weights for {len(ages)} faces")
+        ds = tf.data.Dataset.from_tensor_slices((images, ages, weights))
+        ds = ds.map(lambda x, y, w: (x, (y, w)))  # keep the (image, label) pair shape below
+    else:
+        ds = tf.data.Dataset.from_tensor_slices((images, ages))
     if training:
         ds = ds.shuffle(len(ages), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=False)
@@ -171,7 +183,12 @@ def tf_dataset(
         ds = ds.map(lambda x, y: (augment(x), y), num_parallel_calls=tf.data.AUTOTUNE)
     else:
         ds = ds.map(lambda x, y: (tf.cast(x, "float32"), y))
-    ds = ds.map(lambda x, y: (x, {name: y for name in targets}))
+    if weights is not None:
+        ds = ds.map(
+            lambda x, yw: (x, {name: yw[0] for name in targets}, {name: yw[1] for name in targets})
+        )
+    else:
+        ds = ds.map(lambda x, y: (x, {name: y for name in targets}))
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

@@ -45,6 +45,13 @@ class TrainConfig:
     max_val: int | None = None
     seed: int = 0
     split: SplitSpec = field(default_factory=SplitSpec)
+    # Start from the weights of an exported model (a directory or a .keras file) of the same
+    # architecture instead of from backbone_weights; no head stage then.
+    init_model: str | None = None
+    # Weight each face by (faces at the median age / faces at its age) ** age_balance, clipped
+    # to [1/4, 4] and scaled to mean 1: 0 trains on the faces as they come, 0.5 lends the rare
+    # ages (teens, the elderly) more say.
+    age_balance: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -60,7 +67,29 @@ class TrainConfig:
     def tag(self) -> str:
         """A checkpoint name that carries the settings."""
         m = self.model
-        return f"{m.backbone}-{m.head}-{m.input_size}px-lr{m.learning_rate:g}-bs{self.batch_size}"
+        tag = f"{m.backbone}-{m.head}-{m.input_size}px-lr{m.learning_rate:g}-bs{self.batch_size}"
+        if self.init_model:
+            tag += "-warm"
+        if self.age_balance:
+            tag += f"-bal{self.age_balance:g}"
+        return tag
+
+
+def age_weights(ages, power: float) -> np.ndarray:
+    """Per-face training weights that lend rare ages more say (see ``TrainConfig.age_balance``).
+
+    Ages are counted in whole years; a face's weight is (count at the median age's count /
+    count at its own age) ** power, clipped to [1/4, 4], then scaled so the weights average 1.
+    """
+    years = np.floor(np.asarray(ages, dtype="float64")).astype(int)
+    if power == 0 or len(years) == 0:
+        return np.ones(len(years), dtype="float32")
+    values, counts = np.unique(years, return_counts=True)
+    per_year = dict(zip(values, counts, strict=True))
+    reference = float(np.median(counts))
+    raw = np.array([(reference / per_year[y]) ** power for y in years])
+    raw = np.clip(raw, 0.25, 4.0)
+    return (raw / raw.mean()).astype("float32")
 
 
 @dataclass
@@ -157,6 +186,9 @@ def train(
         training=True,
         targets=targets,
         seed=cfg.seed,
+        weights=age_weights(train_set.labels["real_age"], cfg.age_balance)
+        if cfg.age_balance
+        else None,
     )
     val_ds = tf_dataset(
         val_set.images,
@@ -166,11 +198,15 @@ def train(
         targets=targets,
     )
 
-    pretrained = cfg.backbone_weights is not None
+    pretrained = cfg.backbone_weights is not None and cfg.init_model is None
     stages = [("head", cfg.head_epochs)] if pretrained and cfg.head_epochs > 0 else []
     stages.append(("finetune", cfg.epochs))
 
-    model = build_model(cfg.model, backbone_weights=cfg.backbone_weights)
+    if cfg.init_model is not None:
+        model = build_model(cfg.model)
+        _warm_start(model, Path(cfg.init_model))
+    else:
+        model = build_model(cfg.model, backbone_weights=cfg.backbone_weights)
     for done in state["stages_done"]:
         model.load_weights(out / f"stage_{done}.weights.h5")
     epochs_run = 0
@@ -180,7 +216,6 @@ def train(
         set_backbone_trainable(model, stage != "head")
         lr = cfg.head_learning_rate if stage == "head" else cfg.model.learning_rate
         compile_model(model, cfg.model, learning_rate=lr)
-        started = time.perf_counter()
         stage_callbacks = [*_callbacks(cfg, out, stage), *callbacks]
         try:
             history = model.fit(
@@ -195,8 +230,8 @@ def train(
             _close_logs(stage_callbacks)
         epochs_run += len(history.epoch)
         model.save_weights(out / f"stage_{stage}.weights.h5")
+        state = _load_state(out)  # the epoch timer (_StageMarker) has added the seconds
         state["stages_done"].append(stage)
-        state["seconds"] += time.perf_counter() - started
         state["mixed_precision"] = mixed
         _save_state(out, state)
     plot_training_log(out)
@@ -208,6 +243,22 @@ def train(
         epochs_run,
         float(state["seconds"]),
     )
+
+
+def _warm_start(model, source: Path) -> None:
+    """Copy the weights of an exported model (directory or .keras file) into ``model``."""
+    from model.inference import MODEL_FILE, load_keras_model
+
+    path = source / MODEL_FILE if source.is_dir() else source
+    donor = load_keras_model(path)
+    try:
+        model.set_weights(donor.get_weights())
+    except ValueError as exc:
+        raise ModelError(
+            f"{path}: its architecture differs from this run's ({exc}); warm-start from a model "
+            "with the same backbone, head and input size"
+        ) from exc
+    log.info("warm start from %s", path)
 
 
 def _close_logs(callbacks: Sequence) -> None:
@@ -253,16 +304,25 @@ def _callbacks(cfg: TrainConfig, out: Path, stage: str) -> list:
 
 
 class _StageMarker(keras.callbacks.Callback):
-    """Records which stage each row of the training log belongs to (CSVLogger owns the log)."""
+    """Records which stage each row of the training log belongs to (CSVLogger owns the log),
+    and adds each finished epoch's time to the run's state, so an interrupted run counts it."""
 
     def __init__(self, out: Path, stage: str):
         super().__init__()
+        self.out = out
         self.path = out / "training_stages.csv"
         self.stage = stage
+        self.started = time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         with open(self.path, "a") as fh:
             fh.write(f"{self.stage},{epoch},{time.time():.0f}\n")
+        state = _load_state(self.out)
+        state["seconds"] = float(state.get("seconds", 0.0)) + time.perf_counter() - self.started
+        _save_state(self.out, state)
 
 
 def plot_training_log(out: Path) -> Path | None:

@@ -89,6 +89,20 @@ def model_group() -> None:
 @click.option("--max-train", type=int, help="Use at most this many training faces.")
 @click.option("--max-val", type=int, help="Use at most this many validation faces.")
 @click.option("--seed", default=0, show_default=True, type=int)
+@click.option(
+    "--init-model",
+    type=click.Path(exists=True, path_type=Path),
+    help="Start from this exported model (directory or .keras file) of the same backbone, "
+    "head and input size, instead of --backbone-weights; skips the head stage.",
+)
+@click.option(
+    "--age-balance",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0.0, 2.0),
+    help="Weight faces by (faces at the median age / faces at their age) ** this: 0.5 lends "
+    "rare ages such as teens more say.",
+)
 def train_command(
     data,
     out,
@@ -105,6 +119,8 @@ def train_command(
     max_train,
     max_val,
     seed,
+    init_model,
+    age_balance,
 ) -> None:
     """Train an age model; an interrupted run resumes when started again with the same --out.
 
@@ -134,6 +150,8 @@ def train_command(
             max_train=max_train,
             max_val=max_val,
             seed=seed,
+            init_model=str(init_model) if init_model else None,
+            age_balance=age_balance,
         )
         result = train(cfg, out)
     click.echo(f"best validation MAE {result.best_val_mae:.3f} years -> {result.best_model}")

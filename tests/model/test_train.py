@@ -79,3 +79,89 @@ def test_config_round_trips_through_json(tiny_run):
     cfg, _ = tiny_run
     assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     assert cfg.tag() == "mobilenet_v2-dldl-32px-lr0.001-bs32"
+
+
+def test_interrupted_training_counts_the_epochs_it_finished(tmp_path, faces_set):
+    cfg = TrainConfig(
+        model=ModelConfig(backbone="mobilenet_v2", head="dldl", input_size=32),
+        data=(str(faces_set),),
+        epochs=2,
+        head_epochs=0,
+        split=SplitSpec(test=0.2, val=0.2),
+        max_train=64,
+    )
+    out = tmp_path / "run"
+    with pytest.raises(Interrupt):
+        train(cfg, out, progress=False, callbacks=[InterruptAfterFirstEpoch()])
+    state = json.loads((out / "train_state.json").read_text())
+    assert state["stages_done"] == []
+    assert state["seconds"] > 0
+
+
+@pytest.mark.parametrize(
+    ("ages", "power", "expected"),
+    [
+        ([20, 20, 30, 30], 0.5, [1, 1, 1, 1]),  # as many faces at every age
+        ([20, 20, 20, 20, 30], 0.0, [1, 1, 1, 1, 1]),  # no balancing asked for
+        # median count 2.5: weights (2.5/4)**1 for age 20, (2.5/1)**1 for 30, then mean 1
+        ([20, 20, 20, 20, 30], 1.0, np.array([0.625] * 4 + [2.5]) / 1.0),
+        # median count 16.5: age 30 would weigh 16.5, clipped to 4
+        ([20] * 32 + [30], 1.0, [16.5 / 32] * 32 + [4.0]),
+    ],
+)
+def test_age_weights(ages, power, expected):
+    from model.train import age_weights
+
+    got = age_weights(ages, power)
+    assert got.mean() == pytest.approx(1.0)
+    expected = np.asarray(expected, dtype=float)
+    np.testing.assert_allclose(got, expected / expected.mean(), rtol=1e-6)
+
+
+def test_warm_start_copies_the_exported_model_exactly(tiny_run, tiny_model_dir, faces_set):
+    from model.build import build_model
+    from model.train import _warm_start
+
+    cfg, _ = tiny_run
+    faces = load_images(read_labels(faces_set).head(16), 32).images.astype("float32")
+    donor = AgeModel.load(tiny_model_dir)
+    fresh = build_model(cfg.model)
+    before = np.asarray(fresh(faces, training=False)["age"]).reshape(-1)
+    _warm_start(fresh, tiny_model_dir)
+    after = np.asarray(fresh(faces, training=False)["age"]).reshape(-1)
+    np.testing.assert_allclose(after, donor.estimate(faces, tta=False).ages, rtol=1e-5, atol=1e-4)
+    assert not np.allclose(before, after, atol=1e-3)
+
+
+def test_a_warm_started_balanced_run_trains_one_stage(tmp_path, tiny_run, tiny_model_dir):
+    cfg, _ = tiny_run
+    warm = TrainConfig(
+        model=cfg.model,
+        data=cfg.data,
+        epochs=1,
+        head_epochs=2,
+        backbone_weights="unused-with-init-model.h5",
+        split=cfg.split,
+        init_model=str(tiny_model_dir),
+        age_balance=0.5,
+    )
+    assert warm.tag() == "mobilenet_v2-dldl-32px-lr0.001-bs32-warm-bal0.5"
+    out = tmp_path / "warm"
+    result = train(warm, out, progress=False)
+    assert list(pd.read_csv(out / LOG_FILE)["epoch"]) == [0]
+    assert json.loads((out / "train_state.json").read_text())["stages_done"] == ["finetune"]
+    assert result.best_model.is_file()
+
+
+def test_warm_start_from_another_architecture_is_refused(tmp_path, tiny_run, tiny_model_dir):
+    cfg, _ = tiny_run
+    other = TrainConfig(
+        model=ModelConfig(backbone="mobilenet_v2", head="regression", input_size=32),
+        data=cfg.data,
+        epochs=1,
+        head_epochs=0,
+        split=cfg.split,
+        init_model=str(tiny_model_dir),
+    )
+    with pytest.raises(ModelError, match="architecture differs"):
+        train(other, tmp_path / "other", progress=False)
