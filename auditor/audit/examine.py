@@ -2,17 +2,25 @@
 
 An adapter over the snapshot files, the face detector (``auditor.audit.faces``) and the age
 model (``model``). The model is loaded once per process and model directory
-(:func:`load_age_model`); the detector once per process (``faces.get_detector``). Frames are
-handled in chunks, in snapshot-id order, so that memory stays flat and the same frames always
-go to the model in the same batches: a rerun gives the same numbers.
+(:func:`load_age_model`).
+
+The stages overlap: worker threads (one per usable core by default, each with its own
+detector) read the frames of a chunk, find the shopper's face, cut the crop and encode its
+evidence JPEG, while the calling thread runs the model on the crops of the chunk before. Both
+OpenCV and the model's runtime release Python's lock while they compute, so the threads run on
+all cores. Frames are handled in chunks, in snapshot-id order: at most two chunks of crops are
+held at once however big the night, and the same frames always go to the model in the same
+batches, so a rerun gives the same numbers.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,7 +28,14 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from auditor.audit.faces import FaceDetector, UnreadableFrame, crop_face, pick_shopper, read_frame
+from auditor.audit.faces import (
+    FaceDetector,
+    UnreadableFrame,
+    crop_face,
+    pick_shopper,
+    read_frame,
+    thread_detector,
+)
 from auditor.audit.rules import ESTIMATED, NO_FACE, UNREADABLE
 from auditor.errors import AuditorError
 
@@ -97,8 +112,18 @@ class FrameResult:
     crop_jpeg: bytes | None = field(default=None, repr=False)
 
 
+def usable_cores() -> int:
+    """The CPU cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 @dataclass
 class ExamineTimings:
+    """Seconds spent in each stage, summed over the threads that ran it (the stages overlap,
+    so the sum can exceed the wall time)."""
+
     read: float = 0.0
     detect: float = 0.0
     estimate: float = 0.0
@@ -121,31 +146,47 @@ def evidence_jpeg(crop_rgb: np.ndarray) -> bytes:
     return data.tobytes()
 
 
-def _find_face(
-    frame: FrameToRead, detector: FaceDetector, margin: float, timings: ExamineTimings
-) -> tuple[FrameResult, np.ndarray | None]:
-    """The frame's outcome and, when a face was found, its crop (RGB, not yet estimated)."""
+@dataclass
+class _Found:
+    """A worker thread's work on one frame: its result, the crop if any, and the time taken."""
+
+    result: FrameResult
+    crop: np.ndarray | None = None
+    read: float = 0.0
+    detect: float = 0.0
+
+
+def _find_face(frame: FrameToRead, detector_name: str, margin: float) -> _Found:
+    """Read the frame, find the shopper's face and cut its crop, in the calling thread."""
     if frame.purged:
-        return FrameResult(frame.snapshot_id, UNREADABLE, "frame purged"), None
+        return _Found(FrameResult(frame.snapshot_id, UNREADABLE, "frame purged"))
     started = time.perf_counter()
     try:
         image = read_frame(frame.path)
     except UnreadableFrame as e:
-        return FrameResult(frame.snapshot_id, UNREADABLE, e.reason), None
-    finally:
-        timings.read += time.perf_counter() - started
-    started = time.perf_counter()
+        return _Found(
+            FrameResult(frame.snapshot_id, UNREADABLE, e.reason),
+            read=time.perf_counter() - started,
+        )
+    read_done = time.perf_counter()
+    found = _Found(FrameResult(frame.snapshot_id, NO_FACE), read=read_done - started)
     try:
+        detector = thread_detector(detector_name)
         box = pick_shopper(detector.detect(image), (image.shape[1], image.shape[0]))
-        crop = crop_face(image, box, margin) if box is not None else None
+        if box is not None:
+            found.crop = crop_face(image, box, margin)
+            found.result = FrameResult(
+                frame.snapshot_id,
+                ESTIMATED,
+                box=(box.x, box.y, box.w, box.h),
+                crop_jpeg=evidence_jpeg(found.crop),
+            )
     except (cv2.error, ValueError) as e:  # an image the detector cannot take (e.g. 1 pixel)
         logger.warning("snapshot %s: face detection failed: %s", frame.snapshot_id, e)
-        return FrameResult(frame.snapshot_id, UNREADABLE, f"face detection failed: {e}"), None
-    finally:
-        timings.detect += time.perf_counter() - started
-    if box is None or crop is None:
-        return FrameResult(frame.snapshot_id, NO_FACE), None
-    return FrameResult(frame.snapshot_id, ESTIMATED, box=(box.x, box.y, box.w, box.h)), crop
+        found.result = FrameResult(frame.snapshot_id, UNREADABLE, f"face detection failed: {e}")
+        found.crop = None
+    found.detect = time.perf_counter() - read_done
+    return found
 
 
 def examine_frames(
@@ -156,30 +197,48 @@ def examine_frames(
     margin: float,
     progress: FrameProgress | None = None,
     timings: ExamineTimings | None = None,
+    workers: int | None = None,
 ) -> dict[int, FrameResult]:
-    """Each frame's result by snapshot id. Bad frames become ``unreadable_frame``, never errors."""
+    """Each frame's result by snapshot id. Bad frames become ``unreadable_frame``, never errors.
+
+    ``detector`` names the detector each of the ``workers`` threads makes for itself (default:
+    one thread per usable core).
+    """
     timings = timings if timings is not None else ExamineTimings()
     ordered = sorted(frames, key=lambda f: f.snapshot_id)
+    chunks = [ordered[i : i + CHUNK_FRAMES] for i in range(0, len(ordered), CHUNK_FRAMES)]
     results: dict[int, FrameResult] = {}
     done = 0
-    for start in range(0, len(ordered), CHUNK_FRAMES):
-        with_face: list[tuple[FrameResult, np.ndarray]] = []
-        for frame in ordered[start : start + CHUNK_FRAMES]:
-            result, crop = _find_face(frame, detector, margin, timings)
-            results[frame.snapshot_id] = result
-            if crop is not None:
-                with_face.append((result, crop))
-            done += 1
-            if progress is not None:
-                progress(done, len(ordered))
-        if with_face:
-            started = time.perf_counter()
-            crops = [crop for _, crop in with_face]
-            estimates = model.estimate(crops, batch_size=BATCH_SIZE, tta=True)
-            for (result, crop), age, spread in zip(
-                with_face, estimates.ages, estimates.spreads, strict=True
-            ):
-                result.age, result.spread = float(age), float(spread)
-                result.crop_jpeg = evidence_jpeg(crop)
-            timings.estimate += time.perf_counter() - started
+    with ThreadPoolExecutor(workers or usable_cores(), thread_name_prefix="examine") as pool:
+
+        def submit(index: int) -> list[Future[_Found]]:
+            if index >= len(chunks):
+                return []
+            return [pool.submit(_find_face, f, detector.name, margin) for f in chunks[index]]
+
+        pending = submit(0)
+        for index in range(len(chunks)):
+            current = pending
+            with_face: list[_Found] = []
+            for future in current:
+                found = future.result()
+                timings.read += found.read
+                timings.detect += found.detect
+                results[found.result.snapshot_id] = found.result
+                if found.crop is not None:
+                    with_face.append(found)
+                done += 1
+                if progress is not None:
+                    progress(done, len(ordered))
+            pending = submit(index + 1)  # the next chunk's faces are found while the model runs
+            if with_face:
+                started = time.perf_counter()
+                estimates = model.estimate(
+                    [found.crop for found in with_face], batch_size=BATCH_SIZE, tta=True
+                )
+                for found, age, spread in zip(
+                    with_face, estimates.ages, estimates.spreads, strict=True
+                ):
+                    found.result.age, found.result.spread = float(age), float(spread)
+                timings.estimate += time.perf_counter() - started
     return results

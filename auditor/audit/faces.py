@@ -10,6 +10,7 @@ import functools
 import importlib.util
 import logging
 import math
+import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +37,10 @@ DEFAULT_MAX_PIXELS = 50_000_000
 DEFAULT_DETECTOR = "blazeface"
 # The smallest face a Haar detector looks for, in pixels of the frame given to ``detect``.
 MIN_FACE_SIDE = 48
+# The smallest box taken for a shopper's face: the shopper stands at the checkout, near the
+# camera; boxes smaller than this are shelf items or people far behind (and a crop that small
+# would tell the age model little).
+MIN_SHOPPER_SIDE = 32
 
 
 @dataclass(frozen=True)
@@ -81,8 +86,9 @@ class DetectorSpec:
     """How a named detector runs.
 
     ``haar``: an OpenCV Haar cascade on the frame resized by ``scale``. ``blazeface``: MediaPipe's
-    full-range BlazeFace model through OpenCV's DNN module, on square tiles covering the frame
-    (``tiles=True``) or on the whole frame letterboxed to a square.
+    full-range BlazeFace model, on square tiles covering the frame (``tiles=True``) or on the
+    whole frame letterboxed to a square, run by OpenVINO (``runtime="openvino"``, falling back to
+    OpenCV when OpenVINO is not installed) or by OpenCV's DNN module (``runtime="opencv"``).
     """
 
     kind: str
@@ -91,6 +97,7 @@ class DetectorSpec:
     min_neighbors: int = 3
     scale_factor: float = 1.1
     tiles: bool = True
+    runtime: str = "openvino"
 
 
 _HAAR = "haarcascade_frontalface_default.xml"
@@ -98,6 +105,7 @@ _HAAR_ALT2 = "haarcascade_frontalface_alt2.xml"
 DETECTORS: dict[str, DetectorSpec] = {
     "blazeface": DetectorSpec("blazeface"),
     "blazeface-letterbox": DetectorSpec("blazeface", tiles=False),
+    "blazeface-opencv": DetectorSpec("blazeface", runtime="opencv"),
     "haar": DetectorSpec("haar", _HAAR),
     "haar-half": DetectorSpec("haar", _HAAR, scale=0.5),
     "haar-alt2": DetectorSpec("haar", _HAAR_ALT2),
@@ -127,8 +135,9 @@ class DetectorUnavailable(AuditorError):
 class FaceDetector:
     """Finds faces in BGR images. Get the process-wide one with ``get_detector``.
 
-    Neither an OpenCV cascade nor a DNN network is safe to share between threads: the audit runs
-    one detector per process.
+    A detector is not safe to share between threads (neither an OpenCV cascade or DNN network
+    nor an OpenVINO infer request is): a thread that detects makes its own ``FaceDetector``.
+    Each BlazeFace detector runs on one CPU thread; the audit runs one per worker thread.
     """
 
     def __init__(self, name: str = DEFAULT_DETECTOR) -> None:
@@ -137,6 +146,8 @@ class FaceDetector:
         self.name = name
         self.spec = DETECTORS[name]
         self._detect = _BlazeFace(self.spec) if self.spec.kind == "blazeface" else _Haar(self.spec)
+        # What runs it: "openvino", "opencv" (DNN module) or "haar" (OpenCV's cascades).
+        self.runtime = getattr(self._detect, "runtime", "haar")
 
     def detect(self, image_bgr: np.ndarray) -> list[FaceBox]:
         """Faces in ``image_bgr`` (BGR uint8), largest first, in its pixel coordinates."""
@@ -161,6 +172,17 @@ def get_detector(name: str = DEFAULT_DETECTOR) -> FaceDetector:
 @functools.cache
 def _load_detector(name: str) -> FaceDetector:
     return FaceDetector(name)
+
+
+_per_thread = threading.local()
+
+
+def thread_detector(name: str = DEFAULT_DETECTOR) -> FaceDetector:
+    """The calling thread's own detector of that name, made on its first call in the thread."""
+    detectors = _per_thread.__dict__.setdefault("detectors", {})
+    if name not in detectors:
+        detectors[name] = FaceDetector(name)
+    return detectors[name]
 
 
 class _Haar:
@@ -217,16 +239,61 @@ def _tiles(width: int, height: int) -> list[tuple[int, int, int]]:
     return [(0, int(y), short) for y in starts]
 
 
+@functools.cache
+def _openvino_blazeface():
+    """The BlazeFace model compiled by OpenVINO for one CPU thread, or None without OpenVINO.
+
+    A compiled model is shared by the threads of a process; each detector makes its own infer
+    request from it.
+    """
+    try:
+        import openvino as ov
+    except ImportError:
+        logger.info("OpenVINO is not installed: BlazeFace runs on OpenCV's DNN module")
+        return None
+    core = ov.Core()
+    network = core.read_model(str(blazeface_model_path()))
+    return core.compile_model(
+        network,
+        "CPU",
+        {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": 1, "ENABLE_CPU_PINNING": False},
+    )
+
+
 class _BlazeFace:
     def __init__(self, spec: DetectorSpec) -> None:
         self.spec = spec
         path = blazeface_model_path()
-        self.net = cv2.dnn.readNetFromTFLite(str(path))
-        self.outputs = self.net.getUnconnectedOutLayersNames()
+        compiled = _openvino_blazeface() if spec.runtime == "openvino" else None
+        if compiled is not None:
+            self.runtime = "openvino"
+            self.request = compiled.create_infer_request()
+            self.out_scores = next(o for o in compiled.outputs if o.get_partial_shape()[-1] == 1)
+            self.out_boxes = next(o for o in compiled.outputs if o.get_partial_shape()[-1] != 1)
+        else:
+            self.runtime = "opencv"
+            self.net = cv2.dnn.readNetFromTFLite(str(path))
+            self.outputs = self.net.getUnconnectedOutLayersNames()
         cells = (np.arange(BLAZEFACE_GRID, dtype=np.float32) + 0.5) / BLAZEFACE_GRID
         ys, xs = np.meshgrid(cells, cells, indexing="ij")
         self.anchors = np.stack([xs.ravel(), ys.ravel()], axis=1)
-        logger.info("BlazeFace detector loaded from %s", path)
+        logger.debug("BlazeFace detector from %s on %s", path, self.runtime)
+
+    def _forward(self, small_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Logits (n,) and box regressors (n, 16) of a BGR uint8 input-sized square."""
+        if self.runtime == "openvino":
+            x = small_bgr[None, :, :, ::-1].astype(np.float32) * (1 / 127.5) - 1.0
+            out = self.request.infer({0: x})
+            logits, regressors = out[self.out_scores], out[self.out_boxes]
+        else:
+            blob = cv2.dnn.blobFromImage(
+                small_bgr, 1 / 127.5, small_bgr.shape[:2], (127.5,) * 3, swapRB=True
+            )
+            self.net.setInput(blob)
+            first, second = self.net.forward(self.outputs)
+            logits, regressors = (first, second) if first.shape[-1] == 1 else (second, first)
+        logits = logits.reshape(-1)
+        return logits, regressors.reshape(len(logits), -1)
 
     def __call__(self, image_bgr: np.ndarray) -> list[FaceBox]:
         height, width = image_bgr.shape[:2]
@@ -256,12 +323,7 @@ class _BlazeFace:
         """Boxes (x, y, w, h as shares of the tile side) and scores found in a square tile."""
         size = BLAZEFACE_INPUT
         small = cv2.resize(tile, (size, size), interpolation=cv2.INTER_AREA)
-        blob = cv2.dnn.blobFromImage(small, 1 / 127.5, (size, size), (127.5,) * 3, swapRB=True)
-        self.net.setInput(blob)
-        first, second = self.net.forward(self.outputs)
-        logits, regressors = (first, second) if first.shape[-1] == 1 else (second, first)
-        logits = logits.reshape(-1)
-        regressors = regressors.reshape(len(logits), -1)
+        logits, regressors = self._forward(small)
         scores = 1 / (1 + np.exp(-np.clip(logits, -80, 80)))
         found = []
         for i in np.flatnonzero(scores >= BLAZEFACE_MIN_SCORE):
@@ -275,14 +337,19 @@ class _BlazeFace:
 
 
 def pick_shopper(
-    boxes: Sequence[FaceBox], frame_size: tuple[int, int] | None = None
+    boxes: Sequence[FaceBox],
+    frame_size: tuple[int, int] | None = None,
+    *,
+    min_side: int = MIN_SHOPPER_SIDE,
 ) -> FaceBox | None:
     """The shopper's face: the largest box, as the shopper stands nearest the checkout camera.
 
-    Ties on area go to the highest score, then to the box whose centre is nearest the centre of
-    the frame (``frame_size`` is width, height) or, without it, nearest the centre of the region
+    Boxes whose longer side is under ``min_side`` pixels are not faces at the checkout. Ties
+    on area go to the highest score, then to the box whose centre is nearest the centre of the
+    frame (``frame_size`` is width, height) or, without it, nearest the centre of the region
     the boxes span; a tie after that goes to the earliest box. ``None`` when there is no box.
     """
+    boxes = [b for b in boxes if max(b.w, b.h) >= min_side]
     if not boxes:
         return None
     if frame_size is not None:

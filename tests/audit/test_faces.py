@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import threading
 import zlib
 from pathlib import Path
 
@@ -93,6 +94,40 @@ def test_every_detector_finds_a_large_shopper(
     assert hits >= 4
 
 
+def test_openvino_and_opencv_runtimes_find_the_same_boxes(
+    demo_frames: list[tuple[np.ndarray, list[FaceBox]]],
+) -> None:
+    fast, reference = FaceDetector("blazeface"), FaceDetector("blazeface-opencv")
+    assert (fast.runtime, reference.runtime) == ("openvino", "opencv")
+    compared = 0
+    for frame, _ in demo_frames[:20]:
+        got, expected = fast.detect(frame), reference.detect(frame)
+        assert len(got) == len(expected)
+        for a, b in zip(got, expected, strict=True):
+            assert a.iou(b) > 0.97
+            assert a.score == pytest.approx(b.score, abs=0.01)
+        compared += len(got)
+    assert compared >= 20
+
+
+def test_detectors_run_side_by_side_in_threads(
+    demo_frames: list[tuple[np.ndarray, list[FaceBox]]],
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    frames = [frame for frame, _ in demo_frames[:16]]
+    alone = [FaceDetector("blazeface").detect(frame) for frame in frames]
+    local = threading.local()
+
+    def detect(frame: np.ndarray) -> list[FaceBox]:
+        if not hasattr(local, "detector"):
+            local.detector = FaceDetector("blazeface")
+        return local.detector.detect(frame)
+
+    with ThreadPoolExecutor(2) as pool:
+        assert list(pool.map(detect, frames)) == alone
+
+
 def test_no_face_in_an_empty_scene() -> None:
     frame, boxes = compose_frame(np.random.default_rng(4), [])
     assert boxes == []
@@ -153,6 +188,8 @@ S = FaceBox  # short rows below: x, y, w, h, score
         ([S(0, 0, 60, 60, 5), S(580, 420, 60, 60, 5)], (640, 480), 0),  # a tie: the first
         ([S(0, 0, 60, 60, 5), S(100, 0, 60, 60, 5), S(50, 0, 60, 60, 5)], None, 2),
         ([S(0, 0, 50, 80, 1), S(100, 0, 60, 60, 1)], None, 0),  # area (4000 > 3600), not side
+        ([S(300, 200, 26, 22, 9)], (640, 480), None),  # a shelf item, not a shopper's face
+        ([S(0, 0, 31, 31, 9), S(300, 200, 32, 20, 1)], (640, 480), 1),  # 32 px: still a face
     ],
 )
 def test_pick_shopper(
