@@ -20,11 +20,14 @@ from model.metrics import AGE_BANDS, evaluate_predictions
 log = logging.getLogger(__name__)
 
 
-def load_any(model_path: str | Path) -> AgeModel:
-    """A model directory (with its card) or a bare ``.keras`` file, e.g. a training checkpoint."""
+def load_any(model_path: str | Path, engine: str = "keras") -> AgeModel:
+    """A model directory (with its card) or a bare ``.keras`` file, e.g. a training checkpoint.
+
+    A directory runs on ``engine``; Keras by default, which the card's metrics describe.
+    """
     path = Path(model_path)
     if path.is_dir():
-        return AgeModel.load(path)
+        return AgeModel.load(path, engine=engine)
     return AgeModel(load_keras_model(path), version=path.name)
 
 
@@ -62,12 +65,13 @@ def evaluate(
     split: str = "test",
     spec: SplitSpec | None = None,
     limit: int | None = None,
+    engine: str = "keras",
 ) -> dict:
     """Write ``metrics.json``, ``predictions.csv`` and ``evaluation.html`` into ``out``.
 
     The split rule is ``spec``, else the one in the model card, else the default.
     """
-    age_model = load_any(model_path)
+    age_model = load_any(model_path, engine)
     if spec is None:
         spec = SplitSpec(**age_model.card.get("training", {}).get("split_spec", {}))
     labels, counts = predict_split(age_model, data, split=split, spec=spec, limit=limit)
@@ -75,6 +79,7 @@ def evaluate(
     metrics.update(
         model=str(model_path),
         model_version=age_model.version,
+        engine=age_model.engine,
         data=[str(d) for d in data],
         split=split,
         **counts,

@@ -1,8 +1,9 @@
 """Export a trained model as a model directory: the model, its card and its measurements.
 
 A model directory holds ``age_model.keras`` (no optimizer state), ``model_card.json`` and
-``evaluation/`` (``metrics.json``, ``predictions.csv``, ``evaluation.html``). The card's
-``version`` is the first 12 hex digits of the SHA-256 of ``age_model.keras``.
+``evaluation/`` (``metrics.json``, ``predictions.csv``, ``evaluation.html``), and the engine
+files in ``openvino/`` when an OpenVINO engine was chosen. The card's ``version`` is the first
+12 hex digits of the SHA-256 of ``age_model.keras``; its metrics are the Keras model's.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from model.data import read_sets
+from model.engine import build_engine
 from model.errors import ModelError
 from model.evaluate import evaluate
 from model.inference import CARD_FILE, MODEL_FILE, file_hash, load_keras_model
@@ -64,8 +66,12 @@ def export(
     face_crop_margin: float = DEFAULT_FACE_CROP_MARGIN,
     candidates: Sequence[dict] = (),
     limit: int | None = None,
+    engine: bool = True,
 ) -> dict:
-    """Write a model directory from training run ``run``, measured on the held-out split."""
+    """Write a model directory from training run ``run``, measured on the held-out split.
+
+    With ``engine`` the fast inference engine is built and chosen too (``model.engine``).
+    """
     run, out = Path(run), Path(out)
     summary = run_summary(run)
     config = TrainConfig.from_dict(summary["config"])
@@ -129,6 +135,8 @@ def export(
         },
     ]
     (staging / CARD_FILE).write_text(json.dumps(card, indent=2), encoding="utf-8")
+    if engine:
+        card["engine"] = build_engine(staging, data, limit=limit)
     if out.exists():
         shutil.rmtree(out)
     staging.rename(out)

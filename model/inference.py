@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ import numpy as np
 
 from model.data import resize_square
 from model.errors import ModelDirectoryError
+from model.runtime import KerasRunner, file_hash, open_runner
 
 log = logging.getLogger(__name__)
 
@@ -25,14 +25,6 @@ class Estimates:
 
     ages: np.ndarray
     spreads: np.ndarray
-
-
-def file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_card(model_dir: str | Path) -> dict:
@@ -68,34 +60,43 @@ class AgeModel:
     Crops are RGB uint8 arrays of any size; they are resized to the model's input size here.
     With ``tta`` the mirrored face is estimated too and both are combined: for a distribution
     head the spread is the standard deviation of the averaged distribution, for a regression
-    head half the gap between the two estimates.
+    head half the gap between the two estimates. ``engine`` names what runs the model:
+    ``keras``, ``openvino-fp32`` or ``openvino-int8``.
     """
 
-    def __init__(self, keras_model, card: dict | None = None, version: str | None = None):
-        import tensorflow as tf
-
-        self.keras_model = keras_model
+    def __init__(
+        self, keras_model=None, card: dict | None = None, version: str | None = None, *, runner=None
+    ):
+        self.keras_model = keras_model  # None when another engine runs the model
+        self.runner = runner if runner is not None else KerasRunner(keras_model)
         self.card = card or {}
         self.version = version or self.card.get("version", "unversioned")
-        self.input_size = int(keras_model.inputs[0].shape[1])
-        self.has_distribution = "dist" in keras_model.output
-        self._forward = tf.function(lambda x: keras_model(x, training=False), reduce_retracing=True)
+        self.engine: str = self.runner.name
+        self.input_size: int = self.runner.input_size
+        self.has_distribution: bool = self.runner.has_distribution
 
     @classmethod
-    def load(cls, model_dir: str | Path) -> AgeModel:
+    def load(cls, model_dir: str | Path, engine: str = "auto") -> AgeModel:
+        """Load a model directory with ``engine``: ``auto`` (the card's engine when its files
+        check out, else Keras with a warning), ``keras`` or ``openvino`` (an error when its
+        files are missing or altered)."""
         model_dir = Path(model_dir)
         if not model_dir.is_dir():
             raise ModelDirectoryError(f"{model_dir}: model directory not found")
         card = read_card(model_dir)
         path = model_dir / MODEL_FILE
-        keras_model = load_keras_model(path)
+        runner = open_runner(model_dir, card, engine)
+        keras_model = load_keras_model(path) if runner is None else None
+        if not path.is_file():
+            raise ModelDirectoryError(f"{path}: model file not found")
         version = card.get("version")
         if version and not file_hash(path).startswith(version):
             raise ModelDirectoryError(
                 f"{path}: content hash does not match version {version} in {CARD_FILE}"
             )
-        log.info("loaded age model %s from %s", version, model_dir)
-        return cls(keras_model, card, version)
+        loaded = cls(keras_model, card, version, runner=runner)
+        log.info("loaded age model %s from %s (%s engine)", version, model_dir, loaded.engine)
+        return loaded
 
     def prepare(self, crops) -> np.ndarray:
         """Resize a batch of RGB crops to the model's input: float32 (n, size, size, 3)."""
@@ -108,7 +109,7 @@ class AgeModel:
         return np.stack(batch).astype("float32")
 
     def _run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        out = self._forward(x)
+        out = self.runner(x)
         ages = np.asarray(out["age"], dtype="float64").reshape(-1)
         dist = np.asarray(out["dist"], dtype="float64") if self.has_distribution else None
         return ages, dist
@@ -118,17 +119,18 @@ class AgeModel:
         ages, spreads = [], []
         for start in range(0, len(x), batch_size):
             chunk = x[start : start + batch_size]
-            age, dist = self._run(chunk)
-            if tta:
-                flipped_age, flipped_dist = self._run(chunk[:, :, ::-1, :].copy())
+            n = len(chunk)
+            if tta:  # the faces and their mirror images in one engine call
+                age, dist = self._run(np.concatenate([chunk, chunk[:, :, ::-1, :]]))
                 if dist is not None:
-                    dist = (dist + flipped_dist) / 2
+                    dist = (dist[:n] + dist[n:]) / 2
                     age = dist @ np.arange(dist.shape[1])
                     spread = _distribution_std(dist, age)
                 else:
-                    spread = np.abs(age - flipped_age) / 2
-                    age = (age + flipped_age) / 2
+                    spread = np.abs(age[:n] - age[n:]) / 2
+                    age = (age[:n] + age[n:]) / 2
             else:
+                age, dist = self._run(chunk)
                 spread = _distribution_std(dist, age) if dist is not None else np.zeros_like(age)
             ages.append(age)
             spreads.append(spread)

@@ -1,4 +1,4 @@
-"""`auditor model ...`: train, evaluate, explore and export the age model."""
+"""`auditor model ...`: train, evaluate, explore and export the age model, build its engine."""
 
 from __future__ import annotations
 
@@ -171,7 +171,15 @@ def train_command(
     "--split", default="test", show_default=True, type=click.Choice(["test", "val", "train", "all"])
 )
 @click.option("--limit", type=int, help="Evaluate only the first N faces of the split.")
-def evaluate_command(model_path, data, out, split, limit) -> None:
+@click.option(
+    "--engine",
+    default="keras",
+    show_default=True,
+    type=click.Choice(["keras", "auto", "openvino"]),
+    help="What runs a model directory: the card's metrics are the Keras model's; auto is "
+    "what the audit runs.",
+)
+def evaluate_command(model_path, data, out, split, limit, engine) -> None:
     """Measure a model on a split: metrics.json, predictions.csv and evaluation.html.
 
     The split is by file name, the same as in training, so `--split test` measures faces the
@@ -180,9 +188,12 @@ def evaluate_command(model_path, data, out, split, limit) -> None:
     with model_errors():
         from model.evaluate import evaluate
 
-        metrics = evaluate(model_path, data, out, split=split, limit=limit)
+        metrics = evaluate(model_path, data, out, split=split, limit=limit, engine=engine)
     op = metrics["operating_point"]
-    click.echo(f"MAE {metrics['mae']:.3f} years on {metrics['n']} faces ({split} split)")
+    click.echo(
+        f"MAE {metrics['mae']:.3f} years on {metrics['n']} faces ({split} split, "
+        f"{metrics['engine']} engine)"
+    )
     if op["threshold"] is not None:
         click.echo(
             f"at threshold {op['threshold']:.1f}: {op['adults_flagged']:.1%} of adults 25+ "
@@ -231,8 +242,14 @@ def explore_command(data, out) -> None:
     default=None,
     help="Margin around a detected face box that reproduces the training framing.",
 )
-def export_command(run, out, data, candidates, face_crop_margin) -> None:
-    """Write a model directory (model, model card, evaluation) from a training run."""
+@click.option(
+    "--engine/--no-engine",
+    default=True,
+    show_default=True,
+    help="Build, measure and choose the fast inference engine too (see `auditor model engine`).",
+)
+def export_command(run, out, data, candidates, face_crop_margin, engine) -> None:
+    """Write a model directory (model, model card, evaluation, engine) from a training run."""
     with model_errors():
         from model.evaluate import evaluate
         from model.export import DEFAULT_FACE_CROP_MARGIN, export, run_summary
@@ -260,8 +277,55 @@ def export_command(run, out, data, candidates, face_crop_margin) -> None:
             data=data or None,
             candidates=compared,
             face_crop_margin=face_crop_margin or DEFAULT_FACE_CROP_MARGIN,
+            engine=engine,
         )
+    if engine:
+        echo_engine(card["engine"])
     click.echo(f"model {card['version']}: test MAE {card['metrics']['mae']:.3f} years -> {out}")
+
+
+@model_group.command("engine")
+@click.option("--model", "model_dir", required=True, type=EXISTING_DIR, help="A model directory.")
+@click.option(
+    "--data",
+    "data",
+    multiple=True,
+    required=True,
+    type=EXISTING_DIR,
+    help="Labelled sets: the test split is measured, training-split faces calibrate int8.",
+)
+@click.option("--limit", type=int, help="Measure only the first N faces of the test split.")
+@click.option(
+    "--choose",
+    type=click.Choice(["keras", "openvino-fp32", "openvino-int8"]),
+    help="Keep this candidate whatever the measurements say.",
+)
+def engine_command(model_dir, data, limit, choose) -> None:
+    """Build the fast inference engine of a model directory and choose it by measurement.
+
+    Converts the model to OpenVINO IR (fp32, and int8 calibrated on training-split faces),
+    times every candidate and Keras on the test split (batch 64, each face with its mirror),
+    keeps the fastest whose test MAE is within 0.1 year of Keras's as the default (its files
+    in DIR/openvino/) and writes the choice and the measurements into the card's `engine`.
+    """
+    with model_errors():
+        from model.engine import build_engine
+
+        section = build_engine(model_dir, data, limit=limit, chosen=choose)
+    echo_engine(section)
+
+
+def echo_engine(section: dict) -> None:
+    """The engine measurements as a table, and the choice."""
+    keras_mae = next(m["test_mae"] for m in section["measurements"] if m["engine"] == "keras")
+    click.echo(f"{'engine':<15}{'images/s':>10}{'test MAE':>10}{'vs keras':>10}")
+    for m in section["measurements"]:
+        delta = m["test_mae"] - keras_mae
+        click.echo(
+            f"{m['engine']:<15}{m['images_per_s']:>10.1f}{m['test_mae']:>10.3f}{delta:>+10.3f}"
+        )
+    faces = section["measured_on"]["faces"]
+    click.echo(f"chosen: {section['chosen']} ({section['rule']}; {faces} test faces)")
 
 
 @model_group.command("card")

@@ -52,9 +52,10 @@ def train_tiny_model(faces: Path, work: Path, *, head: str = "dldl", epochs: int
     return cfg, train(cfg, work, progress=False)
 
 
-def export_tiny_model(run: Path, out: Path) -> Path:
-    """A model directory (model, card, evaluation) from a tiny run."""
+def export_tiny_model(run: Path, out: Path, *, engine: bool = False) -> Path:
+    """A model directory (model, card, evaluation) from a tiny run; Keras only unless
+    ``engine`` (then the fast engine is built and chosen by measurement too)."""
     from model.export import export
 
-    export(run, out)
+    export(run, out, engine=engine)
     return out
