@@ -180,8 +180,22 @@ class WebSettings(_Section):
         return key
 
 
+MODEL_ENGINES = ("auto", "keras", "openvino")
+
+
 class ModelSettings(_Section):
     path: Path | None = Field(default=None, description="default: the bundled model/bundled/")
+    engine: str = Field(
+        default="auto",
+        description="auto: the model card's engine when its files check out, else Keras",
+    )
+
+    @field_validator("engine")
+    @classmethod
+    def _known_engine(cls, engine: str) -> str:
+        if engine not in MODEL_ENGINES:
+            raise ValueError(f"unknown engine {engine!r}; use one of {', '.join(MODEL_ENGINES)}")
+        return engine
 
 
 class Settings(BaseSettings):
@@ -299,7 +313,9 @@ class Settings(BaseSettings):
                 "schedule": self.schedule.model_copy(
                     update={"timezone": self.schedule.timezone or self.chain.default_timezone}
                 ),
-                "model": ModelSettings(path=absolute(self.model.path or _bundled_model_dir())),
+                "model": self.model.model_copy(
+                    update={"path": absolute(self.model.path or _bundled_model_dir())}
+                ),
             }
         )
 

@@ -157,3 +157,20 @@ def test_example_config_is_valid_and_documents_every_key() -> None:
         items = values[0] if isinstance(values, list) else values
         for key in items:
             assert f"{key} =" in text or f"# {key} =" in text, f"{section}.{key}"
+
+
+def test_model_engine_from_the_file_and_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert load_settings().model.engine == "auto"
+    config = write_config(tmp_path / "auditor.toml", model={"engine": "keras", "path": "m"})
+    settings = load_settings(config)
+    assert (settings.model.engine, settings.model_path) == ("keras", tmp_path / "m")
+    monkeypatch.setenv("AUDITOR_MODEL__ENGINE", "openvino")
+    assert load_settings(config).model.engine == "openvino"
+    monkeypatch.setenv("AUDITOR_MODEL__ENGINE", "tflite")
+    with pytest.raises(
+        SettingsError, match=r"model\.engine \(from AUDITOR_MODEL__ENGINE\).*'tflite'"
+    ):
+        load_settings(config)

@@ -57,13 +57,14 @@ class AgeModelUnavailable(AuditorError):
     """The configured age model directory is missing or cannot be loaded."""
 
 
-def load_age_model(model_dir: Path) -> AgeModel:
-    """The age model in ``model_dir``, loaded on first use in this process."""
-    return _load_age_model(str(Path(model_dir).resolve()))
+def load_age_model(model_dir: Path, engine: str = "auto") -> AgeModel:
+    """The age model in ``model_dir`` on ``engine`` ([model] engine), loaded on first use in
+    this process."""
+    return _load_age_model(str(Path(model_dir).resolve()), engine)
 
 
 @functools.lru_cache(maxsize=4)
-def _load_age_model(model_dir: str) -> AgeModel:
+def _load_age_model(model_dir: str, engine: str = "auto") -> AgeModel:
     from model import AgeModel, ModelError
 
     if not Path(model_dir).is_dir():
@@ -72,10 +73,16 @@ def _load_age_model(model_dir: str) -> AgeModel:
             "(AUDITOR_MODEL__PATH) to an exported model directory"
         )
     try:
-        loaded = AgeModel.load(model_dir)
+        loaded = AgeModel.load(model_dir, engine=engine)
     except ModelError as e:
         raise AgeModelUnavailable(f"age model directory {model_dir}: {e}") from e
-    logger.info("age model %s loaded from %s on %s", loaded.version, model_dir, compute_device())
+    logger.info(
+        "age model %s loaded from %s, %s engine on %s",
+        loaded.version,
+        model_dir,
+        loaded.engine,
+        compute_device(),
+    )
     return loaded
 
 
