@@ -19,6 +19,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,13 @@ MAE_TOLERANCE = 0.1  # years
 CALIBRATION_FACES = 300
 TIMING_BATCH = 64
 RULE = f"fastest within {MAE_TOLERANCE} year of the Keras test MAE"
+SIMD_FLAGS = (
+    ("AVX2", "avx2"),
+    ("AVX-512", "avx512f"),
+    ("VNNI", "avx512_vnni"),
+    ("AVX-VNNI", "avx_vnni"),
+    ("AMX", "amx_int8"),
+)
 
 
 def convert_to_openvino(keras_model):
@@ -94,6 +102,50 @@ def choose(measurements: list[dict], tolerance: float = MAE_TOLERANCE) -> str:
     return max(eligible, key=lambda m: m["images_per_s"])["engine"]
 
 
+@dataclass
+class EngineData:
+    """The faces an engine is measured on (test split) and calibrated on (training split)."""
+
+    test_faces: np.ndarray
+    test_ages: np.ndarray
+    calibration: np.ndarray
+
+
+def engine_data(
+    card: dict,
+    data: Sequence[str | Path],
+    size: int,
+    *,
+    limit: int | None = None,
+    calibration_faces: int = CALIBRATION_FACES,
+) -> EngineData:
+    """The test split (its first ``limit`` faces) and a fixed sample of training faces."""
+    spec = SplitSpec(**card.get("training", {}).get("split_spec", {}))
+    faces = read_sets(data, spec)
+    test = faces[faces["split"] == "test"].head(limit) if limit else faces[faces["split"] == "test"]
+    train = faces[faces["split"] == "train"]
+    if test.empty or train.empty:
+        raise ModelError(f"no test or no training faces in {', '.join(map(str, data))}")
+    loaded = load_images(test.reset_index(drop=True), size)
+    sample = train.sample(min(calibration_faces, len(train)), random_state=0)
+    calibration = load_images(sample.reset_index(drop=True), size).images
+    return EngineData(loaded.images, loaded.labels["real_age"].to_numpy(float), calibration)
+
+
+def build_candidates(reference: AgeModel, calibration: np.ndarray, work: Path) -> dict[str, Path]:
+    """The OpenVINO candidates of a Keras ``AgeModel`` as IR files under ``work``."""
+    fp32 = convert_to_openvino(reference.keras_model)
+    return {
+        "openvino-fp32": save_ir(fp32, _mkdir(work / "fp32")),
+        "openvino-int8": save_ir(quantize_int8(fp32, calibration), _mkdir(work / "int8")),
+    }
+
+
+def open_candidate(name: str, xml: Path, reference: AgeModel, **runner_options) -> AgeModel:
+    runner = OpenVinoRunner(xml, name.removeprefix("openvino-"), **runner_options)
+    return AgeModel(None, reference.card, reference.version, runner=runner)
+
+
 def build_engine(
     model_dir: str | Path,
     data: Sequence[str | Path],
@@ -114,33 +166,20 @@ def build_engine(
     model_dir = Path(model_dir)
     card = read_card(model_dir)
     reference = AgeModel.load(model_dir, engine="keras")
-    spec = SplitSpec(**card.get("training", {}).get("split_spec", {}))
-    faces = read_sets(data, spec)
-    test = faces[faces["split"] == "test"].head(limit) if limit else faces[faces["split"] == "test"]
-    train = faces[faces["split"] == "train"]
-    if test.empty or train.empty:
-        raise ModelError(f"no test or no training faces in {', '.join(map(str, data))}")
-    size = reference.input_size
-    loaded = load_images(test.reset_index(drop=True), size)
-    true_ages = loaded.labels["real_age"].to_numpy(float)
-    calibration = load_images(
-        train.sample(min(calibration_faces, len(train)), random_state=0).reset_index(drop=True),
-        size,
-    ).images
-    log.info("measuring on %d test faces, calibrating int8 on %d", len(true_ages), len(calibration))
-
-    results = [measure(reference, loaded.images, true_ages)]
+    faces = engine_data(
+        card, data, reference.input_size, limit=limit, calibration_faces=calibration_faces
+    )
+    log.info(
+        "measuring on %d test faces, calibrating int8 on %d",
+        len(faces.test_ages),
+        len(faces.calibration),
+    )
+    results = [measure(reference, faces.test_faces, faces.test_ages)]
     with tempfile.TemporaryDirectory() as work:
-        work = Path(work)
-        fp32 = convert_to_openvino(reference.keras_model)
-        built = {
-            "openvino-fp32": save_ir(fp32, _mkdir(work / "fp32")),
-            "openvino-int8": save_ir(quantize_int8(fp32, calibration), _mkdir(work / "int8")),
-        }
+        built = build_candidates(reference, faces.calibration, Path(work))
         for name, xml in built.items():
-            runner = OpenVinoRunner(xml, name.removeprefix("openvino-"))
-            engine_model = AgeModel(None, card, reference.version, runner=runner)
-            results.append(measure(engine_model, loaded.images, true_ages))
+            candidate = open_candidate(name, xml, reference)
+            results.append(measure(candidate, faces.test_faces, faces.test_ages))
         keras_ages = results[0].pop("ages")
         for result in results[1:]:
             change = np.abs(result.pop("ages") - keras_ages)
@@ -163,17 +202,17 @@ def build_engine(
         measurements=results,
         measured_on={
             "split": "test",
-            "faces": len(true_ages),
+            "faces": len(faces.test_ages),
             "images_per_s": f"face crops per second through estimate(batch_size={TIMING_BATCH}, "
             "tta=True): each crop runs with its mirror image",
-            "machine": _machine(),
+            "machine": machine(),
         },
-        calibration={"split": "train", "faces": len(calibration), "preset": "performance"},
+        calibration={"split": "train", "faces": len(faces.calibration), "preset": "performance"},
         built_with={"openvino": ov.__version__.split("-")[0], "nncf": nncf.__version__},
     )
     card["engine"] = section
     (model_dir / CARD_FILE).write_text(json.dumps(card, indent=2), encoding="utf-8")
-    log.info("engine of %s: %s (%s)", model_dir, default, RULE)
+    log.info("engine of %s: %s (%s)", model_dir, default, section["rule"])
     return section
 
 
@@ -182,13 +221,22 @@ def _mkdir(path: Path) -> Path:
     return path
 
 
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
+def machine() -> str:
+    """The CPU the figures were measured on: cores, model, the vector instructions that matter
+    for int8, and the load average (the figures are noisy when it is above the core count)."""
+    cpu, flags = platform.processor() or platform.machine(), set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
-                break
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return f"{os.cpu_count()} cores, {cpu}"
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    simd = [name for name, flag in SIMD_FLAGS if flag in flags] or ["no AVX2"]
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (
+        f"{os.cpu_count()} cores ({usable} usable), {cpu}, {'/'.join(simd)}, "
+        f"load average {load:.1f}"
+    )

@@ -55,14 +55,14 @@ class KerasRunner:
 class OpenVinoRunner:
     """An OpenVINO IR compiled for the CPU; a batch is split over parallel infer requests."""
 
-    def __init__(self, xml: Path, precision: str):
+    def __init__(self, xml: Path, precision: str, *, hint: str = PERFORMANCE_HINT):
         import openvino as ov
 
         core = ov.Core()
         model = core.read_model(xml)
         size = model.input(0).get_partial_shape()[1].get_length()
         model.reshape({model.input(0): ov.PartialShape([-1, size, size, 3])})  # dynamic batch
-        self.compiled = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": PERFORMANCE_HINT})
+        self.compiled = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": hint})
         self.name = f"openvino-{precision}"
         self.input_size = size
         self.outputs = [o.get_any_name() for o in self.compiled.outputs]
