@@ -18,7 +18,7 @@ import os
 import tomllib
 from datetime import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
@@ -122,12 +122,53 @@ class AuditSettings(_Section):
     frames_per_sale: int = Field(default=3, ge=1, le=50)
     legal_hours_start: time = time(8, 0)
     legal_hours_end: time = time(23, 0)
+    executor: Literal["local", "dask"] = Field(
+        default="local", description="where store-nights are audited: here, or on a Dask cluster"
+    )
+    scheduler: str | None = Field(
+        default=None, description="the Dask scheduler's address, e.g. tcp://10.0.0.5:8786"
+    )
+
+    @field_validator("scheduler")
+    @classmethod
+    def _check_scheduler(cls, address: str | None) -> str | None:
+        return dask_address(address) if address is not None else None
 
     @model_validator(mode="after")
     def _check_hours(self) -> AuditSettings:
         if self.legal_hours_start == self.legal_hours_end:
             raise ValueError("legal_hours_start and legal_hours_end must differ")
         return self
+
+    @model_validator(mode="after")
+    def _check_executor(self) -> AuditSettings:
+        if self.executor == "dask" and self.scheduler is None:
+            raise ValueError(
+                "executor 'dask' needs the address of a Dask scheduler: set audit.scheduler "
+                "(AUDITOR_AUDIT__SCHEDULER, or --scheduler), e.g. tcp://10.0.0.5:8786"
+            )
+        return self
+
+
+DASK_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+
+
+def dask_address(address: str) -> str:
+    """A Dask scheduler address checked and written in full: ``host:port`` is ``tcp://host:port``."""
+    text = address.strip()
+    scheme, _, location = text.rpartition("://")
+    host, _, port = location.rpartition(":")
+    if (
+        (scheme or "tcp") not in DASK_SCHEMES
+        or not host
+        or not port.isdigit()
+        or not 0 < int(port) < 65536
+    ):
+        raise ValueError(
+            f"{address!r} is not a Dask scheduler address (SCHEME://HOST:PORT with a scheme of "
+            f"{', '.join(DASK_SCHEMES)}; e.g. tcp://10.0.0.5:8786)"
+        )
+    return f"{scheme or 'tcp'}://{location}"
 
 
 class RetentionSettings(_Section):

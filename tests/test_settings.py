@@ -102,6 +102,10 @@ def test_as_json_dict_hides_the_password(tmp_path: Path, monkeypatch: pytest.Mon
         ("[audit]\nlegal_hours_start = '25:00'", "audit.legal_hours_start"),
         ("[audit]\nlegal_hours_start = '09:00'\nlegal_hours_end = '09:00'", "audit"),
         ("[audit]\nage_treshold = 21", "audit.age_treshold"),
+        ("[audit]\nexecutor = 'spark'", "audit.executor"),
+        ("[audit]\nexecutor = 'dask'", "audit: executor 'dask' needs the address"),
+        ("[audit]\nscheduler = 'tcp://10.0.0.5'", "audit.scheduler"),
+        ("[audit]\nscheduler = 'http://10.0.0.5:8786'", "audit.scheduler"),
         ("[retention]\nframe_days = 0", "retention.frame_days"),
         ("[schedule]\ncron = 'every night'", "schedule.cron"),
         ("[schedule]\ntimezone = 'Mars/Olympus'", "schedule.timezone"),
@@ -174,3 +178,12 @@ def test_model_engine_from_the_file_and_the_environment(
         SettingsError, match=r"model\.engine \(from AUDITOR_MODEL__ENGINE\).*'tflite'"
     ):
         load_settings(config)
+
+
+def test_dask_executor_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AUDITOR_AUDIT__EXECUTOR", "dask")
+    monkeypatch.setenv("AUDITOR_AUDIT__SCHEDULER", "10.0.0.5:8786")
+    audit = load_settings().audit
+    assert (audit.executor, audit.scheduler) == ("dask", "tcp://10.0.0.5:8786")
+    assert load_settings().as_json_dict()["audit"]["scheduler"] == "tcp://10.0.0.5:8786"
