@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from auditor.audit.business_day import previous_business_date
+from auditor.audit.cluster import audit_nights_on_dask
 from auditor.audit.run import AuditTools, RunSummary, audit_nights, known_store_ids
 from auditor.db.migrations import require_current_schema
 from auditor.reports import render_after_audit
@@ -44,7 +45,8 @@ def nightly(
 
     Stores are those in the database (a configured store without any data is only logged).
     ``stop``, once set, ends the job after the store-night in progress; reports then still run
-    for the nights done.
+    for the nights done. With ``[audit] executor = "dask"`` the store-nights run on the Dask
+    cluster (``tools`` is not used) and ``stop`` drops those not yet finished.
     """
     now = now or datetime.now(UTC)
     require_current_schema(engine)
@@ -52,6 +54,28 @@ def nightly(
         stores = known_store_ids(session)
     for missing in sorted({s.id for s in settings.stores} - set(stores)):
         logger.warning("store %s is configured but has no data in the database", missing)
+    if settings.audit.executor == "dask":
+        nights = [(s, previous_business_date(now, settings.store_zone(s))) for s in stores]
+        summaries = audit_nights_on_dask(settings=settings, nights=nights, stop=stop)
+    else:
+        summaries = _audit_here(settings, engine, now, tools, stop, stores)
+    failed = [s for s in summaries if s.status != "succeeded"]
+    done = len(summaries) - len(failed)
+    logger.info("nightly audit: %d store-nights audited, %d failed", done, len(failed))
+    for summary in failed:
+        logger.error("%s", summary)
+    run_report_steps(settings, engine, summaries)
+    return summaries
+
+
+def _audit_here(
+    settings: Settings,
+    engine: Engine,
+    now: datetime,
+    tools: AuditTools | None,
+    stop: threading.Event | None,
+    stores: list[str],
+) -> list[RunSummary]:
     tools = tools or AuditTools.load(settings)
     summaries: list[RunSummary] = []
     for store_id in stores:
@@ -62,12 +86,6 @@ def nightly(
         summaries += audit_nights(
             engine=engine, settings=settings, tools=tools, nights=[(store_id, day)]
         )
-    failed = [s for s in summaries if s.status != "succeeded"]
-    done = len(summaries) - len(failed)
-    logger.info("nightly audit: %d store-nights audited, %d failed", done, len(failed))
-    for summary in failed:
-        logger.error("%s", summary)
-    run_report_steps(settings, engine, summaries)
     return summaries
 
 

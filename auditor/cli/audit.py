@@ -3,20 +3,29 @@ the nightly job on schedule."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import IO, TYPE_CHECKING
 
 import click
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
 from auditor.audit.business_day import dates_between, previous_business_date
+from auditor.audit.cluster import audit_nights_on_dask, check_scheduler
 from auditor.audit.examine import FrameProgress
 from auditor.audit.export import FORMATS, NoAuditResults, night_verdicts, write_verdicts
-from auditor.audit.run import AuditTools, UnknownStore, audit_nights, known_store_ids
+from auditor.audit.run import (
+    AuditTools,
+    RunSummary,
+    UnknownStore,
+    audit_nights,
+    known_store_ids,
+)
 from auditor.db.migrations import require_current_schema
+from auditor.settings import AuditSettings, Settings
 
 if TYPE_CHECKING:
     from auditor.cli import AppContext
@@ -39,6 +48,29 @@ def _frames_bar(store_id: str, day: date) -> Iterator[FrameProgress]:
             bar.update(done - bar.n)
 
         yield advance
+
+
+@contextmanager
+def _nights_bar(total: int) -> Iterator[Callable[[RunSummary], None]]:
+    """A progress bar over store-nights audited elsewhere, on stderr when it is a terminal."""
+    with tqdm(total=total, desc="store-nights", unit="night", disable=None, leave=False) as bar:
+        yield lambda _summary: bar.update()
+
+
+def _with_executor(settings: Settings, executor: str | None, scheduler: str | None) -> Settings:
+    """The settings with --executor and --scheduler in force, checked like the settings file."""
+    if executor is None and scheduler is None:
+        return settings
+    executor = executor or settings.audit.executor
+    if scheduler is not None and executor != "dask":
+        raise click.UsageError("--scheduler is for --executor dask")
+    values = {"executor": executor, "scheduler": scheduler or settings.audit.scheduler}
+    try:
+        audit = AuditSettings.model_validate({**settings.audit.model_dump(), **values})
+    except ValidationError as e:
+        message = e.errors()[0]["msg"].removeprefix("Value error, ")
+        raise click.UsageError(message) from None
+    return settings.model_copy(update={"audit": audit})
 
 
 def _stores(app: AppContext, asked: tuple[str, ...]) -> list[str]:
@@ -67,9 +99,25 @@ def _stores(app: AppContext, asked: tuple[str, ...]) -> list[str]:
     metavar="ID",
     help="Audit this store (repeat for more). Default: every store in the database.",
 )
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "dask"]),
+    help="Where to audit: in this process, or on a Dask cluster. Default: [audit] executor.",
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="The Dask scheduler for --executor dask, e.g. tcp://10.0.0.5:8786. "
+    "Default: [audit] scheduler.",
+)
 @click.pass_obj
 def audit_command(
-    app: AppContext, day: datetime | None, since: datetime | None, store_ids: tuple[str, ...]
+    app: AppContext,
+    day: datetime | None,
+    since: datetime | None,
+    store_ids: tuple[str, ...],
+    executor: str | None,
+    scheduler: str | None,
 ) -> None:
     """Audit the alcohol sales of each store's business day against the checkout snapshots.
 
@@ -80,8 +128,12 @@ def audit_command(
 
     Auditing a store-night again replaces its results in one transaction. A store-night being
     audited elsewhere is refused. Exits 1 if any store-night failed or was refused.
+
+    With --executor dask each store-night is a task on the Dask cluster whose scheduler is at
+    --scheduler; its workers need the database, the snapshot files and the model at the same
+    paths as here.
     """
-    settings = app.settings
+    settings = _with_executor(app.settings, executor, scheduler)
     require_current_schema(app.engine)
     stores = _stores(app, store_ids)
     last, first = _day(day), _day(since)
@@ -96,14 +148,17 @@ def audit_command(
     if not nights:
         click.echo("nothing to audit: no store in the database", err=True)
         return
-    tools = AuditTools.load(settings)
-    summaries = audit_nights(
-        engine=app.engine,
-        settings=settings,
-        tools=tools,
-        nights=nights,
-        progress_for=_frames_bar,
-    )
+    if settings.audit.executor == "dask":
+        with _nights_bar(len(nights)) as on_done:
+            summaries = audit_nights_on_dask(settings=settings, nights=nights, on_done=on_done)
+    else:
+        summaries = audit_nights(
+            engine=app.engine,
+            settings=settings,
+            tools=AuditTools.load(settings),
+            nights=nights,
+            progress_for=_frames_bar,
+        )
     failed = [s for s in summaries if s.status != "succeeded"]
     for summary in summaries:
         if summary in failed:
@@ -174,7 +229,12 @@ def schedule_command(app: AppContext) -> None:
 
     settings = app.settings
     require_current_schema(app.engine)
-    AuditTools.load(settings)  # a missing model is an error now, not at 02:30
+    # A missing model or an unreachable cluster is an error now, not at 02:30.
+    if settings.audit.executor == "dask":
+        assert settings.audit.scheduler is not None  # checked with the settings
+        check_scheduler(settings.audit.scheduler)
+    else:
+        AuditTools.load(settings)
 
     def started(next_time: datetime | None) -> None:
         zone = schedule_zone(settings)
