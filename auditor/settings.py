@@ -122,6 +122,9 @@ class AuditSettings(_Section):
     frames_per_sale: int = Field(default=3, ge=1, le=50)
     legal_hours_start: time = time(8, 0)
     legal_hours_end: time = time(23, 0)
+    workers: int = Field(
+        default=0, ge=0, le=256, description="threads that find faces; 0: one per usable core"
+    )
     executor: Literal["local", "dask"] = Field(
         default="local", description="where store-nights are audited: here, or on a Dask cluster"
     )

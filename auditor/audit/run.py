@@ -86,7 +86,7 @@ class AuditTools:
 
     @classmethod
     def load(cls, settings: Settings) -> AuditTools:
-        model = load_age_model(settings.model_path)
+        model = load_age_model(settings.model_path, settings.model.engine)
         return cls(model, get_detector(), crop_margin(model, DEFAULT_MARGIN))
 
 
@@ -314,6 +314,7 @@ def _judge_night(
         margin=tools.margin,
         progress=progress,
         timings=examined,
+        workers=settings.audit.workers or None,
     )
     timings.update(examined.as_dict())
 
@@ -329,6 +330,7 @@ def _judge_night(
         "store_id": store_id,
         "business_date": day.isoformat(),
         "detector": tools.detector.name,
+        "engine": tools.model.engine,
         "face_crop_margin": tools.margin,
         "counts": {
             "sales": len(night.sales),
