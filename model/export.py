@@ -153,3 +153,50 @@ def _gpu() -> bool:
 def bundled_dir() -> Path:
     """Where the model shipped with the auditor lives."""
     return Path(__file__).resolve().parent / "bundled"
+
+
+def record_candidate(
+    model_dir: str | Path, run: str | Path, *, data: Sequence[str | Path] | None = None
+) -> dict:
+    """Measure another training run on the model directory's test split and list it in the card.
+
+    The run's best checkpoint is evaluated with the card's own split rule and data (or ``data``),
+    its evaluation written into ``run/evaluation``, and its entry (replacing an earlier entry of
+    the same run folder name) added to the card's ``candidates`` as not chosen. Returns it.
+    """
+    from model.data import SplitSpec
+    from model.inference import read_card
+
+    model_dir, run = Path(model_dir), Path(run)
+    card = read_card(model_dir)
+    summary = run_summary(run)
+    training = card.get("training", {})
+    data = [str(d) for d in (data or training.get("data") or summary["config"]["data"])]
+    spec = SplitSpec(**training.get("split_spec", {}))
+    metrics = evaluate(run / BEST_FILE, data, run / "evaluation", spec=spec)
+    config = summary["config"]
+    entry = {
+        "tag": summary["tag"],
+        "run": run.name,
+        "test_mae": metrics["mae"],
+        "best_val_mae": summary["best_val_mae"],
+        "epochs": summary["epochs"],
+        "train_seconds": summary["train_seconds"],
+        "operating_point": metrics["operating_point"],
+        "by_age_band": {
+            band: metrics["by_age_band"][band]
+            for band in ("10-17", "18-20", "21-25")
+            if band in metrics["by_age_band"]
+        },
+        "warm_start": config.get("init_model"),
+        "age_balance": config.get("age_balance", 0.0),
+        "chosen": False,
+    }
+    others = [
+        c for c in card.get("candidates", []) if c.get("chosen") or c.get("run") != entry["run"]
+    ]
+    card["candidates"] = [*others, entry]
+    tmp = model_dir / (CARD_FILE + ".tmp")
+    tmp.write_text(json.dumps(card, indent=2), encoding="utf-8")
+    tmp.replace(model_dir / CARD_FILE)
+    return entry

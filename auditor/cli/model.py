@@ -328,6 +328,30 @@ def echo_engine(section: dict) -> None:
     click.echo(f"chosen: {section['chosen']} ({section['rule']}; {faces} test faces)")
 
 
+@model_group.command("candidate")
+@click.option("--model", "model_dir", required=True, type=EXISTING_DIR, help="A model directory.")
+@click.option("--run", "run", required=True, type=EXISTING_DIR, help="Another training run.")
+@click.option(
+    "--data",
+    "data",
+    multiple=True,
+    type=EXISTING_DIR,
+    help="Labelled sets to measure on (default: the model's own; its test split is used).",
+)
+def candidate_command(model_dir, run, data) -> None:
+    """Measure another training run on a model's test split and list it in the model card."""
+    with model_errors():
+        from model.export import record_candidate
+
+        entry = record_candidate(model_dir, run, data=data or None)
+    point = entry["operating_point"]
+    click.echo(
+        f"{entry['tag']}: test MAE {entry['test_mae']:.3f} years; minors flagged "
+        f"{point['minors_flagged']:.1%} at the threshold that flags "
+        f"{point['adults_flagged']:.0%} of adults -> {model_dir}"
+    )
+
+
 @model_group.command("card")
 @click.option(
     "--model",

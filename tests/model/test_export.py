@@ -98,3 +98,27 @@ def test_explore_page(faces_set, tmp_path):
     assert f'<div class="value">{faces}</div><div class="label">faces</div>' in html
     assert html.count("data:image/jpeg;base64,") >= 7 * 4
     assert "<svg" in html
+
+
+def test_another_run_is_recorded_as_a_candidate_once(tiny_model_dir, tiny_run, tmp_path):
+    import shutil
+
+    _, result = tiny_run
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model_dir)
+    for _ in range(2):  # measured again, not listed twice
+        outcome = CliRunner().invoke(
+            model_group, ["candidate", "--model", str(model_dir), "--run", str(result.out)]
+        )
+        assert outcome.exit_code == 0, outcome.output
+    assert "test MAE" in outcome.output
+    card = read_card(model_dir)
+    chosen = [c for c in card["candidates"] if c["chosen"]]
+    others = [c for c in card["candidates"] if not c["chosen"]]
+    assert len(chosen) == 1 and len(others) == 1
+    # the same weights as the exported model, measured on the same split: the same MAE
+    assert others[0]["test_mae"] == pytest.approx(card["metrics"]["mae"], abs=1e-3)
+    assert others[0]["epochs"] == 2
+    assert set(others[0]["operating_point"]) >= {"threshold", "minors_flagged", "adults_flagged"}
+    assert (result.out / "evaluation" / "metrics.json").is_file()
+    assert AgeModel.load(model_dir).version == card["version"]  # the model itself is untouched
