@@ -90,6 +90,15 @@ def main() -> None:
     parser.add_argument("--database-url", help="default: a SQLite file in the demo folder")
     parser.add_argument("--workers", type=int, help="detection threads (default: one per core)")
     parser.add_argument("--naive", type=int, default=300, help="sales run the naive way")
+    parser.add_argument(
+        "--dask",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="N",
+        help="audit the nights again on a local Dask cluster of N worker processes (one thread "
+        "each), for each N given",
+    )
     args = parser.parse_args()
 
     per_day = math.ceil(args.sales / (args.stores * args.days))
@@ -106,6 +115,8 @@ def main() -> None:
         built = build_demo(folder, spec)
         timed("build (not part of the figures)", started)
         run(built.settings_path, spec, naive=args.naive)
+        for workers in args.dask:
+            on_dask(built.settings_path, spec, workers)
 
 
 def run(settings_path: Path, spec: DemoSpec, *, naive: int) -> None:
@@ -225,6 +236,41 @@ def run(settings_path: Path, spec: DemoSpec, *, naive: int) -> None:
     print(f"Ratio end to end / naive path:  {sales_per_s / naive_per_s:.1f} x (target >= 5)")
     night = 8 * 3600
     print(f"Capacity of this machine in an 8-hour night: {sales_per_s * night:,.0f} alcohol sales")
+
+
+def on_dask(settings_path: Path, spec: DemoSpec, workers: int) -> None:
+    """Audit every store-night again on a LocalCluster of ``workers`` single-thread processes."""
+    from distributed import LocalCluster
+
+    from auditor.audit.cluster import audit_nights_on_dask
+
+    settings = load_settings(settings_path)
+    nights = [(s.id, d) for s in settings.stores for d in spec.dates]
+    with LocalCluster(
+        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        audit = settings.audit.model_copy(
+            update={"executor": "dask", "scheduler": cluster.scheduler_address}
+        )
+        on_cluster = settings.model_copy(update={"audit": audit})
+        with cluster.get_client() as client:
+            started = time.perf_counter()
+            client.run(_load_tools, settings)  # the model and detector, once per worker
+            timed(f"Dask: {workers} worker processes started, model loaded", started)
+        started = time.perf_counter()
+        summaries = audit_nights_on_dask(settings=on_cluster, nights=nights)
+        wall = time.perf_counter() - started
+    if any(s.status != "succeeded" for s in summaries):
+        raise SystemExit("audit on Dask failed:\n" + "\n".join(map(str, summaries)))
+    sales = sum(s.sales_audited for s in summaries)
+    print(
+        f"Dask, {workers} worker process(es) x 1 thread on this machine: {sales:,} sales in "
+        f"{wall:.1f} s, {sales / wall:.1f} sales/s"
+    )
+
+
+def _load_tools(settings) -> str:
+    return AuditTools.load(settings).model.engine
 
 
 def engine_name(tools: AuditTools) -> str:

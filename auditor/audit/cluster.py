@@ -10,12 +10,12 @@ carries only the settings, a store id and a date; on its worker it
 - uses the worker process's age model and face detector, loaded by its first task and kept
   (:func:`~auditor.audit.examine.load_age_model` and :func:`~auditor.audit.faces.get_detector`
   cache them per process);
-- holds a per-process lock for the whole store-night. The process's detector (in
-  :class:`~auditor.audit.run.AuditTools`) is not safe to share between threads, so a worker
-  process audits one store-night at a time, whatever its ``--nthreads``: start workers with
-  ``--nthreads 1`` and use ``--nworkers`` for more processes. A store-night's own work already
-  spreads over the cores (TensorFlow's threads). The lock covers the database work too: it is
-  about 1% of a store-night, and the local path stays exactly as it is.
+- holds a per-process lock for the whole store-night, so a worker process audits one
+  store-night at a time whatever its ``--nthreads``: a store-night already keeps the machine's
+  cores busy (one face-finding thread per core, ``[audit] workers``, and the model's engine
+  on every core). Start one worker process per machine with ``--nthreads 1``; more processes
+  on one machine only compete for the same cores. The lock covers the database work too: it
+  is about 1% of a store-night, and the local path stays exactly as it is.
 
 Workers need the same paths as the client: the snapshot files under ``paths.snapshot_root``
 and the model directory at ``[model] path``. The database URL, password included, travels to
