@@ -13,6 +13,9 @@ import click
 log = logging.getLogger(__name__)
 
 EXISTING_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
+MODEL_DIR = click.option(
+    "--model", "model_dir", required=True, type=EXISTING_DIR, help="A model directory."
+)
 
 
 @contextmanager
@@ -285,7 +288,7 @@ def export_command(run, out, data, candidates, face_crop_margin, engine) -> None
 
 
 @model_group.command("engine")
-@click.option("--model", "model_dir", required=True, type=EXISTING_DIR, help="A model directory.")
+@MODEL_DIR
 @click.option(
     "--data",
     "data",
@@ -329,7 +332,7 @@ def echo_engine(section: dict) -> None:
 
 
 @model_group.command("candidate")
-@click.option("--model", "model_dir", required=True, type=EXISTING_DIR, help="A model directory.")
+@MODEL_DIR
 @click.option("--run", "run", required=True, type=EXISTING_DIR, help="Another training run.")
 @click.option(
     "--data",
