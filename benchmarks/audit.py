@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -49,29 +48,18 @@ from auditor.demo.chain import DemoSpec
 from auditor.ingest.pos import ingest_sales_file
 from auditor.ingest.snapshots import ingest_snapshots
 from auditor.settings import load_settings
+from model.engine import machine as cpu_and_load
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    """The CPU (see ``model.engine.machine``), the memory and where the model runs."""
     memory = ""
     try:
         kib = int(Path("/proc/meminfo").read_text().split()[1])
         memory = f", {kib / 2**20:.0f} GiB"
     except (OSError, ValueError, IndexError):
         pass
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (
-        f"{os.cpu_count()} cores ({usable} usable), {cpu}{memory}, load average {load:.1f} "
-        f"at start; model on {compute_device()}"
-    )
+    return f"{cpu_and_load()}{memory} at start; model on {compute_device()}"
 
 
 def timed(label: str, started: float) -> float:
