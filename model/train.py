@@ -158,7 +158,6 @@ def train(
     state.setdefault("config", cfg.to_dict())
     state.setdefault("stages_done", [])
     state.setdefault("seconds", 0.0)
-    _save_state(out, state)
 
     keras.utils.set_random_seed(cfg.seed)
     mixed = _use_mixed_precision_on_gpu()
@@ -207,6 +206,8 @@ def train(
         _warm_start(model, Path(cfg.init_model))
     else:
         model = build_model(cfg.model, backbone_weights=cfg.backbone_weights)
+    # Only a run that could start is recorded: bad data or weights leave the folder reusable.
+    _save_state(out, state)
     for done in state["stages_done"]:
         model.load_weights(out / f"stage_{done}.weights.h5")
     epochs_run = 0

@@ -165,3 +165,4 @@ def test_warm_start_from_another_architecture_is_refused(tmp_path, tiny_run, tin
     )
     with pytest.raises(ModelError, match="architecture differs"):
         train(other, tmp_path / "other", progress=False)
+    assert not (tmp_path / "other" / "train_state.json").exists()  # the folder stays reusable
