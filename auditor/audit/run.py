@@ -87,7 +87,8 @@ class AuditTools:
     @classmethod
     def load(cls, settings: Settings) -> AuditTools:
         model = load_age_model(settings.model_path, settings.model.engine)
-        return cls(model, get_detector(), crop_margin(model, DEFAULT_MARGIN))
+        detector = get_detector(settings.audit.detector)
+        return cls(model, detector, crop_margin(model, DEFAULT_MARGIN))
 
 
 @dataclass
