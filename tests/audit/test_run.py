@@ -212,6 +212,26 @@ def test_a_failure_on_the_first_run_leaves_no_result(
     assert run_statuses(engine) == [("failed", INTERRUPTED)]
 
 
+@pytest.mark.parametrize("detector", ["blazeface", "haar-alt2"])
+def test_the_configured_detector_runs_the_audit(
+    built: NightBuilder, engine: Engine, audit_settings: Settings, detector: str
+) -> None:
+    default = AuditTools.load(audit_settings)
+    assert default.detector.name == "blazeface-short"
+    audit_section = audit_settings.audit.model_copy(update={"detector": detector})
+    settings = with_threshold(audit_settings.model_copy(update={"audit": audit_section}), 200)
+    tools = AuditTools.load(settings)
+    assert tools.detector.name == detector
+    assert audit(engine, settings, tools).status == "succeeded"
+    verdicts = verdicts_by_receipt(engine)
+    assert {r: v["flags"] for r, v in verdicts.items()} == EXPECTED_FLAGS
+    with Session(engine) as session:
+        run = current_run(session, "S1", DAY)
+        assert run is not None
+        assert run.stats["detector"] == detector
+        assert run.settings["audit"]["detector"] == detector
+
+
 KILLED_RUN = """
 import os, sys, time
 from datetime import date
