@@ -3,6 +3,7 @@
     python benchmarks/audit.py                          # about 2,000 alcohol sales
     python benchmarks/audit.py --sales 500 --out var/bench-audit
     python benchmarks/audit.py --database-url postgresql://postgres@127.0.0.1:5432/bench
+    python benchmarks/audit.py --model var/models/resnet50      # another model directory
 
 Builds the demo chain (4 stores x 5 days by default, 640x480 frames of faces the bundled model
 never trained on) in a temporary folder, migrates a new database, loads it with the functions
@@ -76,6 +77,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, help="demo folder (default: a temporary one)")
     parser.add_argument("--database-url", help="default: a SQLite file in the demo folder")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        help="age model directory to audit with (default: the bundled model; the demo's faces "
+        "are still chosen from the bundled model's test split)",
+    )
     parser.add_argument("--workers", type=int, help="detection threads (default: one per core)")
     parser.add_argument("--naive", type=int, default=300, help="sales run the naive way")
     parser.add_argument(
@@ -102,6 +109,8 @@ def main() -> None:
         started = time.perf_counter()
         built = build_demo(folder, spec)
         timed("build (not part of the figures)", started)
+        if args.model:  # after the build, which takes the bundled model's test faces
+            os.environ["AUDITOR_MODEL__PATH"] = str(args.model.absolute())
         run(built.settings_path, spec, naive=args.naive)
         for workers in args.dask:
             on_dask(built.settings_path, spec, workers)
