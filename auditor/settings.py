@@ -36,6 +36,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from auditor.audit.detectors import DEFAULT_DETECTOR, DETECTORS
 from auditor.errors import AuditorError
 
 logger = logging.getLogger(__name__)
@@ -126,7 +127,7 @@ class AuditSettings(_Section):
         default=0, ge=0, le=256, description="threads that find faces; 0: one per usable core"
     )
     detector: str = Field(
-        default="blazeface-short",
+        default=DEFAULT_DETECTOR,
         description="the face detector (auditor.audit.faces.DETECTORS; see docs/faces.md)",
     )
     executor: Literal["local", "dask"] = Field(
@@ -139,8 +140,6 @@ class AuditSettings(_Section):
     @field_validator("detector")
     @classmethod
     def _check_detector(cls, name: str) -> str:
-        from auditor.audit.faces import DETECTORS  # OpenCV loads only when settings name one
-
         if name not in DETECTORS:
             raise ValueError(f"unknown face detector {name!r}; known: {', '.join(DETECTORS)}")
         return name
@@ -245,6 +244,10 @@ class ModelSettings(_Section):
     engine: str = Field(
         default="auto",
         description="auto: the model card's engine when its files check out, else Keras",
+    )
+    hint: Literal["throughput", "latency"] = Field(
+        default="throughput",
+        description="OpenVINO's performance hint for the model: measure both on the machine",
     )
 
     @field_validator("engine")

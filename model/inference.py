@@ -11,7 +11,7 @@ import numpy as np
 
 from model.data import resize_square
 from model.errors import ModelDirectoryError
-from model.runtime import KerasRunner, file_hash, open_runner
+from model.runtime import PERFORMANCE_HINT, KerasRunner, file_hash, open_runner
 
 log = logging.getLogger(__name__)
 
@@ -76,16 +76,19 @@ class AgeModel:
         self.has_distribution: bool = self.runner.has_distribution
 
     @classmethod
-    def load(cls, model_dir: str | Path, engine: str = "auto") -> AgeModel:
+    def load(
+        cls, model_dir: str | Path, engine: str = "auto", hint: str = PERFORMANCE_HINT
+    ) -> AgeModel:
         """Load a model directory with ``engine``: ``auto`` (the card's engine when its files
         check out, else Keras with a warning), ``keras`` or ``openvino`` (an error when its
-        files are missing or altered)."""
+        files are missing or altered). ``hint`` (``throughput`` or ``latency``) is OpenVINO's
+        performance hint."""
         model_dir = Path(model_dir)
         if not model_dir.is_dir():
             raise ModelDirectoryError(f"{model_dir}: model directory not found")
         card = read_card(model_dir)
         path = model_dir / MODEL_FILE
-        runner = open_runner(model_dir, card, engine)
+        runner = open_runner(model_dir, card, engine, hint)
         keras_model = load_keras_model(path) if runner is None else None
         if not path.is_file():
             raise ModelDirectoryError(f"{path}: model file not found")

@@ -23,9 +23,12 @@ ENGINES = ("auto", "keras", "openvino")
 OPENVINO_DIR = "openvino"
 IR_FILE = f"{OPENVINO_DIR}/age_model.xml"
 IR_WEIGHTS = f"{OPENVINO_DIR}/age_model.bin"
-# THROUGHPUT with the batch split over the compiled model's optimal number of requests measured
-# about 1.2-1.4x the images/s of LATENCY for batches of 128 on 2 AVX2 cores.
-PERFORMANCE_HINT = "THROUGHPUT"
+# OpenVINO's performance hint. THROUGHPUT, the batch split over the compiled model's optimal
+# number of requests, measured about 1.2-1.4x the images/s of LATENCY for batches of 128 on 2
+# AVX2 cores; on 2 cores with AVX-512 and VNNI, LATENCY (one request on every core) measured
+# 1.1-1.4x THROUGHPUT's (README, "Inference engine").
+HINTS = ("throughput", "latency")
+PERFORMANCE_HINT = "throughput"
 
 
 def file_hash(path: Path) -> str:
@@ -62,7 +65,10 @@ class OpenVinoRunner:
         model = core.read_model(xml)
         size = model.input(0).get_partial_shape()[1].get_length()
         model.reshape({model.input(0): ov.PartialShape([-1, size, size, 3])})  # dynamic batch
-        self.compiled = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": hint})
+        if hint.lower() not in HINTS:
+            raise ModelError(f"performance hint: unknown {hint!r}; use one of {', '.join(HINTS)}")
+        self.hint = hint.lower()
+        self.compiled = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": hint.upper()})
         self.name = f"openvino-{precision}"
         self.input_size = size
         self.outputs = [o.get_any_name() for o in self.compiled.outputs]
@@ -90,8 +96,10 @@ class OpenVinoRunner:
         }
 
 
-def open_runner(model_dir: Path, card: dict, engine: str) -> OpenVinoRunner | None:
-    """The engine ``engine`` asks for, or None for Keras.
+def open_runner(
+    model_dir: Path, card: dict, engine: str, hint: str = PERFORMANCE_HINT
+) -> OpenVinoRunner | None:
+    """The engine ``engine`` asks for, or None for Keras; ``hint`` is OpenVINO's performance hint.
 
     ``auto`` takes the card's default engine and falls back to Keras, with one warning saying
     why, when its files are missing or altered or OpenVINO cannot run them; ``openvino`` raises
@@ -99,11 +107,13 @@ def open_runner(model_dir: Path, card: dict, engine: str) -> OpenVinoRunner | No
     """
     if engine not in ENGINES:
         raise ModelError(f"engine: unknown {engine!r}; use one of {', '.join(ENGINES)}")
+    if hint not in HINTS:
+        raise ModelError(f"performance hint: unknown {hint!r}; use one of {', '.join(HINTS)}")
     section = card.get("engine") or {}
     if engine == "keras" or (engine == "auto" and section.get("default", "keras") == "keras"):
         return None
     try:
-        return _open_openvino(model_dir, section)
+        return _open_openvino(model_dir, section, hint)
     except ModelDirectoryError as exc:
         if engine == "openvino":
             raise
@@ -111,7 +121,7 @@ def open_runner(model_dir: Path, card: dict, engine: str) -> OpenVinoRunner | No
         return None
 
 
-def _open_openvino(model_dir: Path, section: dict) -> OpenVinoRunner:
+def _open_openvino(model_dir: Path, section: dict, hint: str) -> OpenVinoRunner:
     files = section.get("files") or {}
     if IR_FILE not in files or IR_WEIGHTS not in files:
         raise ModelDirectoryError(
@@ -131,7 +141,7 @@ def _open_openvino(model_dir: Path, section: dict) -> OpenVinoRunner:
     except ImportError as exc:
         raise ModelDirectoryError(f"OpenVINO cannot be imported ({exc})") from exc
     try:
-        return OpenVinoRunner(model_dir / IR_FILE, section.get("precision", "fp32"))
+        return OpenVinoRunner(model_dir / IR_FILE, section.get("precision", "fp32"), hint=hint)
     except Exception as exc:  # openvino raises RuntimeError and others for a bad IR
         raise ModelDirectoryError(
             f"{model_dir / IR_FILE}: OpenVINO cannot compile it ({exc})"

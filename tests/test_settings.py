@@ -104,6 +104,7 @@ def test_as_json_dict_hides_the_password(tmp_path: Path, monkeypatch: pytest.Mon
         ("[audit]\nage_treshold = 21", "audit.age_treshold"),
         ("[audit]\nexecutor = 'spark'", "audit.executor"),
         ("[audit]\ndetector = 'yolo'", "audit.detector"),
+        ("[model]\nhint = 'fastest'", "model.hint"),
         ("[audit]\nexecutor = 'dask'", "audit: executor 'dask' needs the address"),
         ("[audit]\nscheduler = 'tcp://10.0.0.5'", "audit.scheduler"),
         ("[audit]\nscheduler = 'http://10.0.0.5:8786'", "audit.scheduler"),

@@ -57,14 +57,14 @@ class AgeModelUnavailable(AuditorError):
     """The configured age model directory is missing or cannot be loaded."""
 
 
-def load_age_model(model_dir: Path, engine: str = "auto") -> AgeModel:
-    """The age model in ``model_dir`` on ``engine`` ([model] engine), loaded on first use in
-    this process."""
-    return _load_age_model(str(Path(model_dir).resolve()), engine)
+def load_age_model(model_dir: Path, engine: str = "auto", hint: str = "throughput") -> AgeModel:
+    """The age model in ``model_dir`` on ``engine`` ([model] engine) with OpenVINO's performance
+    ``hint`` ([model] hint), loaded on first use in this process."""
+    return _load_age_model(str(Path(model_dir).resolve()), engine, hint)
 
 
 @functools.lru_cache(maxsize=4)
-def _load_age_model(model_dir: str, engine: str = "auto") -> AgeModel:
+def _load_age_model(model_dir: str, engine: str, hint: str) -> AgeModel:
     from model import AgeModel, ModelError
 
     if not Path(model_dir).is_dir():
@@ -73,7 +73,7 @@ def _load_age_model(model_dir: str, engine: str = "auto") -> AgeModel:
             "(AUDITOR_MODEL__PATH) to an exported model directory"
         )
     try:
-        loaded = AgeModel.load(model_dir, engine=engine)
+        loaded = AgeModel.load(model_dir, engine=engine, hint=hint)
     except ModelError as e:
         raise AgeModelUnavailable(f"age model directory {model_dir}: {e}") from e
     logger.info(

@@ -86,7 +86,7 @@ class AuditTools:
 
     @classmethod
     def load(cls, settings: Settings) -> AuditTools:
-        model = load_age_model(settings.model_path, settings.model.engine)
+        model = load_age_model(settings.model_path, settings.model.engine, settings.model.hint)
         detector = get_detector(settings.audit.detector)
         return cls(model, detector, crop_margin(model, DEFAULT_MARGIN))
 

@@ -65,10 +65,12 @@ def test_cli_writes_the_engine_section(engine_dir, tiny_model_dir):
     assert "openvino-int8" in output and "chosen: openvino-fp32" in output
 
 
+@pytest.mark.parametrize("hint", ["throughput", "latency"])
 @pytest.mark.parametrize("tta", [True, False])
 @pytest.mark.parametrize("batch_size", [1, 7, 64])
-def test_openvino_gives_the_ages_and_spreads_of_keras(engine_dir, faces, tta, batch_size):
-    engine = AgeModel.load(engine_dir[0], engine="openvino")
+def test_openvino_gives_the_ages_and_spreads_of_keras(engine_dir, faces, tta, batch_size, hint):
+    engine = AgeModel.load(engine_dir[0], engine="openvino", hint=hint)
+    assert str(engine.runner.compiled.get_property("PERFORMANCE_HINT")) == hint.upper()
     keras = AgeModel.load(engine_dir[0], engine="keras")
     assert (engine.engine, keras.engine) == ("openvino-fp32", "keras")
     assert engine.keras_model is None and engine.input_size == keras.input_size
@@ -124,11 +126,17 @@ def test_forced_openvino_names_the_missing_engine(tiny_model_dir):
         AgeModel.load(tiny_model_dir, engine="openvino")
     with pytest.raises(ModelError, match="engine: unknown 'tflite'"):
         AgeModel.load(tiny_model_dir, engine="tflite")
+    with pytest.raises(ModelError, match="performance hint: unknown 'fastest'"):
+        AgeModel.load(tiny_model_dir, hint="fastest")
 
 
 def test_the_audit_loads_the_configured_engine(engine_dir):
     assert load_age_model(engine_dir[0]).engine == "openvino-fp32"
     assert load_age_model(engine_dir[0], engine="keras").engine == "keras"
+    latency = load_age_model(engine_dir[0], hint="latency")
+    assert latency.runner.hint == "latency" and load_age_model(engine_dir[0]).runner.hint == (
+        "throughput"
+    )
 
 
 def test_a_tampered_card_version_is_still_refused(engine_copy):
