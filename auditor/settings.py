@@ -16,6 +16,7 @@ import importlib.util
 import logging
 import os
 import tomllib
+from collections.abc import Iterable
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -60,6 +61,14 @@ def _check_zone(name: str) -> str:
 
 
 TimeZoneName = Annotated[str, AfterValidator(_check_zone)]
+
+
+def one_of(value: str, known: Iterable[str], what: str) -> str:
+    """``value`` if it is one of ``known``, else a ValueError naming ``what`` and the choices."""
+    known = list(known)
+    if value not in known:
+        raise ValueError(f"unknown {what} {value!r}; use one of {', '.join(known)}")
+    return value
 
 
 class _Section(BaseModel):
@@ -128,7 +137,7 @@ class AuditSettings(_Section):
     )
     detector: str = Field(
         default=DEFAULT_DETECTOR,
-        description="the face detector (auditor.audit.faces.DETECTORS; see docs/faces.md)",
+        description="the face detector (auditor.audit.detectors.DETECTORS; see docs/faces.md)",
     )
     executor: Literal["local", "dask"] = Field(
         default="local", description="where store-nights are audited: here, or on a Dask cluster"
@@ -140,9 +149,7 @@ class AuditSettings(_Section):
     @field_validator("detector")
     @classmethod
     def _check_detector(cls, name: str) -> str:
-        if name not in DETECTORS:
-            raise ValueError(f"unknown face detector {name!r}; known: {', '.join(DETECTORS)}")
-        return name
+        return one_of(name, DETECTORS, "face detector")
 
     @field_validator("scheduler")
     @classmethod
@@ -253,9 +260,7 @@ class ModelSettings(_Section):
     @field_validator("engine")
     @classmethod
     def _known_engine(cls, engine: str) -> str:
-        if engine not in MODEL_ENGINES:
-            raise ValueError(f"unknown engine {engine!r}; use one of {', '.join(MODEL_ENGINES)}")
-        return engine
+        return one_of(engine, MODEL_ENGINES, "engine")
 
 
 class Settings(BaseSettings):

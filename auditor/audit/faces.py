@@ -97,8 +97,6 @@ BLAZEFACE_MODELS = {
     "full_range": BlazeFaceModel("face_detection_full_range.tflite", 192, ((4, 1),)),
     "short_range": BlazeFaceModel("face_detection_short_range.tflite", 128, ((8, 2), (16, 6))),
 }
-BLAZEFACE_MODEL = BLAZEFACE_MODELS["full_range"].file
-BLAZEFACE_INPUT = 192  # the full-range model's square input side
 BLAZEFACE_NMS_IOU = 0.3
 
 
@@ -143,7 +141,8 @@ class FaceDetector:
                 _, _, _, net_h, net_w = _network_shape(self.spec, width, height)
                 return f"1 x {net_w}x{net_h}"
             count = len(_tiles(width, height)) if self.spec.tiles else 1
-            return f"{count} x {BLAZEFACE_INPUT}x{BLAZEFACE_INPUT}"
+            side = BLAZEFACE_MODELS[self.spec.model].side
+            return f"{count} x {side}x{side}"
         return f"{round(width * self.spec.scale)}x{round(height * self.spec.scale)}"
 
 
@@ -329,7 +328,6 @@ class _BlazeFace:
         return logits, regressors.reshape(len(logits), -1)
 
     def __call__(self, image_bgr: np.ndarray) -> list[FaceBox]:
-        height, width = image_bgr.shape[:2]
         if self.spec.model == "short_range":
             rects, scores = self._whole_frame(image_bgr)
         else:
