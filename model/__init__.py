@@ -5,6 +5,7 @@ This package knows nothing of ``auditor``. The auditor uses only what is importe
 
 from model.errors import DatasetError, ModelDirectoryError, ModelError, WeightsFileError
 from model.inference import AgeModel, Estimates, read_card
+from model.runtime import openvino_setup
 
 
 def bundled_model_dir():
@@ -22,5 +23,6 @@ __all__ = [
     "ModelError",
     "WeightsFileError",
     "bundled_model_dir",
+    "openvino_setup",
     "read_card",
 ]

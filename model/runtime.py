@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +31,48 @@ IR_WEIGHTS = f"{OPENVINO_DIR}/age_model.bin"
 # 1.1-1.4x THROUGHPUT's (README, "Inference engine").
 HINTS = ("throughput", "latency")
 PERFORMANCE_HINT = "throughput"
+
+
+# OpenVINO set-up in this process: one thread at a time (see ``openvino_setup``).
+_OPENVINO_SETUP = threading.RLock()
+_openvino_bindings_ready = False
+
+
+@contextmanager
+def openvino_setup() -> Iterator[None]:
+    """Hold this process's OpenVINO set-up lock, with the Python bindings' first use done.
+
+    OpenVINO's Python bindings fill function-local statics (their numpy type tables) on first
+    use, running Python code while the static's initialisation guard is held. Two threads that
+    use them for the first time at once can deadlock: one holds the guard and waits for the GIL,
+    the other holds the GIL and waits for the guard. A Dask worker whose face-finding threads
+    started their first inference together hung that way until Dask replaced it. So models are
+    read and compiled under this lock, and the first thread in a process to take it runs a
+    one-operation model once (a uint8 input, a float32 output, through ``infer`` and through an
+    ``AsyncInferQueue`` callback) before any other thread gets to use OpenVINO.
+    """
+    global _openvino_bindings_ready
+    with _OPENVINO_SETUP:
+        if not _openvino_bindings_ready:
+            _first_use_of_bindings()
+            _openvino_bindings_ready = True
+        yield
+
+
+def _first_use_of_bindings() -> None:
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    pixels = ops.parameter([1, 2, 2, 3], ov.Type.u8)
+    network = ov.Model([ops.convert(pixels, ov.Type.f32)], [pixels], "first-use")
+    compiled = ov.Core().compile_model(network, "CPU", {"INFERENCE_NUM_THREADS": 1})
+    x = np.zeros((1, 2, 2, 3), np.uint8)
+    compiled.create_infer_request().infer({0: x}).to_tuple()
+    seen: list[np.ndarray] = []
+    queue = ov.AsyncInferQueue(compiled, 1)
+    queue.set_callback(lambda request, _: seen.append(request.get_output_tensor(0).data.copy()))
+    queue.start_async({0: x})
+    queue.wait_all()
 
 
 def file_hash(path: Path) -> str:
@@ -61,14 +105,15 @@ class OpenVinoRunner:
     def __init__(self, xml: Path, precision: str, *, hint: str = PERFORMANCE_HINT):
         import openvino as ov
 
-        core = ov.Core()
-        model = core.read_model(xml)
-        size = model.input(0).get_partial_shape()[1].get_length()
-        model.reshape({model.input(0): ov.PartialShape([-1, size, size, 3])})  # dynamic batch
         if hint.lower() not in HINTS:
             raise ModelError(f"performance hint: unknown {hint!r}; use one of {', '.join(HINTS)}")
         self.hint = hint.lower()
-        self.compiled = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": hint.upper()})
+        with openvino_setup():
+            core = ov.Core()
+            model = core.read_model(xml)
+            size = model.input(0).get_partial_shape()[1].get_length()
+            model.reshape({model.input(0): ov.PartialShape([-1, size, size, 3])})  # dynamic batch
+            self.compiled = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": hint.upper()})
         self.name = f"openvino-{precision}"
         self.input_size = size
         self.outputs = [o.get_any_name() for o in self.compiled.outputs]

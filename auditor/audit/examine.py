@@ -81,13 +81,16 @@ def _load_age_model(model_dir: str, engine: str, hint: str) -> AgeModel:
         loaded.version,
         model_dir,
         loaded.engine,
-        compute_device(),
+        compute_device(loaded.engine),
     )
     return loaded
 
 
-def compute_device() -> str:
-    """Where the model runs: ``GPU`` when TensorFlow sees one, else ``CPU``."""
+def compute_device(engine: str = "keras") -> str:
+    """Where a model on ``engine`` runs: OpenVINO's on the CPU (TensorFlow is not even
+    imported); Keras's on the GPU when TensorFlow sees one, else on the CPU."""
+    if engine.startswith("openvino"):
+        return "CPU"
     import tensorflow as tf
 
     return "GPU" if tf.config.list_physical_devices("GPU") else "CPU"

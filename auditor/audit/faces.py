@@ -22,6 +22,7 @@ from PIL import Image, UnidentifiedImageError
 
 from auditor.audit.detectors import DEFAULT_DETECTOR, DETECTORS, DetectorSpec
 from auditor.errors import AuditorError
+from model import openvino_setup
 
 logger = logging.getLogger(__name__)
 
@@ -258,23 +259,28 @@ def _openvino_blazeface(model: str, height: int, width: int):
     import openvino as ov
     from openvino.preprocess import ColorFormat, PrePostProcessor
 
-    core = ov.Core()
-    network = core.read_model(str(blazeface_model_path(model)))
-    if (height, width) != (BLAZEFACE_MODELS[model].side,) * 2:
-        network.reshape({network.inputs[0]: [1, height, width, 3]})
-    steps = PrePostProcessor(network)
-    steps.input().tensor().set_element_type(ov.Type.u8).set_color_format(
-        ColorFormat.BGR
-    ).set_layout(ov.Layout("NHWC"))
-    steps.input().model().set_layout(ov.Layout("NHWC"))
-    steps.input().preprocess().convert_element_type(ov.Type.f32).convert_color(
-        ColorFormat.RGB
-    ).mean(127.5).scale(127.5)
-    return core.compile_model(
-        steps.build(),
-        "CPU",
-        {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": 1, "ENABLE_CPU_PINNING": False},
-    )
+    with openvino_setup():
+        core = ov.Core()
+        network = core.read_model(str(blazeface_model_path(model)))
+        if (height, width) != (BLAZEFACE_MODELS[model].side,) * 2:
+            network.reshape({network.inputs[0]: [1, height, width, 3]})
+        steps = PrePostProcessor(network)
+        steps.input().tensor().set_element_type(ov.Type.u8).set_color_format(
+            ColorFormat.BGR
+        ).set_layout(ov.Layout("NHWC"))
+        steps.input().model().set_layout(ov.Layout("NHWC"))
+        steps.input().preprocess().convert_element_type(ov.Type.f32).convert_color(
+            ColorFormat.RGB
+        ).mean(127.5).scale(127.5)
+        return core.compile_model(
+            steps.build(),
+            "CPU",
+            {
+                "PERFORMANCE_HINT": "LATENCY",
+                "INFERENCE_NUM_THREADS": 1,
+                "ENABLE_CPU_PINNING": False,
+            },
+        )
 
 
 def _shrink(image: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -312,7 +318,9 @@ class _BlazeFace:
             request = self._requests.get((height, width))
             if request is None:
                 compiled = _openvino_blazeface(self.spec.model, height, width)
-                request = self._requests[height, width] = compiled.create_infer_request()
+                with openvino_setup():
+                    request = compiled.create_infer_request()
+                self._requests[height, width] = request
             out = request.infer({0: small_bgr[None]})
             first, second = out.to_tuple()
         else:

@@ -1,10 +1,14 @@
 """The inference engine: OpenVINO IR built from the tiny real model, checked against Keras on
 real faces, chosen by measurement, and Keras as the fallback when its files do not check out."""
 
+import contextlib
 import json
 import logging
 import shutil
+import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -160,3 +164,77 @@ def test_a_tampered_card_version_is_still_refused(engine_copy):
 def test_the_fastest_engine_within_a_tenth_of_a_year_is_chosen(measured, chosen):
     table = [{"engine": e, "images_per_s": s, "test_mae": mae} for e, s, mae in measured]
     assert choose(table).removeprefix("openvino-") == chosen
+
+
+def test_openvino_is_set_up_once_before_any_other_thread_uses_it(monkeypatch):
+    """Threads that start together: the bindings' first use runs once, in one of them, and
+    finishes before any of them goes on to use OpenVINO."""
+    from model import runtime
+
+    first_use = runtime._first_use_of_bindings
+    events: list[str] = []
+
+    def recorded_first_use():
+        events.append("first use starts")
+        time.sleep(0.2)  # long enough for the other threads to be waiting on the lock
+        first_use()
+        events.append("first use ends")
+
+    monkeypatch.setattr(runtime, "_openvino_bindings_ready", False)
+    monkeypatch.setattr(runtime, "_first_use_of_bindings", recorded_first_use)
+    start = threading.Barrier(4)
+
+    def uses_openvino():
+        start.wait()
+        with runtime.openvino_setup():
+            events.append("uses OpenVINO")
+
+    threads = [threading.Thread(target=uses_openvino) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert events == ["first use starts", "first use ends"] + ["uses OpenVINO"] * 4
+    with runtime.openvino_setup():  # later set-ups do not repeat it
+        pass
+    assert events.count("first use starts") == 1
+
+
+def test_the_detector_and_the_age_model_compile_under_the_set_up_lock(engine_dir, monkeypatch):
+    from auditor.audit import faces as faces_module
+    from model import runtime
+
+    holding: list[str] = []
+    real = runtime.openvino_setup
+
+    @contextlib.contextmanager
+    def recorded(who):
+        with real():
+            holding.append(who)
+            yield
+
+    monkeypatch.setattr(runtime, "openvino_setup", lambda: recorded("age model"))
+    monkeypatch.setattr(faces_module, "openvino_setup", lambda: recorded("detector"))
+    faces_module._openvino_blazeface.cache_clear()
+    AgeModel.load(engine_dir[0], engine="openvino")
+    faces_module.FaceDetector("blazeface-short").detect(np.zeros((48, 64, 3), np.uint8))
+    assert holding == ["age model", "detector", "detector"]  # compile; the infer request
+
+
+def test_the_audit_on_openvino_does_not_import_tensorflow(engine_dir):
+    """A Dask worker or a nightly run on the OpenVINO engine starts without TensorFlow."""
+    script = (
+        "import sys\n"
+        "import numpy as np\n"
+        "from auditor.audit.examine import load_age_model\n"
+        "from auditor.audit.faces import get_detector\n"
+        f"model = load_age_model({str(engine_dir[0])!r}, 'openvino')\n"
+        "get_detector('blazeface-short').detect(np.zeros((480, 640, 3), np.uint8))\n"
+        "print(model.engine, len(model.estimate([np.zeros((50, 40, 3), np.uint8)]).ages))\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["openvino-fp32", "1"]
