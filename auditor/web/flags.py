@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from PIL import Image, UnidentifiedImageError
-from sqlalchemy.orm import defer
+from sqlalchemy.orm import aliased, defer
 from werkzeug.wrappers import Response
 
 from auditor.db.models import (
@@ -69,6 +69,42 @@ def _flag_or_404(flag_id: int, *, with_crop: bool = False) -> Flag:
     if flag is None:
         abort(404)
     return flag
+
+
+def _successor_or_404(flag_id: int) -> int:
+    """For a flag of a run since replaced (its night audited again), the id of the current flag
+    on the same sale and kind. 404 when there is none, or the flag is not the user's to see.
+
+    Links to a flag (in reports, bookmarks and messages) name its id, and a new audit of the
+    night writes new flags: the link then leads to the new one.
+    """
+    earlier = aliased(Flag)
+    query = (
+        _current_flags()
+        .join(earlier, sa.and_(earlier.sale_id == Flag.sale_id, earlier.kind == Flag.kind))
+        .where(earlier.id == flag_id, Flag.id != flag_id)
+        .with_only_columns(Flag.id)
+    )
+    successor = db().execute(query).scalar_one_or_none()
+    if successor is not None:
+        return int(successor)
+    user = current_user()
+    assert user is not None
+    earlier_in_scope = user.scoped(
+        sa.select(Flag.id).join(Sale, Sale.id == Flag.sale_id).where(Flag.id == flag_id)
+    )
+    if db().execute(earlier_in_scope).first() is not None:
+        abort(
+            404,
+            description="This flag is from an earlier audit of its night. The night was audited "
+            "again since, and the latest audit does not raise it.",
+        )
+    abort(404)
+
+
+def _is_current(flag_id: int) -> bool:
+    query = _current_flags().where(Flag.id == flag_id).with_only_columns(Flag.id)
+    return db().execute(query).first() is not None
 
 
 # -- the list ------------------------------------------------------------------------------------
@@ -166,7 +202,9 @@ def local_time(value: datetime, store_id: str) -> datetime:
 
 @bp.get("/flags/<int:flag_id>")
 @requires(Right.REVIEW)
-def show(flag_id: int) -> str:
+def show(flag_id: int) -> str | Response:
+    if not _is_current(flag_id):
+        return redirect(url_for("flags.show", flag_id=_successor_or_404(flag_id)))
     flag = _flag_or_404(flag_id)
     session = db()
     sale = session.get(Sale, flag.sale_id)
@@ -219,6 +257,14 @@ def show(flag_id: int) -> str:
 @bp.post("/flags/<int:flag_id>/decision")
 @requires(Right.REVIEW)
 def decide(flag_id: int) -> Response:
+    if not _is_current(flag_id):  # the page was opened before the night was audited again
+        successor = _successor_or_404(flag_id)
+        flash(
+            "Not recorded: the night was audited again after that page was opened. This is the "
+            "sale's flag from the latest audit; check its evidence and decide again.",
+            "error",
+        )
+        return redirect(url_for("flags.show", flag_id=successor))
     flag = _flag_or_404(flag_id)
     user = current_user()
     assert user is not None

@@ -4,6 +4,7 @@ log, decisions and their history, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 
 import pytest
 import sqlalchemy as sa
@@ -12,7 +13,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from auditor.db.models import AuditLogEntry, Review
+from auditor.db.models import AuditLogEntry, AuditRun, Flag, Review
 from tests.review_data import Made
 from tests.web.conftest import csrf_token, login
 
@@ -160,6 +161,76 @@ def test_decision_revision_and_history(client_for: Client, chain: Made, engine: 
         ("mgr1", str(flag), "id_checked"),
         ("mgr1", str(flag), "confirmed_violation"),
     ]
+
+
+def audit_again(engine: Engine, chain: Made, still_flagged: set[str]) -> dict[str, int]:
+    """What a new audit of store S1's night writes: the old run replaced, a new run whose flags
+    are those of ``still_flagged`` (receipt ids) under new ids. Returns receipt -> new flag id."""
+    with Session(engine) as session:
+        old_run = session.get(AuditRun, chain.runs["S1", date(2024, 3, 1)])
+        assert old_run is not None
+        old_run.status = "replaced"
+        run = AuditRun(
+            **{c: getattr(old_run, c) for c in ("store_id", "business_date", "settings")},
+            status="succeeded",
+            started_at=old_run.started_at,
+            finished_at=old_run.finished_at,
+            model_version="test-model",
+            sales_audited=3,
+            flags_count=len(still_flagged),
+        )
+        session.add(run)
+        session.flush()
+        new_ids = {}
+        for receipt in sorted(still_flagged):
+            old = session.get(Flag, chain.flags[receipt])
+            assert old is not None
+            columns = ("sale_id", "kind", "snapshot_id", "threshold", "age", "spread", "face_crop")
+            flag = Flag(run_id=run.id, **{c: getattr(old, c) for c in columns})
+            session.add(flag)
+            session.flush()
+            new_ids[receipt] = flag.id
+        session.commit()
+    return new_ids
+
+
+def test_a_link_to_a_flag_leads_to_the_new_flag_after_the_night_is_audited_again(
+    client_for: Client, chain: Made, engine: Engine
+) -> None:
+    client = client_for("mgr1")
+    old_late, old_early = chain.flags["s1-late"], chain.flags["s1-early"]
+    token = csrf_token(client.get(f"/flags/{old_late}"))  # a page opened before the new audit
+    new_ids = audit_again(engine, chain, still_flagged={"s1-late"})
+    new_late = new_ids["s1-late"]
+    assert new_late != old_late
+
+    response = client.get(f"/flags/{old_late}")
+    assert response.status_code == 302 and response.headers["Location"] == f"/flags/{new_late}"
+    page = client.get(f"/flags/{new_late}").get_data(as_text=True)
+    assert "s1-late" in page
+
+    gone = client.get(f"/flags/{old_early}")  # the new audit does not flag s1-early
+    assert gone.status_code == 404
+    assert "audited again" in gone.get_data(as_text=True)
+    for suffix in ("/face.jpg", "/frame.jpg"):  # the old run's evidence is not served
+        assert client.get(f"/flags/{old_late}{suffix}").status_code == 404
+
+    # a decision sent from the page opened before: not recorded, sent to the new flag
+    response = client.post(
+        f"/flags/{old_late}/decision", data={"decision": "adult", "csrf_token": token}
+    )
+    assert response.status_code == 302 and response.headers["Location"] == f"/flags/{new_late}"
+    page = client.get(f"/flags/{new_late}").get_data(as_text=True)
+    assert "Not recorded: the night was audited again" in page
+    with Session(engine) as session:
+        assert session.execute(sa.select(Review)).first() is None
+
+    # another store's manager learns nothing from the old ids
+    other = client_for("mgr2")
+    for flag_id in (old_late, old_early):
+        response = other.get(f"/flags/{flag_id}")
+        assert response.status_code == 404
+        assert "audited again" not in response.get_data(as_text=True)
 
 
 def test_bad_decision_is_refused(client_for: Client, chain: Made) -> None:
