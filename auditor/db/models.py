@@ -325,3 +325,19 @@ class AuditLogEntry(Base):
     object_type: Mapped[str] = mapped_column(sa.String(ID_LENGTH))
     object_id: Mapped[str] = mapped_column(sa.String(NAME_LENGTH))
     details: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+
+
+class LoginFailure(Base):
+    """A failed login, kept for ``[web] lockout_minutes`` to throttle logins: one row per key
+    (``user:<name>`` and ``address:<ip>``) of each failure, shared by every process of the
+    review app (:mod:`auditor.web.throttle`)."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        sa.Index("ix_login_failures_key_at", "key", "failed_at"),
+        sa.Index("ix_login_failures_at", "failed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(NAME_LENGTH + 16))
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime)

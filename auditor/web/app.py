@@ -72,10 +72,11 @@ def create_app(settings: Settings, engine: Engine | None = None, **config: Any) 
         MAX_CONTENT_LENGTH=64 * 1024,
     )
     app.config.update(config)
+    engine = engine if engine is not None else make_engine(settings.database_url)
     app.extensions["auditor"] = WebState(
         settings=settings,
-        engine=engine if engine is not None else make_engine(settings.database_url),
-        throttle=LoginThrottle(web.login_attempts, web.lockout_minutes * 60),
+        engine=engine,
+        throttle=LoginThrottle(engine, web.login_attempts, web.lockout_minutes * 60),
     )
     CSRFProtect(app)
 

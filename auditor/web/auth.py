@@ -98,7 +98,7 @@ def login() -> Any:
     username = request.form.get("username", "").strip()[:200]
     password = request.form.get("password", "")
     throttle = state().throttle
-    keys = (f"user:{username.casefold()}", f"address:{client_address()}")
+    keys = (f"user:{username.casefold()[:200]}", f"address:{client_address()[:200]}")
     wait = throttle.locked_for(*keys)
     if wait > 0:
         log_event("login_refused", "user", username, actor=username or "anonymous", reason="locked")

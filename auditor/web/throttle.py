@@ -2,54 +2,69 @@
 
 After ``attempts`` failures for one key within ``window_s`` (``[web] lockout_minutes``), logins
 for that key are refused for ``window_s`` from the last failure. A good login clears the user
-name's count. Counts live in the server process: a restart clears them.
+name's failures.
+
+Failures are rows of ``login_failures``, each written in a transaction of its own, so every
+process of the review app (several behind one proxy, or one restarted) counts the same
+failures. Rows older than two windows (no lock can still count them) are deleted as new
+failures come in.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import defaultdict, deque
+import itertools
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from auditor.db.models import LoginFailure
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 class LoginThrottle:
     def __init__(
-        self, attempts: int, window_s: float, clock: Callable[[], float] = time.monotonic
+        self,
+        engine: Engine,
+        attempts: int,
+        window_s: float,
+        clock: Callable[[], datetime] = _now,
     ) -> None:
-        self.attempts, self.window_s, self.clock = attempts, window_s, clock
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
-        self._locked_until: dict[str, float] = {}
-        self._lock = threading.Lock()
+        self.engine, self.attempts, self.clock = engine, attempts, clock
+        self.window = timedelta(seconds=window_s)
 
     def locked_for(self, *keys: str) -> float:
         """Seconds until every one of ``keys`` may try again (0 when none is locked)."""
         now = self.clock()
+        # a lock lasts a window from the failure that set it, which counts the window before it
+        recent = (
+            sa.select(LoginFailure.key, LoginFailure.failed_at)
+            .where(LoginFailure.key.in_(keys), LoginFailure.failed_at > now - 2 * self.window)
+            .order_by(LoginFailure.key, LoginFailure.failed_at)
+        )
+        with Session(self.engine) as session:
+            rows = session.execute(recent).all()
         wait = 0.0
-        with self._lock:
-            for key in keys:
-                until = self._locked_until.get(key)
-                if until is None:
-                    continue
-                if until <= now:
-                    del self._locked_until[key]
-                else:
-                    wait = max(wait, until - now)
+        for _, failures in itertools.groupby(rows, key=lambda row: row.key):
+            times = [row.failed_at for row in failures]
+            for i, failed_at in enumerate(times):
+                counted = sum(failed_at - self.window < t <= failed_at for t in times[: i + 1])
+                if failed_at > now - self.window and counted >= self.attempts:
+                    wait = max(wait, (failed_at + self.window - now).total_seconds())
         return wait
 
     def failed(self, *keys: str) -> None:
         now = self.clock()
-        with self._lock:
-            for key in keys:
-                failures = self._failures[key]
-                while failures and now - failures[0] >= self.window_s:
-                    failures.popleft()
-                failures.append(now)
-                if len(failures) >= self.attempts:
-                    self._locked_until[key] = now + self.window_s
-                    del self._failures[key]
+        with Session(self.engine) as session, session.begin():
+            expired = LoginFailure.failed_at <= now - 2 * self.window
+            session.execute(sa.delete(LoginFailure).where(expired))
+            session.add_all(LoginFailure(key=key, failed_at=now) for key in keys)
 
     def succeeded(self, key: str) -> None:
-        with self._lock:
-            self._failures.pop(key, None)
-            self._locked_until.pop(key, None)
+        with Session(self.engine) as session, session.begin():
+            session.execute(sa.delete(LoginFailure).where(LoginFailure.key == key))

@@ -41,6 +41,7 @@ TABLES = {
     "users",
     "audit_log",
     "sale_verdicts",
+    "login_failures",
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import stat
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from auditor.cli import main
-from auditor.db.models import AuditLogEntry, Store, User
+from auditor.db.models import AuditLogEntry, LoginFailure, Store, User
 from auditor.users import UserError, authenticate, create_user, hash_password
 from auditor.web.secret import SECRET_FILE, SecretKeyError, secret_key
 from auditor.web.throttle import LoginThrottle
@@ -111,30 +112,67 @@ def test_secret_key_from_settings_is_hidden_in_run_records(tmp_path: Path) -> No
     assert settings.as_json_dict()["web"]["secret_key"] == "**********"
 
 
-def test_throttle_locks_for_the_window_after_the_last_failure() -> None:
-    now = [0.0]
-    throttle = LoginThrottle(attempts=3, window_s=600, clock=lambda: now[0])
+T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+
+
+class Clock:
+    """A clock the test sets, in seconds after T0."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def __call__(self) -> datetime:
+        return T0 + timedelta(seconds=self.seconds)
+
+
+def test_throttle_locks_for_the_window_after_the_last_failure(engine: Engine) -> None:
+    clock = Clock()
+    throttle = LoginThrottle(engine, attempts=3, window_s=600, clock=clock)
     for t in (0, 100, 200):
-        now[0] = t
+        clock.seconds = t
         assert throttle.locked_for("user:a") == 0
         throttle.failed("user:a", "address:1")
     assert throttle.locked_for("user:a") == 600
     assert throttle.locked_for("user:b") == 0
-    now[0] = 799
+    clock.seconds = 799
     assert throttle.locked_for("user:a", "address:2") == pytest.approx(1)
-    now[0] = 800
+    clock.seconds = 800
     assert throttle.locked_for("user:a", "address:1") == 0
 
 
-def test_throttle_forgets_old_failures_and_a_good_login() -> None:
-    now = [0.0]
-    throttle = LoginThrottle(attempts=3, window_s=600, clock=lambda: now[0])
+def test_throttle_forgets_old_failures_and_a_good_login(engine: Engine) -> None:
+    clock = Clock()
+    throttle = LoginThrottle(engine, attempts=3, window_s=600, clock=clock)
+    throttle.failed("address:old")
     throttle.failed("user:a")
     throttle.failed("user:a")
-    now[0] = 700  # both older than the window
+    clock.seconds = 700  # both older than the window
     throttle.failed("user:a")
     assert throttle.locked_for("user:a") == 0
     throttle.failed("user:a")
     throttle.succeeded("user:a")
     throttle.failed("user:a")
     assert throttle.locked_for("user:a") == 0
+    clock.seconds = 1300
+    throttle.failed("address:1")
+    assert throttle.locked_for("user:a") == 0
+    with Session(engine) as session:  # failures older than two windows are deleted
+        kept = session.execute(
+            sa.select(LoginFailure.key, LoginFailure.failed_at).order_by(LoginFailure.id)
+        ).all()
+    assert kept == [
+        ("user:a", T0 + timedelta(seconds=700)),
+        ("address:1", T0 + timedelta(seconds=1300)),
+    ]
+
+
+def test_throttles_of_two_processes_count_the_same_failures(engine: Engine) -> None:
+    """Two review-app processes (or one restarted) share the failures in the database."""
+    clock = Clock()
+    first, second = (LoginThrottle(engine, 3, 600, clock) for _ in range(2))
+    first.failed("user:a")
+    second.failed("user:a")
+    assert first.locked_for("user:a") == 0
+    first.failed("user:a")
+    assert second.locked_for("user:a") == 600
+    assert LoginThrottle(engine, 3, 600, clock).locked_for("user:a") == 600  # a restart
