@@ -9,7 +9,8 @@ Files under the report directory (``paths.report_dir``)::
 Each page is one self-contained HTML file (inline CSS, inline SVG charts, face crops as
 ``data:`` URIs, no script) and links the pages next to it: the chain index and the store
 pages of the same night, the nearest earlier and later nights that have reports, and the list
-of nights. A page is written whole or not at all (:func:`render.write_atomic`).
+of nights; writing a night also points the nights beside it at it. A page is written whole or
+not at all (:func:`render.write_atomic`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from sqlalchemy.orm import Session
 from auditor.audit.run import RunSummary, UnknownStore
 from auditor.db.models import FLAG_KINDS
 from auditor.reports import charts, figures, queries
-from auditor.reports.render import render, store_filename, write_atomic
+from auditor.reports.render import render, store_filename, template, write_atomic
 from auditor.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -80,6 +81,57 @@ def _neighbours(days: Sequence[date], day: date) -> tuple[date | None, date | No
 
 def _night_link(day: date | None, page: str = "index.html") -> dict[str, Any] | None:
     return None if day is None else {"day": day, "href": f"../{day.isoformat()}/{page}"}
+
+
+def _chain_nav(days: Sequence[date], day: date) -> dict[str, Any]:
+    """The links of ``day``'s chain index: the nearest nights with reports, the list."""
+    previous, following = _neighbours(days, day)
+    return {
+        "previous": _night_link(previous),
+        "next": _night_link(following),
+        "nights": "../index.html",
+    }
+
+
+def _store_nav(report_dir: Path, days: Sequence[date], day: date, name: str) -> dict[str, Any]:
+    """The links of the store page ``name`` of ``day``: its chain index, the nearest nights
+    with a page of that store, the list."""
+    store_days = [d for d in days if d == day or (report_dir / d.isoformat() / name).is_file()]
+    previous, following = _neighbours(store_days, day)
+    return {
+        "index": "index.html",
+        "previous": _night_link(previous, name),
+        "next": _night_link(following, name),
+        "nights": "../index.html",
+    }
+
+
+_NAV = re.compile(r'<nav aria-label="report pages">.*?</nav>', re.DOTALL)
+
+
+def _relink_neighbours(report_dir: Path, days: Sequence[date], day: date) -> None:
+    """Point the pages of the nearest earlier and later nights at ``day``'s.
+
+    Their links to the nights beside them were written when ``day`` had no pages yet: only
+    their navigation is rewritten (each page whole, as every write), not their content.
+    """
+    nav_macro = template("report/_nav.html").module.night_nav  # type: ignore[attr-defined]
+    for neighbour in _neighbours(days, day):
+        if neighbour is None:
+            continue
+        for page in sorted(night_dir(report_dir, neighbour).glob("*.html")):
+            if page.name == "index.html":
+                nav = _chain_nav(days, neighbour)
+            else:
+                nav = _store_nav(report_dir, days, neighbour, page.name)
+            links = str(nav_macro(nav)).strip()
+            try:
+                html = page.read_text(encoding="utf-8")
+                relinked = _NAV.sub(lambda _, links=links: links, html, count=1)
+                if relinked != html:
+                    write_atomic(page, relinked)
+            except OSError as e:  # that night's pages keep their old links
+                logger.warning("links of %s not updated: %s", page, e)
 
 
 # -- the night -----------------------------------------------------------------------------------
@@ -143,6 +195,7 @@ def write_night_reports(
         if (out / f"{store_filename(row.store_id)}.html").is_file()
     }
     write_atomic(report.index, chain_index(settings, rows, day, days, pages, now))
+    _relink_neighbours(settings.report_dir, days, day)
     with Session(engine) as session:
         report.nights_index = write_nights_index(session=session, settings=settings, now=now)
     logger.info(
@@ -163,7 +216,6 @@ def chain_index(
     now: datetime,
 ) -> str:
     """The chain index of ``day``: ``rows`` from :func:`figures.store_rows`."""
-    previous, following = _neighbours(days, day)
     return render(
         "report/index.html",
         chain=settings.chain.name,
@@ -173,11 +225,7 @@ def chain_index(
         pages=pages,
         nights=settings.reports.trend_nights,
         kinds=list(FLAG_KINDS),
-        nav={
-            "previous": _night_link(previous),
-            "next": _night_link(following),
-            "nights": "../index.html",
-        },
+        nav=_chain_nav(days, day),
         generated_at=now.astimezone(ZoneInfo(settings.chain.default_timezone)),
     )
 
@@ -223,21 +271,13 @@ def store_page(
         "mix": charts.purchase_mix(page.mix),
     }
     name = f"{store_filename(row.store_id)}.html"
-    out = night_dir(settings.report_dir, day)
-    store_days = [d for d in days if d == day or (out.parent / d.isoformat() / name).is_file()]
-    previous, following = _neighbours(store_days, day)
     return render(
         "report/store.html",
         chain=settings.chain.name,
         page=page,
         charts=drawn,
         kinds=list(FLAG_KINDS),
-        nav={
-            "index": "index.html",
-            "previous": _night_link(previous, name),
-            "next": _night_link(following, name),
-            "nights": "../index.html",
-        },
+        nav=_store_nav(settings.report_dir, days, day, name),
         generated_at=now.astimezone(zone),
     )
 

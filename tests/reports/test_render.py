@@ -334,12 +334,22 @@ def test_nights_link_to_each_other_and_to_the_list_of_nights(
     before = DAY - timedelta(days=1)
     first = write_night_reports(engine=engine, settings=settings, day=before, now=NOW)
     assert not read(first.index).has("a", rel="next")
+    written_first = {p: p.read_text() for p in (first.index, first.store_pages["S1"])}
     report = write_night_reports(engine=engine, settings=settings, day=DAY, now=NOW)
     index = read(report.index)
     assert index.find("a", rel="prev").attrs["href"] == "../2024-02-29/index.html"
     s1 = read(report.store_pages["S1"])
     assert s1.find("a", rel="prev").attrs["href"] == "../2024-02-29/S1.html"
     assert s1.find("a", rel="up").attrs["href"] == "index.html"
+    # the earlier night's pages now lead to the new night; nothing else in them changed
+    assert read(first.index).find("a", rel="next").attrs["href"] == "../2024-03-01/index.html"
+    first_s1 = read(first.store_pages["S1"])
+    assert first_s1.find("a", rel="next").attrs["href"] == "../2024-03-01/S1.html"
+    assert first_s1.find("a", rel="up").attrs["href"] == "index.html"
+    for path, old_html in written_first.items():
+        new_html = path.read_text()
+        assert new_html != old_html
+        assert new_html[new_html.index("</nav>") :] == old_html[old_html.index("</nav>") :]
     again = write_night_reports(engine=engine, settings=settings, day=before, now=NOW)
     assert read(again.index).find("a", rel="next").attrs["href"] == "../2024-03-01/index.html"
 
