@@ -234,6 +234,12 @@ class WebSettings(_Section):
     secure_cookie: bool = Field(default=False, description="true when served over HTTPS")
     login_attempts: int = Field(default=5, ge=1, le=1000)
     lockout_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
+    proxies: int = Field(
+        default=0,
+        ge=0,
+        le=10,
+        description="reverse proxies in front of the app whose X-Forwarded-For/-Proto to trust",
+    )
 
     @field_validator("secret_key")
     @classmethod

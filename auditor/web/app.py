@@ -17,6 +17,7 @@ from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
 from auditor.db.engine import make_engine
@@ -79,6 +80,8 @@ def create_app(settings: Settings, engine: Engine | None = None, **config: Any) 
         throttle=LoginThrottle(engine, web.login_attempts, web.lockout_minutes * 60),
     )
     CSRFProtect(app)
+    if web.proxies:  # the client's address and scheme as the proxies in front of the app saw them
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=web.proxies, x_proto=web.proxies)  # type: ignore[method-assign]
 
     env = app.jinja_env
     env.trim_blocks = env.lstrip_blocks = True

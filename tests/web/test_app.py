@@ -14,6 +14,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from auditor.db.models import AuditLogEntry, AuditRun, Flag, Review
+from auditor.settings import Settings
+from auditor.web import create_app
 from tests.review_data import Made
 from tests.web.conftest import csrf_token, login
 
@@ -328,3 +330,33 @@ def test_security_headers(app: Flask, chain: Made) -> None:
     assert "default-src 'none'" in response.headers["Content-Security-Policy"]
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["Cache-Control"] == "no-store"
+
+
+def forwarded_client(app: Flask, forwarded_for: str) -> FlaskClient:
+    """Requests that reach the app from a proxy at 10.0.0.1 on behalf of ``forwarded_for``."""
+    client = client_from(app, "10.0.0.1")
+    client.environ_base["HTTP_X_FORWARDED_FOR"] = forwarded_for
+    client.environ_base["HTTP_X_FORWARDED_PROTO"] = "https"
+    return client
+
+
+def test_behind_a_proxy_the_throttle_and_the_log_see_the_client(
+    web_settings: Settings, engine: Engine, chain: Made
+) -> None:
+    web = web_settings.web.model_copy(update={"proxies": 1})
+    app = create_app(web_settings.model_copy(update={"web": web}), engine=engine)
+    attacker = forwarded_client(app, "203.0.113.7")
+    for name in ("nobody", "mgr1", "lp"):
+        assert login(attacker, name, "wrong password!").status_code == 401
+    assert login(attacker, "admin").status_code == 429  # that client is locked out
+    # another client behind the same proxy is not
+    assert login(forwarded_client(app, "198.51.100.4"), "admin").status_code == 302
+    failed = {r.details["address"] for r in log_rows(engine, "login_failed")}
+    assert failed == {"203.0.113.7"}
+
+
+def test_without_proxies_a_forwarded_address_is_not_believed(app: Flask, chain: Made) -> None:
+    for forged in ("203.0.113.1", "203.0.113.2", "203.0.113.3"):
+        assert login(forwarded_client(app, forged), "nobody", "wrong password!").status_code == 401
+    # every forged header came from 10.0.0.1, which is now locked out
+    assert login(forwarded_client(app, "203.0.113.9"), "admin").status_code == 429
