@@ -328,8 +328,8 @@ class AuditLogEntry(Base):
 
 
 class LoginFailure(Base):
-    """A failed login, kept for ``[web] lockout_minutes`` to throttle logins: one row per key
-    (``user:<name>`` and ``address:<ip>``) of each failure, shared by every process of the
+    """A failed login, kept for twice ``[web] lockout_minutes`` to throttle logins: one row per
+    key (``user:<name>`` and ``address:<ip>``) of each failure, shared by every process of the
     review app (:mod:`auditor.web.throttle`)."""
 
     __tablename__ = "login_failures"
