@@ -238,3 +238,18 @@ def test_the_audit_on_openvino_does_not_import_tensorflow(engine_dir):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split() == ["openvino-fp32", "1"]
+
+
+def test_keras_cuts_a_large_batch_into_calls_and_keeps_the_order(tiny_model_dir, faces):
+    from model.runtime import KERAS_CALL_BATCH
+
+    model = AgeModel.load(tiny_model_dir, engine="keras")
+    x = model.prepare(faces)
+    batch = np.concatenate([x, x[:, :, ::-1]])  # 80 images: calls of 32, 32 and 16
+    assert len(batch) > 2 * KERAS_CALL_BATCH
+    whole = model.runner(batch)
+    singly = [model.runner(batch[i : i + 1]) for i in range(len(batch))]
+    for key in whole:
+        assert whole[key].shape[0] == len(batch)
+        expected = np.concatenate([one[key] for one in singly])
+        np.testing.assert_allclose(whole[key], expected, rtol=1e-4, atol=1e-4)
