@@ -30,11 +30,11 @@ IR_WEIGHTS = f"{OPENVINO_DIR}/age_model.bin"
 # AVX2 cores; on 2 cores with AVX-512 and VNNI, LATENCY (one request on every core) measured
 # 1.1-1.4x THROUGHPUT's (README, "Inference engine").
 HINTS = ("throughput", "latency")
+PERFORMANCE_HINT = "throughput"
 # Images per call of the Keras model: on 2 CPU cores the bundled model ran 1.3-1.5x the crops/s
 # in calls of 16-32 images than in calls of 128 (64 crops and their mirror images), so a larger
 # batch is cut into calls of this size.
 KERAS_CALL_BATCH = 32
-PERFORMANCE_HINT = "throughput"
 
 
 # OpenVINO set-up in this process: one thread at a time (see ``openvino_setup``).
