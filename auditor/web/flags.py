@@ -61,11 +61,16 @@ def _current_flags() -> sa.Select[Any]:
     return user.scoped(query)
 
 
-def _flag_or_404(flag_id: int, *, with_crop: bool = False) -> Flag:
+def _current_flag(flag_id: int, *, with_crop: bool = False) -> Flag | None:
+    """The flag, if it is of a current run and in the user's scope."""
     query = _current_flags().where(Flag.id == flag_id)
     if not with_crop:
         query = query.options(defer(Flag.face_crop))
-    flag = db().execute(query).scalar_one_or_none()
+    return db().execute(query).scalar_one_or_none()
+
+
+def _flag_or_404(flag_id: int, *, with_crop: bool = False) -> Flag:
+    flag = _current_flag(flag_id, with_crop=with_crop)
     if flag is None:
         abort(404)
     return flag
@@ -100,11 +105,6 @@ def _successor_or_404(flag_id: int) -> int:
             "again since, and the latest audit does not raise it.",
         )
     abort(404)
-
-
-def _is_current(flag_id: int) -> bool:
-    query = _current_flags().where(Flag.id == flag_id).with_only_columns(Flag.id)
-    return db().execute(query).first() is not None
 
 
 # -- the list ------------------------------------------------------------------------------------
@@ -203,9 +203,9 @@ def local_time(value: datetime, store_id: str) -> datetime:
 @bp.get("/flags/<int:flag_id>")
 @requires(Right.REVIEW)
 def show(flag_id: int) -> str | Response:
-    if not _is_current(flag_id):
+    flag = _current_flag(flag_id)
+    if flag is None:
         return redirect(url_for("flags.show", flag_id=_successor_or_404(flag_id)))
-    flag = _flag_or_404(flag_id)
     session = db()
     sale = session.get(Sale, flag.sale_id)
     assert sale is not None
@@ -257,7 +257,8 @@ def show(flag_id: int) -> str | Response:
 @bp.post("/flags/<int:flag_id>/decision")
 @requires(Right.REVIEW)
 def decide(flag_id: int) -> Response:
-    if not _is_current(flag_id):  # the page was opened before the night was audited again
+    flag = _current_flag(flag_id)
+    if flag is None:  # the page was opened before the night was audited again
         successor = _successor_or_404(flag_id)
         flash(
             "Not recorded: the night was audited again after that page was opened. This is the "
@@ -265,7 +266,6 @@ def decide(flag_id: int) -> Response:
             "error",
         )
         return redirect(url_for("flags.show", flag_id=successor))
-    flag = _flag_or_404(flag_id)
     user = current_user()
     assert user is not None
     reviewer = db().get(User, user.id)
