@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from model.augment import CameraAugment
 from model.errors import DatasetError
 
 log = logging.getLogger(__name__)
@@ -158,11 +159,14 @@ def tf_dataset(
     targets: Sequence[str] = ("age",),
     seed: int = 0,
     weights: np.ndarray | None = None,
+    camera: CameraInput | None = None,
 ):
     """A batched, prefetched ``tf.data.Dataset`` of (image, {target: age}) with augmentation.
 
     With ``weights`` (one per image) each element also carries {target: weight}, Keras's
-    per-sample loss weights.
+    per-sample loss weights. With ``camera`` the images are stored with context and the
+    camera augmentation cuts the model's input from them (``model.augment``); without it they
+    are the model's input and get the basic augmentation.
     """
     import tensorflow as tf
 
@@ -177,12 +181,15 @@ def tf_dataset(
         ds = tf.data.Dataset.from_tensor_slices((images, ages))
     if training:
         ds = ds.shuffle(len(ages), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=False)
-    if training:
-        augment = augmenter(images.shape[1], seed)
-        ds = ds.map(lambda x, y: (augment(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+    if camera is not None:
+        ds = _camera_pipeline(ds, camera, batch_size=batch_size, training=training)
     else:
-        ds = ds.map(lambda x, y: (tf.cast(x, "float32"), y))
+        ds = ds.batch(batch_size, drop_remainder=False)
+        if training:
+            augment = augmenter(images.shape[1], seed)
+            ds = ds.map(lambda x, y: (augment(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+        else:
+            ds = ds.map(lambda x, y: (tf.cast(x, "float32"), y))
     if weights is not None:
         ds = ds.map(
             lambda x, yw: (x, {name: yw[0] for name in targets}, {name: yw[1] for name in targets})
@@ -190,6 +197,41 @@ def tf_dataset(
     else:
         ds = ds.map(lambda x, y: (x, {name: y for name in targets}))
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+@dataclass(frozen=True)
+class CameraInput:
+    """Images stored with ``context`` (see ``model.augment``), cut to ``size`` for the model."""
+
+    size: int
+    context: float
+
+
+def _camera_pipeline(ds, camera: CameraInput, *, batch_size: int, training: bool):
+    """Batches of model inputs cut from images with context: jittered and perturbed when
+    training (JPEG per image, the rest per batch), the centre crop otherwise."""
+    import tensorflow as tf
+
+    from model.augment import camera_augmenter, jpeg_augmenter
+
+    if not training:
+        inner = 1.0 / camera.context
+        box = [[0.5 - inner / 2, 0.5 - inner / 2, 0.5 + inner / 2, 0.5 + inner / 2]]
+
+        def centre(x):
+            x = tf.cast(x, "float32")
+            n = tf.shape(x)[0]
+            boxes = tf.repeat(tf.constant(box, "float32"), n, axis=0)
+            size = (camera.size, camera.size)
+            return tf.image.crop_and_resize(x, boxes, tf.range(n), size, method="bilinear")
+
+        ds = ds.batch(batch_size, drop_remainder=False)
+        return ds.map(lambda x, y: (centre(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+    jpeg = jpeg_augmenter(CameraAugment().jpeg)
+    augment = camera_augmenter(camera.size, camera.context)
+    ds = ds.map(lambda x, y: (jpeg(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size, drop_remainder=False)
+    return ds.map(lambda x, y: (augment(x), y), num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def augmenter(size: int, seed: int = 0):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from model.build import ModelConfig, build_model, compile_model, set_backbone_trainable
-from model.data import SplitSpec, load_images, read_sets, tf_dataset
+from model.data import CameraInput, LoadedImages, SplitSpec, load_images, read_sets, tf_dataset
 from model.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,11 @@ log = logging.getLogger(__name__)
 STATE_FILE = "train_state.json"
 LOG_FILE = "training_log.csv"
 BEST_FILE = "best.keras"
+FRAMINGS = ("aligned", "audit")
+AUGMENTS = ("basic", "camera")
+
+# Reads the faces of a labelled-set frame as model inputs with context: (rows, stored side).
+FaceLoader = Callable[[pd.DataFrame, int], LoadedImages]
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,26 @@ class TrainConfig:
     # to [1/4, 4] and scaled to mean 1: 0 trains on the faces as they come, 0.5 lends the rare
     # ages (teens, the elderly) more say.
     age_balance: float = 0.0
+    # How the training faces are framed: "aligned" takes the labelled set's images as they are;
+    # "audit" has them cut by the caller's face stage (``train(load_faces=...)``), stored with
+    # ``context`` times the crop's side around them, so box jitter can be applied.
+    framing: str = "aligned"
+    context: float = 1.0
+    # "basic": flips, small shifts, brightness/contrast, loss of resolution; "camera": box
+    # jitter, colour casts, low light, grayscale, noise, blur, JPEG, occlusion (model.augment).
+    augment: str = "basic"
+
+    def __post_init__(self) -> None:
+        if self.framing not in FRAMINGS:
+            raise ValueError(f"framing: unknown {self.framing!r}; use one of {FRAMINGS}")
+        if self.augment not in AUGMENTS:
+            raise ValueError(f"augment: unknown {self.augment!r}; use one of {AUGMENTS}")
+        if self.framing == "aligned" and self.context != 1.0:
+            raise ValueError("context: aligned faces have none; use framing 'audit'")
+        if self.context != 1.0 and self.augment != "camera":
+            raise ValueError("context: only the camera augmentation cuts crops from context")
+        if not 1.0 <= self.context <= 2.5:
+            raise ValueError(f"context: {self.context} is outside 1..2.5")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -72,7 +97,16 @@ class TrainConfig:
             tag += "-warm"
         if self.age_balance:
             tag += f"-bal{self.age_balance:g}"
+        if self.framing != "aligned":
+            tag += f"-{self.framing}{self.context:g}"
+        if self.augment != "basic":
+            tag += f"-{self.augment}"
         return tag
+
+    @property
+    def stored_side(self) -> int:
+        """The side of the images as loaded: the model's input times the context."""
+        return round(self.model.input_size * self.context)
 
 
 def age_weights(ages, power: float) -> np.ndarray:
@@ -141,12 +175,25 @@ def _best_so_far(out: Path) -> float | None:
 
 
 def train(
-    cfg: TrainConfig, out: str | Path, *, progress: bool = True, callbacks: Sequence = ()
+    cfg: TrainConfig,
+    out: str | Path,
+    *,
+    progress: bool = True,
+    callbacks: Sequence = (),
+    load_faces: FaceLoader | None = None,
 ) -> TrainResult:
     """Train (or resume training) into ``out``; returns where the best model is.
 
     ``callbacks`` are extra Keras callbacks, run after the run's own (backup, log, checkpoint).
+    ``load_faces`` reads the faces when ``cfg.framing`` is "audit" (the caller's face stage).
     """
+    if cfg.framing == "audit" and load_faces is None:
+        raise ModelError(
+            "framing 'audit' cuts the training faces with the audit's face stage: "
+            "train with `auditor model train --framing audit`"
+        )
+    if load_faces is None:
+        load_faces = load_images
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     state = _load_state(out)
@@ -166,10 +213,9 @@ def train(
     val_df = _subset(df[df["split"] == "val"].reset_index(drop=True), cfg.max_val, cfg.seed)
     if train_df.empty or val_df.empty:
         raise ModelError("training needs faces in both the train and the val split")
-    size = cfg.model.input_size
     t0 = time.perf_counter()
-    train_set = load_images(train_df, size)
-    val_set = load_images(val_df, size)
+    train_set = load_faces(train_df, cfg.stored_side)
+    val_set = load_faces(val_df, cfg.stored_side)
     log.info(
         "loaded %d train / %d val faces (%d unreadable skipped) in %.0fs",
         len(train_set.labels),
@@ -178,6 +224,7 @@ def train(
         time.perf_counter() - t0,
     )
     targets = ("age",) if cfg.model.head == "regression" else ("age", "dist")
+    camera = CameraInput(cfg.model.input_size, cfg.context) if cfg.augment == "camera" else None
     train_ds = tf_dataset(
         train_set.images,
         train_set.labels["real_age"],
@@ -188,6 +235,7 @@ def train(
         weights=age_weights(train_set.labels["real_age"], cfg.age_balance)
         if cfg.age_balance
         else None,
+        camera=camera,
     )
     val_ds = tf_dataset(
         val_set.images,
@@ -195,6 +243,7 @@ def train(
         batch_size=cfg.batch_size * 2,
         training=False,
         targets=targets,
+        camera=camera,
     )
 
     pretrained = cfg.backbone_weights is not None and cfg.init_model is None

@@ -106,6 +106,30 @@ def model_group() -> None:
     help="Weight faces by (faces at the median age / faces at their age) ** this: 0.5 lends "
     "rare ages such as teens more say.",
 )
+@click.option(
+    "--framing",
+    default="aligned",
+    show_default=True,
+    type=click.Choice(["aligned", "audit"]),
+    help="aligned: the set's images as they are; audit: each face found and cut by the "
+    "audit's face stage (detector and crop), as the audit will cut it.",
+)
+@click.option(
+    "--context",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(1.0, 2.5),
+    help="With --framing audit: keep this many crop sides around each face, so the camera "
+    "augmentation can move and scale the crop (1.6 covers its jitter).",
+)
+@click.option(
+    "--augment",
+    default="basic",
+    show_default=True,
+    type=click.Choice(["basic", "camera"]),
+    help="basic: flips, shifts, brightness, loss of resolution; camera: box jitter, colour "
+    "casts, low light, grayscale, noise, blur, JPEG and occlusion.",
+)
 def train_command(
     data,
     out,
@@ -124,6 +148,9 @@ def train_command(
     seed,
     init_model,
     age_balance,
+    framing,
+    context,
+    augment,
 ) -> None:
     """Train an age model; an interrupted run resumes when started again with the same --out.
 
@@ -155,8 +182,16 @@ def train_command(
             seed=seed,
             init_model=str(init_model) if init_model else None,
             age_balance=age_balance,
+            framing=framing,
+            context=context,
+            augment=augment,
         )
-        result = train(cfg, out)
+        load_faces = None
+        if framing == "audit":
+            from auditor.audit.photos import audit_face_loader
+
+            load_faces = audit_face_loader(context)
+        result = train(cfg, out, load_faces=load_faces)
     click.echo(f"best validation MAE {result.best_val_mae:.3f} years -> {result.best_model}")
 
 
