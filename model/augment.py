@@ -26,6 +26,7 @@ class CameraAugment:
     grayscale: float = 0.20
     low_light: float = 0.25  # brightness x U(0.35, 0.8), with a gamma
     colour_cast: float = 0.35  # per-channel gains U(0.8, 1.2)
+    contrast: float = 0.25  # contrast x U(1 - contrast, 1 + contrast), always
     noise: float = 0.30  # Gaussian noise, sigma U(2, 16)
     blur: float = 0.25  # shrink to 25-75% and back
     jpeg: float = 0.30  # JPEG quality U(25, 90)
@@ -80,7 +81,7 @@ def camera_augmenter(size: int, context: float, spec: CameraAugment = CameraAugm
         x = tf.where(coin(n, spec.low_light), 255.0 * (x / 255.0) ** gamma * dim, x)
         # contrast around each image's mean
         mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
-        x = (x - mean) * rng.uniform((n, 1, 1, 1), 0.75, 1.25) + mean
+        x = (x - mean) * rng.uniform((n, 1, 1, 1), 1 - spec.contrast, 1 + spec.contrast) + mean
         # blur: loss of resolution
         small = tf.cast(rng.uniform((), 0.25, 0.75) * size, tf.int32)
         blurred = tf.image.resize(tf.image.resize(x, (small, small), "area"), (size, size))

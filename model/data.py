@@ -2,13 +2,15 @@
 
 A labelled set is a folder with ``labels.csv`` (``file_name,real_age`` and optional extra
 columns such as ``gender`` and ``race``, kept for analysis) and the images in ``final_files/``.
+A set labelled by age group has ``age_group`` (``10-19``, ``70+``) instead of ``real_age``:
+its ``real_age`` is NaN, and it can be measured per group but not trained on.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +21,7 @@ import pandas as pd
 
 from model.augment import CameraAugment
 from model.errors import DatasetError
+from model.metrics import group_bounds
 
 log = logging.getLogger(__name__)
 
@@ -68,15 +71,27 @@ def read_labels(folder: str | Path) -> pd.DataFrame:
         raise DatasetError(f"{labels}: not UTF-8 text ({exc.reason})") from exc
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise DatasetError(f"{labels}: not a readable CSV file ({exc})") from exc
+    grouped = "real_age" not in df.columns and "age_group" in df.columns
+    if grouped:  # apparent-age groups (e.g. 10-19) instead of ages
+        df["real_age"] = "nan"
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
-        raise DatasetError(f"{labels}:1: header: missing column(s) {', '.join(missing)}")
+        raise DatasetError(
+            f"{labels}:1: header: missing column(s) {', '.join(missing)} "
+            "(or age_group instead of real_age)"
+        )
     if df.empty:
         raise DatasetError(f"{labels}: no rows")
     for index, row in df.iterrows():
         line = int(index) + 2  # header is line 1
         if not row["file_name"].strip():
             raise DatasetError(f"{labels}:{line}: file_name: empty")
+        if grouped:
+            try:
+                group_bounds(row["age_group"])
+            except ValueError as exc:
+                raise DatasetError(f"{labels}:{line}: age_group: {exc}") from None
+            continue
         try:
             age = float(row["real_age"])
         except ValueError:
@@ -113,6 +128,12 @@ class LoadedImages:
     images: np.ndarray
     labels: pd.DataFrame
     skipped: list[str] = field(default_factory=list)
+    # Photos read but left out because a face stage found no face in them.
+    not_found: list[str] = field(default_factory=list)
+
+
+# Reads the faces of a labelled set's rows as images of a given side: (rows, side) -> images.
+FaceLoader = Callable[[pd.DataFrame, int], LoadedImages]
 
 
 def decode_face(path: str | Path, size: int) -> np.ndarray | None:
@@ -205,6 +226,7 @@ class CameraInput:
 
     size: int
     context: float
+    augment: CameraAugment = CameraAugment()
 
 
 def _camera_pipeline(ds, camera: CameraInput, *, batch_size: int, training: bool):
@@ -227,8 +249,8 @@ def _camera_pipeline(ds, camera: CameraInput, *, batch_size: int, training: bool
 
         ds = ds.batch(batch_size, drop_remainder=False)
         return ds.map(lambda x, y: (centre(x), y), num_parallel_calls=tf.data.AUTOTUNE)
-    jpeg = jpeg_augmenter(CameraAugment().jpeg)
-    augment = camera_augmenter(camera.size, camera.context)
+    jpeg = jpeg_augmenter(camera.augment.jpeg)
+    augment = camera_augmenter(camera.size, camera.context, camera.augment)
     ds = ds.map(lambda x, y: (jpeg(x), y), num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(batch_size, drop_remainder=False)
     return ds.map(lambda x, y: (augment(x), y), num_parallel_calls=tf.data.AUTOTUNE)

@@ -10,12 +10,27 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from model.augment import PERTURBATIONS, perturb
 from model.charts import figure, to_svg
-from model.data import DEFAULT_SPLIT, SPLITS, SplitSpec, load_images, read_sets
+from model.data import (
+    DEFAULT_SPLIT,
+    SPLITS,
+    FaceLoader,
+    LoadedImages,
+    SplitSpec,
+    load_images,
+    read_sets,
+)
 from model.errors import ModelError
 from model.html import render
 from model.inference import AgeModel, load_keras_model
-from model.metrics import AGE_BANDS, evaluate_predictions
+from model.metrics import (
+    ADULTS_FROM,
+    AGE_BANDS,
+    by_age_group,
+    evaluate_predictions,
+    robustness_row,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +53,13 @@ def predict_split(
     split: str = "test",
     spec: SplitSpec = DEFAULT_SPLIT,
     limit: int | None = None,
+    load_faces: FaceLoader | None = None,
 ) -> tuple[pd.DataFrame, dict]:
-    """Predict every face of one split; returns the labels with ``predicted_age`` and counts."""
+    """Predict every face of one split; returns the labels with ``predicted_age`` and counts.
+
+    ``load_faces`` reads the faces (e.g. through a face stage that finds and cuts them); by
+    default the images are taken as aligned crops.
+    """
     if split not in (*SPLITS, "all"):
         raise ModelError(f"split: unknown {split!r}; use one of {', '.join((*SPLITS, 'all'))}")
     df = read_sets(data, spec)
@@ -49,12 +69,15 @@ def predict_split(
         df = df.head(limit)
     if df.empty:
         raise ModelError(f"no faces in the {split} split of {', '.join(map(str, data))}")
-    loaded = load_images(df, age_model.input_size)
+    loaded = (load_faces or load_images)(df, age_model.input_size)
     estimates = age_model.estimate(loaded.images)
     labels = loaded.labels.copy()
     labels["predicted_age"] = estimates.ages
     labels["spread"] = estimates.spreads
-    return labels, {"listed": len(df), "unreadable_skipped": len(loaded.skipped)}
+    counts = {"listed": len(df), "unreadable_skipped": len(loaded.skipped)}
+    if load_faces is not None:
+        counts["faces_not_found"] = len(loaded.not_found)
+    return labels, counts
 
 
 def evaluate(
@@ -66,16 +89,25 @@ def evaluate(
     spec: SplitSpec | None = None,
     limit: int | None = None,
     engine: str = "keras",
+    load_faces: FaceLoader | None = None,
 ) -> dict:
     """Write ``metrics.json``, ``predictions.csv`` and ``evaluation.html`` into ``out``.
 
-    The split rule is ``spec``, else the one in the model card, else the default.
+    The split rule is ``spec``, else the one in the model card, else the default. A set
+    labelled by age group is measured per group (``by_age_group``: median estimate, share
+    under each threshold) and gets no HTML page.
     """
     age_model = load_any(model_path, engine)
     if spec is None:
-        spec = SplitSpec(**age_model.card.get("training", {}).get("split_spec", {}))
-    labels, counts = predict_split(age_model, data, split=split, spec=spec, limit=limit)
-    metrics = evaluate_predictions(labels, labels["predicted_age"].to_numpy())
+        spec = split_spec(age_model)
+    labels, counts = predict_split(
+        age_model, data, split=split, spec=spec, limit=limit, load_faces=load_faces
+    )
+    pred = labels["predicted_age"].to_numpy()
+    if labels["real_age"].isna().all():
+        metrics = {"n": len(labels), "by_age_group": by_age_group(labels["age_group"], pred)}
+    else:
+        metrics = evaluate_predictions(labels, pred)
     metrics.update(
         model=str(model_path),
         model_version=age_model.version,
@@ -88,6 +120,9 @@ def evaluate(
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     labels.drop(columns=["path"]).to_csv(out / "predictions.csv", index=False)
+    if "by_age_group" in metrics:
+        log.info("%d faces measured by age group -> %s", metrics["n"], out)
+        return metrics
     render(
         "model/evaluate.html",
         out / "evaluation.html",
@@ -97,6 +132,80 @@ def evaluate(
     )
     log.info("test MAE %.3f on %d faces -> %s", metrics["mae"], metrics["n"], out)
     return metrics
+
+
+def split_spec(age_model: AgeModel) -> SplitSpec:
+    """The split rule a model was trained with (its card), else the default."""
+    return SplitSpec(**age_model.card.get("training", {}).get("split_spec", {}))
+
+
+def robustness(
+    age_model: AgeModel,
+    faces: LoadedImages,
+    context: float,
+    *,
+    perturbations: Sequence[str] = PERTURBATIONS,
+    threshold: int = ADULTS_FROM,
+) -> list[dict]:
+    """MAE, bias and share of minors under ``threshold`` for each perturbation, and each
+    one's change against clean: faces stored with ``context`` around the crop."""
+    true = faces.labels["real_age"].to_numpy(dtype=float)
+    rows = []
+    for name in perturbations:
+        crops = perturb(faces.images, context, name, age_model.input_size)
+        row = {"perturbation": name, **robustness_row(true, age_model.estimate(crops).ages)}
+        rows.append(row)
+    clean = next((r for r in rows if r["perturbation"] == "clean"), None)
+    for row in rows:
+        for key in ("mae", "bias", "minors_under"):
+            both = clean is not None and None not in (row[key], clean[key])
+            row[f"{key}_change"] = row[key] - clean[key] if both else None
+    return rows
+
+
+def evaluate_robustness(
+    model_path: str | Path,
+    data: Sequence[str | Path],
+    out: str | Path,
+    *,
+    load_faces: FaceLoader,
+    context: float,
+    split: str = "test",
+    min_age: float = 10,
+    limit: int | None = None,
+    engine: str = "keras",
+) -> dict:
+    """The robustness table of ``robustness`` on one split's faces aged ``min_age`` and up,
+    read by ``load_faces`` with ``context``; written to ``robustness.json`` in ``out``."""
+    age_model = load_any(model_path, engine)
+    df = read_sets(data, split_spec(age_model))
+    if split != "all":
+        df = df[df["split"] == split]
+    df = df[df["real_age"] >= min_age].reset_index(drop=True)
+    if limit is not None:
+        df = df.head(limit)
+    if df.empty:
+        raise ModelError(
+            f"no faces aged {min_age:g}+ in the {split} split of {', '.join(map(str, data))}"
+        )
+    side = round(age_model.input_size * context)
+    faces = load_faces(df, side)
+    result = {
+        "model_version": age_model.version,
+        "engine": age_model.engine,
+        "data": [str(d) for d in data],
+        "split": split,
+        "min_age": min_age,
+        "faces": len(faces.labels),
+        "faces_not_found": len(faces.not_found),
+        "unreadable_skipped": len(faces.skipped),
+        "minors_under": ADULTS_FROM,
+        "table": robustness(age_model, faces, context),
+    }
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "robustness.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    return result
 
 
 def evaluation_charts(labels: pd.DataFrame, metrics: dict) -> dict[str, str]:

@@ -196,7 +196,23 @@ def record_candidate(
         c for c in card.get("candidates", []) if c.get("chosen") or c.get("run") != entry["run"]
     ]
     card["candidates"] = [*others, entry]
+    write_card(model_dir, card)
+    return entry
+
+
+def record_check(model_dir: str | Path, name: str, result: dict) -> None:
+    """Keep a measurement of the model in its card under ``checks``, replacing one of that
+    name (e.g. ``robustness``, or a photo set's name)."""
+    from model.inference import read_card
+
+    model_dir = Path(model_dir)
+    card = read_card(model_dir)
+    card.setdefault("checks", {})[name] = result
+    write_card(model_dir, card)
+
+
+def write_card(model_dir: Path, card: dict) -> None:
+    """Replace a model directory's card in one step (a reader never sees half of it)."""
     tmp = model_dir / (CARD_FILE + ".tmp")
     tmp.write_text(json.dumps(card, indent=2), encoding="utf-8")
     tmp.replace(model_dir / CARD_FILE)
-    return entry

@@ -105,3 +105,40 @@ def evaluate_predictions(labels: pd.DataFrame, pred: np.ndarray) -> dict:
     metrics["thresholds"] = flag_rates(true, pred)
     metrics["operating_point"] = operating_point(true, pred)
     return metrics
+
+
+def group_bounds(group: str) -> tuple[int, int]:
+    """The inclusive ages of an age-group label: ``10-19`` is (10, 19), ``70+`` is (70, 200)."""
+    text = str(group).strip()
+    if text.endswith("+") and text[:-1].isdigit():
+        return int(text[:-1]), 200
+    low, sep, high = text.partition("-")
+    if sep and low.isdigit() and high.isdigit() and int(low) <= int(high):
+        return int(low), int(high)
+    raise ValueError(f"{group!r} is not an age group such as 10-19 or 70+")
+
+
+def by_age_group(groups, pred, thresholds=THRESHOLDS) -> list[dict]:
+    """Per age group (youngest first): faces, median estimate, and the share estimated under
+    each threshold."""
+    table = pd.DataFrame({"group": np.asarray(groups, dtype=object), "pred": np.asarray(pred)})
+    rows = []
+    for group in sorted(table["group"].unique(), key=group_bounds):
+        estimates = table.loc[table["group"] == group, "pred"].to_numpy(dtype=float)
+        rows.append(
+            {
+                "group": str(group),
+                "n": int(len(estimates)),
+                "median": float(np.median(estimates)),
+                "under": {str(t): float((estimates < t).mean()) for t in thresholds},
+            }
+        )
+    return rows
+
+
+def robustness_row(true, pred, threshold: int = ADULTS_FROM) -> dict:
+    """MAE, bias and the share of minors 10-17 estimated under ``threshold``."""
+    true = np.asarray(true, dtype=float)
+    pred = np.asarray(pred, dtype=float)
+    minors = pred[(true >= MINORS[0]) & (true <= MINORS[1])]
+    return {**_summary(true, pred), "minors_under": _share(minors < threshold)}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from model.build import ModelConfig, build_model, compile_model, set_backbone_trainable
-from model.data import CameraInput, LoadedImages, SplitSpec, load_images, read_sets, tf_dataset
+from model.data import CameraInput, FaceLoader, SplitSpec, load_images, read_sets, tf_dataset
 from model.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -30,9 +30,6 @@ LOG_FILE = "training_log.csv"
 BEST_FILE = "best.keras"
 FRAMINGS = ("aligned", "audit")
 AUGMENTS = ("basic", "camera")
-
-# Reads the faces of a labelled-set frame as model inputs with context: (rows, stored side).
-FaceLoader = Callable[[pd.DataFrame, int], LoadedImages]
 
 
 @dataclass(frozen=True)
@@ -209,6 +206,9 @@ def train(
     keras.utils.set_random_seed(cfg.seed)
     mixed = _use_mixed_precision_on_gpu()
     df = read_sets(cfg.data, cfg.split)
+    grouped = sorted(df.loc[df["real_age"].isna(), "source"].unique())
+    if grouped:
+        raise ModelError(f"{', '.join(grouped)}: labelled by age group; training needs real_age")
     train_df = _subset(df[df["split"] == "train"].reset_index(drop=True), cfg.max_train, cfg.seed)
     val_df = _subset(df[df["split"] == "val"].reset_index(drop=True), cfg.max_val, cfg.seed)
     if train_df.empty or val_df.empty:

@@ -9,7 +9,7 @@ on a grey surround, so the detector sees a whole face.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +31,8 @@ from auditor.audit.faces import (
     thread_detector,
 )
 from model.augment import context_margin
-from model.data import LoadedImages
+from model.data import FaceLoader, LoadedImages
+from model.errors import DatasetError
 
 logger = logging.getLogger(__name__)
 
@@ -75,10 +76,15 @@ def aligned_box(width: int, height: int) -> FaceBox:
     return FaceBox(round(cx - side / 2), round(cy - side / 2), round(side), round(side), 0.0)
 
 
-def _training_face(path: str, side: int, wide: float, detector: str) -> tuple[np.ndarray, bool]:
-    """A training face cut with margin ``wide`` at ``side`` px, and whether it was found."""
+def _labelled_face(
+    path: str, side: int, wide: float, detector: str, fallback: bool
+) -> tuple[np.ndarray, bool] | None:
+    """A labelled face cut with margin ``wide`` at ``side`` px, and whether it was found;
+    a face the detector misses is cut as an aligned face with ``fallback``, else None."""
     image = read_frame(path)
     found = find_face(image, detector=detector)
+    if found is None and not fallback:
+        return None
     box = found.box if found is not None else aligned_box(image.shape[1], image.shape[0])
     # The context beyond the photo's edge is its mirror image: it looks like background, where
     # a flat surround would teach the model to read the face's size from the grey.
@@ -88,59 +94,87 @@ def _training_face(path: str, side: int, wide: float, detector: str) -> tuple[np
     return crop_face(mirrored, moved, wide, size=side), found is not None
 
 
-def audit_face_loader(
-    context: float,
+def face_stage_loader(
+    context: float = 1.0,
     *,
     margin: float = DEFAULT_MARGIN,
     detector: str = DEFAULT_DETECTOR,
+    fallback: bool = False,
     workers: int = 2,
-    progress: Callable[[int, int], None] | None = None,
-) -> Callable[[pd.DataFrame, int], LoadedImages]:
-    """A loader for ``model.train.train(load_faces=...)``: each face of a labelled set cut by
-    the audit's face stage, with ``context`` times the crop's side around it, at the stored
-    side it is asked for. The detector's misses are cut where it would have put its box on an
-    aligned face, and counted in the labels' ``face_found`` column."""
+) -> FaceLoader:
+    """A ``model.data.FaceLoader`` that runs the audit's face stage: each face of a labelled
+    set found and cut as the audit cuts it, with ``context`` times the crop's side around it.
 
+    With ``fallback`` (for training) a face the detector misses is cut where the detector
+    puts its box on an aligned face, and the labels' ``face_found`` column says which; without
+    it (for measuring) such photos are left out and listed in ``not_found``.
+    """
     wide = context_margin(margin, context)
 
     def load(df: pd.DataFrame, side: int) -> LoadedImages:
         paths = list(df["path"])
 
-        def one(path: str) -> tuple[np.ndarray, bool] | None:
+        def one(path: str) -> tuple[np.ndarray, bool] | str:
             try:
-                return _training_face(path, side, wide, detector)
+                return _labelled_face(path, side, wide, detector, fallback) or "not found"
             except UnreadableFrame as exc:
                 logger.warning("%s", exc)
-                return None
+                return "unreadable"
 
         with ThreadPoolExecutor(workers) as pool:
-            results = []
-            for done, result in enumerate(pool.map(one, paths), start=1):
-                results.append(result)
-                if progress is not None and (done % 1000 == 0 or done == len(paths)):
-                    progress(done, len(paths))
-        keep = [r is not None for r in results]
-        labels = df[keep].reset_index(drop=True)
-        kept = [r for r in results if r is not None]
+            results = list(pool.map(one, paths))
+        keep = [not isinstance(r, str) for r in results]
+        kept = [r for r in results if not isinstance(r, str)]
         if not kept:
-            from model.errors import DatasetError
-
-            raise DatasetError(f"no readable image among {len(df)} listed faces")
+            raise DatasetError(f"no face found and cut among {len(df)} listed photos")
+        labels = df[keep].reset_index(drop=True)
         labels["face_found"] = [found for _, found in kept]
-        skipped = [p for p, ok in zip(paths, keep, strict=True) if not ok]
-        misses = len(labels) - int(labels["face_found"].sum())
+        skipped = [p for p, r in zip(paths, results, strict=True) if r == "unreadable"]
+        not_found = [p for p, r in zip(paths, results, strict=True) if r == "not found"]
+        misses = len(not_found) + len(labels) - int(labels["face_found"].sum())
         logger.info(
-            "cut %d faces by the face stage: %d missed by the detector (cut as aligned), "
-            "%d unreadable",
+            "face stage: %d of %d photos cut, %d without a face found%s, %d unreadable",
             len(labels),
+            len(paths),
             misses,
+            " (cut as aligned)" if fallback else "",
             len(skipped),
         )
-        return LoadedImages(np.stack([crop for crop, _ in kept]), labels, skipped)
+        return LoadedImages(np.stack([crop for crop, _ in kept]), labels, skipped, not_found)
 
     return load
 
 
-def read_photo(path: str | Path) -> np.ndarray:
-    """A photo as BGR uint8 (the audit's frame reader: truncated or bad files refused)."""
-    return read_frame(path)
+def estimate_photos(
+    paths: Sequence[Path],
+    model_dir: Path,
+    *,
+    detector: str = DEFAULT_DETECTOR,
+    engine: str = "auto",
+) -> list[dict]:
+    """For each photo: its file, the shopper's face box, the estimated age and its spread,
+    and a note when no face was found or the file cannot be read."""
+    from auditor.audit.examine import crop_margin, load_age_model
+
+    model = load_age_model(model_dir, engine)
+    margin = crop_margin(model, DEFAULT_MARGIN)
+    rows, crops = [], []
+    for path in paths:
+        row: dict = {"file": str(path), "x": None, "y": None, "w": None, "h": None}
+        row.update(age=None, spread=None, note="")
+        rows.append(row)
+        try:
+            face = find_face(read_frame(path), detector=detector, margin=margin)
+        except UnreadableFrame as exc:
+            row["note"] = f"unreadable: {exc.reason}"
+            continue
+        if face is None:
+            row["note"] = "no face found"
+            continue
+        row.update(x=face.box.x, y=face.box.y, w=face.box.w, h=face.box.h)
+        crops.append((row, face.crop))
+    if crops:
+        estimates = model.estimate([crop for _, crop in crops])
+        for (row, _), age, spread in zip(crops, estimates.ages, estimates.spreads, strict=True):
+            row.update(age=round(float(age), 2), spread=round(float(spread), 2))
+    return rows
