@@ -89,7 +89,7 @@ def evaluate(
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     labels.drop(columns=["path"]).to_csv(out / "predictions.csv", index=False)
     render(
-        "model/evaluate.html",
+        "evaluate.html",
         out / "evaluation.html",
         metrics=metrics,
         charts=evaluation_charts(labels, metrics),
