@@ -124,7 +124,7 @@ def evaluate(
         log.info("%d faces measured by age group -> %s", metrics["n"], out)
         return metrics
     render(
-        "model/evaluate.html",
+        "evaluate.html",
         out / "evaluation.html",
         metrics=metrics,
         charts=evaluation_charts(labels, metrics),

@@ -114,7 +114,7 @@ def explore(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     page = render(
-        "model/explore.html",
+        "explore.html",
         out / "explore.html",
         summary=summary,
         bands=bands,

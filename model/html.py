@@ -1,4 +1,5 @@
-"""The Jinja2 environment for the model's HTML pages (templates live in ``templates/``)."""
+"""The Jinja2 environment for the model's HTML pages; their templates ship with the package, in
+``model/templates/`` (``base.html``, the layout, and one template per page)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,11 @@ from pathlib import Path
 
 import jinja2
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-
 
 @cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
+        loader=jinja2.PackageLoader("model", "templates"),
         autoescape=jinja2.select_autoescape(("html",)),
         undefined=jinja2.StrictUndefined,
     )

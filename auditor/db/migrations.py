@@ -1,8 +1,10 @@
-"""Apply and inspect the Alembic migrations in ``migrations/``; they own the schema."""
+"""Apply and inspect the Alembic migrations in ``migrations/``; they own the schema.
+
+The scripts are the checkout's ``migrations/`` or, installed from a wheel, the copy inside the
+package (:func:`auditor.resources.shipped_folder`).
+"""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
@@ -11,8 +13,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
 from auditor.db.engine import DatabaseError, database_errors, describe_url
+from auditor.resources import shipped_folder
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+MIGRATIONS_DIR = shipped_folder("migrations")
 
 
 class SchemaOutOfDateError(DatabaseError):
@@ -22,7 +25,7 @@ class SchemaOutOfDateError(DatabaseError):
 def alembic_config(url: str) -> Config:
     """An Alembic config that runs ``migrations/`` against ``url``, leaving logging alone."""
     if not (MIGRATIONS_DIR / "env.py").is_file():
-        raise DatabaseError(f"migrations not found in {MIGRATIONS_DIR}; install from a checkout")
+        raise DatabaseError(f"migrations not found in {MIGRATIONS_DIR}; reinstall the auditor")
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["url"] = url

@@ -1,12 +1,13 @@
-"""Where the labelled face sets are: ``../shared/datasets`` beside the repository, or
-``$AUDITOR_DATASETS``. The images are for research use only and never enter the repository."""
+"""Where the labelled face sets are: ``$AUDITOR_DATASETS``, else ``../shared/datasets`` beside the
+repository checkout (installed from a wheel: beside the working directory). The images are for
+research use only and never enter the repository."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from auditor.resources import checkout_root
 
 
 class DatasetsMissing(FileNotFoundError):
@@ -20,7 +21,8 @@ def datasets_dir() -> Path:
     override = os.environ.get("AUDITOR_DATASETS")
     if override:
         return Path(override).expanduser()
-    return (REPO_ROOT.parent / "shared" / "datasets").resolve()
+    beside = checkout_root() or Path.cwd()
+    return (beside.parent / "shared" / "datasets").resolve()
 
 
 def face_files(folder: str = "faces200", *, root: Path | None = None) -> list[Path]:

@@ -1,12 +1,15 @@
 """The one Jinja2 environment of the auditor's HTML pages, and safe writing of the pages.
 
-Templates live in the repository's ``templates/`` folder: ``base.html`` (layout and inline
-CSS), ``report/`` (the report pages and their ``_`` partials). Autoescape is on for every
-template, so any text from the POS (a cashier called ``<script>``) shows as text; the only
-values marked safe are the SVG charts this package draws. Filters are registered once, here.
+Templates live in the repository's ``templates/`` folder (installed from a wheel: its copy in
+the package, see :mod:`auditor.resources`): ``base.html`` (layout and inline CSS), ``report/``
+(the report pages and their ``_`` partials), ``review/`` (the review app's pages). Autoescape is
+on for every template, so any text from the POS (a cashier called ``<script>``) shows as text;
+the only values marked safe are the SVG charts this package draws. Filters are registered once,
+here, by :func:`configure`.
 
-Other pages that show the same evidence (the review app) use :func:`environment` or
-:func:`flagged_sales_table`, which renders the flagged-sales partial with the same styles.
+The review app renders through Flask's environment, given the same templates (:data:`TEMPLATES`)
+and set up by :func:`configure`; its pages may also embed :func:`flagged_sales_table`, which
+renders the flagged-sales partial with the same styles.
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ import jinja2
 from markupsafe import Markup
 
 from auditor.reports.figures import FlaggedSale
+from auditor.resources import shipped_folder
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+TEMPLATES = shipped_folder("templates")
 
 KIND_LABELS = {
     "under_age_threshold": "under age threshold",
@@ -147,19 +151,23 @@ FILTERS: dict[str, Callable[..., Any]] = {
 }
 
 
+def configure(env: jinja2.Environment) -> jinja2.Environment:
+    """Give ``env`` the pages' whitespace rules, filters and globals; before it loads a template."""
+    env.trim_blocks = env.lstrip_blocks = True
+    env.filters.update(FILTERS)
+    env.globals.update(kind_labels=KIND_LABELS, kind_short=KIND_SHORT)
+    return env
+
+
 @cache
 def environment() -> jinja2.Environment:
-    """The Jinja2 environment: the repository's templates, autoescape on, filters registered."""
+    """The Jinja2 environment: the templates of :data:`TEMPLATES`, autoescape on, strict."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
     )
-    env.filters.update(FILTERS)
-    env.globals.update(kind_labels=KIND_LABELS, kind_short=KIND_SHORT)
-    return env
+    return configure(env)
 
 
 def template(name: str) -> jinja2.Template:

@@ -21,7 +21,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
 from auditor.db.engine import make_engine
-from auditor.reports.render import FILTERS, KIND_LABELS, KIND_SHORT, TEMPLATES
+from auditor.reports import render
 from auditor.reviews import DECISION_LABELS
 from auditor.settings import Settings
 from auditor.web import admin, analytics, auth, flags
@@ -59,7 +59,8 @@ def create_app(settings: Settings, engine: Engine | None = None, **config: Any) 
 
     ``config`` overrides Flask settings (tests). The database must be at the current schema.
     """
-    app = Flask(__name__, template_folder=str(TEMPLATES), static_folder=None)
+    # The reports' templates and filters (auditor.reports.render); Flask's own globals on top.
+    app = Flask(__name__, template_folder=str(render.TEMPLATES), static_folder=None)
     web = settings.web
     app.config.update(
         SECRET_KEY=secret_key(settings),
@@ -83,12 +84,8 @@ def create_app(settings: Settings, engine: Engine | None = None, **config: Any) 
     if web.proxies:  # the client's address and scheme as the proxies in front of the app saw them
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=web.proxies, x_proto=web.proxies)  # type: ignore[method-assign]
 
-    env = app.jinja_env
-    env.trim_blocks = env.lstrip_blocks = True
-    env.filters.update(FILTERS)
+    env = render.configure(app.jinja_env)
     env.globals.update(
-        kind_labels=KIND_LABELS,
-        kind_short=KIND_SHORT,
         decision_labels=DECISION_LABELS,
         Right=Right,
         chain_name=settings.chain.name,

@@ -97,3 +97,13 @@ def test_datasets_dir_override(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
         face_files("faces200")
     monkeypatch.delenv("AUDITOR_DATASETS")
     assert datasets_dir().parts[-2:] == ("shared", "datasets")
+
+
+def test_datasets_dir_without_a_checkout(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Installed from a wheel: ``../shared/datasets`` beside the working directory."""
+    monkeypatch.setattr("auditor.demo.datasets.checkout_root", lambda: None)
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    assert datasets_dir() == tmp_path.resolve() / "shared" / "datasets"
+    with pytest.raises(DatasetsMissing, match="AUDITOR_DATASETS"):
+        face_files("faces200")
