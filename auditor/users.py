@@ -9,7 +9,10 @@ analytics, never a face; an ``admin`` may do everything, the audit log included.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import secrets
+from datetime import UTC, datetime, timedelta
 from functools import cache
 
 import sqlalchemy as sa
@@ -17,7 +20,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy.orm import Session
 
-from auditor.db.models import USER_ROLES, AuditLogEntry, Store, User
+from auditor.db.models import USER_ROLES, AuditLogEntry, Store, User, WebSession
 from auditor.errors import AuditorError
 
 logger = logging.getLogger(__name__)
@@ -124,14 +127,18 @@ def set_active(*, session: Session, username: str, active: bool, actor: str = "c
     """Disable an account (it can no longer log in; a logged-in session ends) or enable it."""
     user = _require(session, username)
     user.active = active
+    if not active:
+        end_sessions(session=session, user_id=user.id)
     _log(session, actor=actor, action="user_enable" if active else "user_disable", user=user)
     return user
 
 
 def set_password(*, session: Session, username: str, password: str, actor: str = "cli") -> User:
+    """A new password; every review-app session of the user ends."""
     user = _require(session, username)
     check_password_rules(password)
     user.password_hash = hash_password(password)
+    end_sessions(session=session, user_id=user.id)
     _log(session, actor=actor, action="user_password", user=user)
     return user
 
@@ -154,3 +161,46 @@ def authenticate(*, session: Session, username: str, password: str) -> User | No
     if _hasher().check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     return user
+
+
+# --- review-app sessions --------------------------------------------------------------------
+
+
+def _token_id(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def start_session(*, session: Session, user: User, max_age: timedelta) -> str:
+    """A new login of ``user``: its token for the session cookie. Sessions older than
+    ``max_age`` (over whatever their cookie says) are deleted."""
+    now = datetime.now(UTC)
+    session.execute(sa.delete(WebSession).where(WebSession.started_at < now - max_age))
+    token = secrets.token_urlsafe(32)
+    session.add(WebSession(id=_token_id(token), user_id=user.id, started_at=now))
+    return token
+
+
+def session_is_open(*, session: Session, token: object, user_id: int) -> bool:
+    """Whether ``token`` is a login of ``user_id`` that has not ended."""
+    if not isinstance(token, str) or len(token) > 100:
+        return False
+    row = session.get(WebSession, _token_id(token))
+    return row is not None and row.user_id == user_id and row.ended_at is None
+
+
+def end_session(*, session: Session, token: object) -> None:
+    if isinstance(token, str) and len(token) <= 100:
+        session.execute(
+            sa.update(WebSession)
+            .where(WebSession.id == _token_id(token), WebSession.ended_at.is_(None))
+            .values(ended_at=datetime.now(UTC))
+        )
+
+
+def end_sessions(*, session: Session, user_id: int) -> None:
+    """End every open session of a user."""
+    session.execute(
+        sa.update(WebSession)
+        .where(WebSession.user_id == user_id, WebSession.ended_at.is_(None))
+        .values(ended_at=datetime.now(UTC))
+    )

@@ -341,3 +341,21 @@ class LoginFailure(Base):
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
     key: Mapped[str] = mapped_column(sa.String(NAME_LENGTH + 16))
     failed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebSession(Base):
+    """A login to the review app. The session cookie carries a random token; this row, keyed
+    by the token's SHA-256, is what makes the cookie valid: logging out ends it, a password
+    change or disabling the account ends all of the user's, so a copied cookie opens nothing
+    afterwards. Rows older than ``[web] session_hours`` are deleted as new logins come in."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (
+        sa.Index("ix_web_sessions_user", "user_id"),
+        sa.Index("ix_web_sessions_started", "started_at"),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

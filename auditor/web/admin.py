@@ -8,7 +8,7 @@ from flask import Blueprint, render_template, request
 from auditor.db.models import AuditLogEntry
 from auditor.web.access import Right
 from auditor.web.auth import requires
-from auditor.web.state import db
+from auditor.web.state import db, page_arg
 
 bp = Blueprint("admin", __name__)
 
@@ -18,7 +18,7 @@ PAGE_SIZE = 100
 @bp.get("/audit-log")
 @requires(Right.READ_LOG)
 def audit_log() -> str:
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = page_arg()
     action = request.args.get("action", "").strip()
     query = sa.select(AuditLogEntry).order_by(AuditLogEntry.at.desc(), AuditLogEntry.id.desc())
     if action:

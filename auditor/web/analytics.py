@@ -16,7 +16,7 @@ from auditor.threshold import (
 )
 from auditor.web.access import Right
 from auditor.web.auth import requires
-from auditor.web.state import db, state
+from auditor.web.state import db, int_arg, state
 
 bp = Blueprint("analytics", __name__)
 
@@ -27,8 +27,7 @@ MAX_NIGHTS = 366
 @requires(Right.ANALYSE)
 def threshold() -> str:
     settings = state().settings
-    nights = request.args.get("nights", DEFAULT_NIGHTS, type=int) or DEFAULT_NIGHTS
-    nights = min(max(nights, 1), MAX_NIGHTS)
+    nights = int_arg("nights", DEFAULT_NIGHTS, low=1, high=MAX_NIGHTS)
     stores = list(db().execute(sa.select(Store.id, Store.name).order_by(Store.id)).all())
     store = request.args.get("store", "")
     store = store if store in {s.id for s in stores} else ""

@@ -18,6 +18,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 from werkzeug.wrappers import Response
 
 from auditor.db.engine import make_engine
@@ -52,6 +53,14 @@ ERROR_TITLES = {
     413: "Too large",
     429: "Too many attempts",
 }
+
+
+class RowId(IntegerConverter):
+    """A row id in a URL: a positive integer that fits the database's 64-bit ids (a larger
+    one is a 404, never an error from the database)."""
+
+    def __init__(self, url_map: Any) -> None:
+        super().__init__(url_map, min=1, max=2**63 - 1)
 
 
 def create_app(settings: Settings, engine: Engine | None = None, **config: Any) -> Flask:
@@ -91,6 +100,7 @@ def create_app(settings: Settings, engine: Engine | None = None, **config: Any) 
         chain_name=settings.chain.name,
     )
 
+    app.url_map.converters["id"] = RowId
     for blueprint in (auth.bp, flags.bp, analytics.bp, admin.bp):
         app.register_blueprint(blueprint)
     app.before_request(auth.load_user)

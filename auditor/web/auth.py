@@ -1,14 +1,17 @@
 """Logging in and out, the current user, and the decorator that checks a right.
 
-The session is Flask's signed cookie (HttpOnly, SameSite=Lax): it holds the user's id and the
-time of login. Each request loads the user again, so a disabled account is out at once, and a
-login older than ``[web] session_hours`` is over whatever the cookie says.
+The session is Flask's signed cookie (HttpOnly, SameSite=Lax): it holds the user's id, the
+time of login and the login's token, whose row in ``web_sessions`` makes it valid. Each request
+loads the user and that row again, so a disabled account is out at once, a login older than
+``[web] session_hours`` is over whatever the cookie says, and a cookie kept from before a
+logout or a password change opens nothing.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from functools import wraps
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -26,7 +29,7 @@ from flask import (
 from werkzeug.wrappers import Response
 
 from auditor.db.models import User
-from auditor.users import authenticate
+from auditor.users import authenticate, end_session, session_is_open, start_session
 from auditor.web.access import CurrentUser, Right
 from auditor.web.state import client_address, current_user, db, log_event, state
 
@@ -46,6 +49,9 @@ def load_user() -> None:
         return
     user = db().get(User, user_id)
     if user is None or not user.active:
+        session.clear()
+        return
+    if not session_is_open(session=db(), token=session.get("sid"), user_id=user.id):
         session.clear()
         return
     g.user = CurrentUser(user.id, user.username, user.role, user.store_id)
@@ -78,8 +84,11 @@ def home_for(user: CurrentUser) -> str:
 
 
 def _safe_next(target: str | None) -> str | None:
-    """Only a path of this app: no scheme, no host, no ``//`` or backslash tricks."""
+    """Only a path of this app: no scheme, no host, no ``//`` or backslash tricks, no control
+    characters (a newline would split the redirect's headers)."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
         return None
     parts = urlsplit(target)
     return target if not parts.scheme and not parts.netloc else None
@@ -117,7 +126,11 @@ def login() -> Any:
     me = CurrentUser(user.id, user.username, user.role, user.store_id)
     log_event("login", "user", user.username, user=me)
     db().commit()
+    hours = timedelta(hours=state().settings.web.session_hours)
+    token = start_session(session=db(), user=user, max_age=hours)
+    db().commit()
     session.clear()  # nothing of a session from before the login survives it
+    session["sid"] = token
     session["uid"] = user.id
     session["login_at"] = time.time()
     session.permanent = True
@@ -128,6 +141,7 @@ def login() -> Any:
 def logout() -> Response:
     user = current_user()
     if user is not None:
+        end_session(session=db(), token=session.get("sid"))
         log_event("logout", "user", user.username)
         db().commit()
     session.clear()

@@ -41,7 +41,7 @@ from auditor.reviews import (
 from auditor.web.access import Right
 from auditor.web.auth import requires
 from auditor.web.listing import STATUSES, flag_page
-from auditor.web.state import current_user, db, log_event, state
+from auditor.web.state import current_user, db, log_event, page_arg, state
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ def index() -> str:
     status = request.args.get("status", "open")
     status = status if status in STATUSES else "open"
     store = request.args.get("store", "") if user.all_stores else ""
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = page_arg()
     listing = flag_page(
         db(),
         user=user,
@@ -200,7 +200,7 @@ def local_time(value: datetime, store_id: str) -> datetime:
     return value.astimezone(state().settings.store_zone(store_id))
 
 
-@bp.get("/flags/<int:flag_id>")
+@bp.get("/flags/<id:flag_id>")
 @requires(Right.REVIEW)
 def show(flag_id: int) -> str | Response:
     flag = _current_flag(flag_id)
@@ -254,7 +254,7 @@ def show(flag_id: int) -> str | Response:
     return page
 
 
-@bp.post("/flags/<int:flag_id>/decision")
+@bp.post("/flags/<id:flag_id>/decision")
 @requires(Right.REVIEW)
 def decide(flag_id: int) -> Response:
     flag = _current_flag(flag_id)
@@ -304,7 +304,7 @@ def _image(data: bytes) -> Response:
     )
 
 
-@bp.get("/flags/<int:flag_id>/face.jpg")
+@bp.get("/flags/<id:flag_id>/face.jpg")
 @requires(Right.REVIEW)
 def face_image(flag_id: int) -> Response:
     flag = _flag_or_404(flag_id, with_crop=True)
@@ -315,7 +315,7 @@ def face_image(flag_id: int) -> Response:
     return _image(flag.face_crop)
 
 
-@bp.get("/flags/<int:flag_id>/frame.jpg")
+@bp.get("/flags/<id:flag_id>/frame.jpg")
 @requires(Right.REVIEW)
 def frame_image(flag_id: int) -> Response:
     flag = _flag_or_404(flag_id)

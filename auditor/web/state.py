@@ -68,3 +68,19 @@ def log_event(
             details={**details, "address": client_address()},
         )
     )
+
+
+# The largest page number a list accepts; a larger one is read as this (the list is empty there).
+MAX_PAGE = 1_000_000
+
+
+def int_arg(name: str, default: int, *, low: int, high: int) -> int:
+    """An integer query parameter clamped to [low, high]; ``default`` when absent or not a
+    whole number (a value too large for the database never reaches it)."""
+    raw = request.args.get(name, "")
+    value = int(raw) if raw.strip().lstrip("+-").isdigit() and len(raw) < 30 else default
+    return min(max(value, low), high)
+
+
+def page_arg() -> int:
+    return int_arg("page", 1, low=1, high=MAX_PAGE)

@@ -42,6 +42,7 @@ TABLES = {
     "audit_log",
     "sale_verdicts",
     "login_failures",
+    "web_sessions",
 }
 
 
