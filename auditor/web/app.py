@@ -21,8 +21,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
 from auditor.db.engine import make_engine
-from auditor.reports.render import FILTERS, KIND_LABELS, KIND_SHORT, TEMPLATES
-from auditor.reviews import DECISION_LABELS
+from auditor.reports.render import FILTERS, GLOBALS, TEMPLATES
 from auditor.settings import Settings
 from auditor.web import admin, analytics, auth, flags
 from auditor.web.access import Right
@@ -86,10 +85,8 @@ def create_app(settings: Settings, engine: Engine | None = None, **config: Any) 
     env = app.jinja_env
     env.trim_blocks = env.lstrip_blocks = True
     env.filters.update(FILTERS)
+    env.globals.update(GLOBALS)
     env.globals.update(
-        kind_labels=KIND_LABELS,
-        kind_short=KIND_SHORT,
-        decision_labels=DECISION_LABELS,
         Right=Right,
         chain_name=settings.chain.name,
     )
