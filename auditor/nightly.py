@@ -23,6 +23,7 @@ from auditor.db.migrations import require_current_schema
 from auditor.reports import render_after_audit
 from auditor.retention import nightly_purge
 from auditor.settings import Settings
+from auditor.vocabulary import RunStatus
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def nightly(
         summaries = audit_nights_on_dask(settings=settings, nights=nights, stop=stop)
     else:
         summaries = _audit_here(settings, engine, now, tools, stop, stores)
-    failed = [s for s in summaries if s.status != "succeeded"]
+    failed = [s for s in summaries if s.status != RunStatus.SUCCEEDED]
     done = len(summaries) - len(failed)
     logger.info("nightly audit: %d store-nights audited, %d failed", done, len(failed))
     for summary in failed:

@@ -34,8 +34,9 @@ from sqlalchemy.orm import Session
 
 from auditor.db.engine import database_errors
 from auditor.db.models import AgeEstimate, AuditLogEntry, AuditRun, Flag, Sale, Snapshot, utcnow
-from auditor.reviews import CONFIRMED, latest_reviews
+from auditor.reviews import latest_reviews
 from auditor.settings import RetentionSettings, Settings
+from auditor.vocabulary import Decision, RunStatus
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +86,10 @@ class PurgePlan:
 
 def is_held(evidence: EvidenceRow, cutoffs: Cutoffs) -> bool:
     """Open or confirmed, and younger than the evidence retention."""
-    return evidence.decision in (None, CONFIRMED) and evidence.sold_at >= cutoffs.evidence
+    return (
+        evidence.decision in (None, Decision.CONFIRMED_VIOLATION)
+        and evidence.sold_at >= cutoffs.evidence
+    )
 
 
 def plan_purge(
@@ -204,7 +208,7 @@ def _evidence(session: Session) -> list[EvidenceRow]:
             latest, sa.and_(latest.c.sale_id == Flag.sale_id, latest.c.flag_kind == Flag.kind)
         )
         .where(
-            AuditRun.status == "succeeded",
+            AuditRun.status == RunStatus.SUCCEEDED,
             Flag.evidence_purged_at.is_(None),
             sa.or_(Flag.face_crop.is_not(None), live_frame),
         )

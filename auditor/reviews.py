@@ -12,19 +12,12 @@ import logging
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from auditor.db.models import REVIEW_DECISIONS, AuditLogEntry, Flag, Review, User, utcnow
+from auditor.db.models import AuditLogEntry, Flag, Review, User, utcnow
 from auditor.errors import AuditorError
+from auditor.vocabulary import Decision
 
 logger = logging.getLogger(__name__)
 
-DECISION_LABELS = {
-    "confirmed_violation": "Violation confirmed",
-    "id_checked": "ID was checked",
-    "adult": "Shopper is an adult",
-    "invalid_frame": "Not a valid frame",
-}
-assert tuple(DECISION_LABELS) == REVIEW_DECISIONS
-CONFIRMED = "confirmed_violation"
 MAX_COMMENT_LENGTH = 2000
 
 
@@ -71,8 +64,8 @@ def record_review(
     *, session: Session, flag: Flag, reviewer: User, decision: str, comment: str
 ) -> Review:
     """Add a decision on ``flag`` and its audit-log row (the caller commits)."""
-    if decision not in REVIEW_DECISIONS:
-        raise ReviewError(f"decision {decision!r}: use one of {', '.join(REVIEW_DECISIONS)}")
+    if decision not in tuple(Decision):
+        raise ReviewError(f"decision {decision!r}: use one of {', '.join(Decision)}")
     comment = comment.strip()
     if len(comment) > MAX_COMMENT_LENGTH:
         raise ReviewError(f"a comment has at most {MAX_COMMENT_LENGTH} characters")

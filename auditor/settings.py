@@ -16,7 +16,6 @@ import importlib.util
 import logging
 import os
 import tomllib
-from collections.abc import Iterable
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -37,7 +36,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from auditor.audit.detectors import DEFAULT_DETECTOR, DETECTORS
+from auditor.audit.detectors import DEFAULT_DETECTOR, DetectorName
 from auditor.errors import AuditorError
 
 logger = logging.getLogger(__name__)
@@ -61,14 +60,6 @@ def _check_zone(name: str) -> str:
 
 
 TimeZoneName = Annotated[str, AfterValidator(_check_zone)]
-
-
-def one_of(value: str, known: Iterable[str], what: str) -> str:
-    """``value`` if it is one of ``known``, else a ValueError naming ``what`` and the choices."""
-    known = list(known)
-    if value not in known:
-        raise ValueError(f"unknown {what} {value!r}; use one of {', '.join(known)}")
-    return value
 
 
 class _Section(BaseModel):
@@ -135,7 +126,7 @@ class AuditSettings(_Section):
     workers: int = Field(
         default=0, ge=0, le=256, description="threads that find faces; 0: one per usable core"
     )
-    detector: str = Field(
+    detector: DetectorName = Field(
         default=DEFAULT_DETECTOR,
         description="the face detector (auditor.audit.detectors.DETECTORS; see docs/faces.md)",
     )
@@ -145,11 +136,6 @@ class AuditSettings(_Section):
     scheduler: str | None = Field(
         default=None, description="the Dask scheduler's address, e.g. tcp://10.0.0.5:8786"
     )
-
-    @field_validator("detector")
-    @classmethod
-    def _check_detector(cls, name: str) -> str:
-        return one_of(name, DETECTORS, "face detector")
 
     @field_validator("scheduler")
     @classmethod
@@ -249,12 +235,9 @@ class WebSettings(_Section):
         return key
 
 
-MODEL_ENGINES = ("auto", "keras", "openvino")
-
-
 class ModelSettings(_Section):
     path: Path | None = Field(default=None, description="default: the bundled model/bundled/")
-    engine: str = Field(
+    engine: Literal["auto", "keras", "openvino"] = Field(
         default="auto",
         description="auto: the model card's engine when its files check out, else Keras",
     )
@@ -262,11 +245,6 @@ class ModelSettings(_Section):
         default="throughput",
         description="OpenVINO's performance hint for the model: measure both on the machine",
     )
-
-    @field_validator("engine")
-    @classmethod
-    def _known_engine(cls, engine: str) -> str:
-        return one_of(engine, MODEL_ENGINES, "engine")
 
 
 class Settings(BaseSettings):
@@ -419,6 +397,8 @@ def _describe(error: dict[str, Any]) -> str:
     env_name = ENV_PREFIX + "__".join(str(p) for p in error["loc"] if not isinstance(p, int))
     source = f" (from {env_name.upper()})" if env_name.upper() in os.environ else ""
     message = error["msg"].removeprefix("Value error, ")
+    if error["type"] in ("literal_error", "enum"):  # a choice: name the bad value too
+        message = f"unknown value {error['input']!r}; use one of {error['ctx']['expected']}"
     return f"{key}{source}: {message}"
 
 

@@ -32,9 +32,9 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from auditor.audit.rules import UNDER_AGE
 from auditor.db.models import AuditRun, SaleVerdict
-from auditor.reviews import CONFIRMED, latest_reviews
+from auditor.reviews import latest_reviews
+from auditor.vocabulary import Decision, FlagKind, RunStatus
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ def load_inputs(
     (default: the latest date with a succeeded run), of ``store_ids`` (default: every store)."""
     if nights < 1:
         raise ValueError("nights must be at least 1")
-    scope = [AuditRun.status == "succeeded"]
+    scope = [AuditRun.status == RunStatus.SUCCEEDED]
     if store_ids:
         scope.append(AuditRun.store_id.in_(store_ids))
     if until is None:
@@ -186,7 +186,11 @@ def load_inputs(
     reviewed = session.execute(
         sa.select(SaleVerdict.estimated_age, latest.c.decision)
         .join(latest, latest.c.sale_id == SaleVerdict.sale_id)
-        .where(SaleVerdict.run_id.in_(run_ids), estimated, latest.c.flag_kind == UNDER_AGE)
+        .where(
+            SaleVerdict.run_id.in_(run_ids),
+            estimated,
+            latest.c.flag_kind == FlagKind.UNDER_AGE_THRESHOLD,
+        )
     ).all()
     used: Counter[int] = Counter()
     for run in runs:
@@ -200,7 +204,10 @@ def load_inputs(
         store_nights=len(runs),
         stores=sorted({run.store_id for run in runs}),
         estimates=[float(a) for a in estimates],
-        reviewed=[ReviewedSale(float(age), decision == CONFIRMED) for age, decision in reviewed],
+        reviewed=[
+            ReviewedSale(float(age), decision == Decision.CONFIRMED_VIOLATION)
+            for age, decision in reviewed
+        ],
         run_thresholds=dict(sorted(used.items())),
     )
 

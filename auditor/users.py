@@ -2,7 +2,7 @@
 
 Passwords are stored as argon2id hashes (argon2-cffi's defaults, RFC 9106's low-memory
 profile). A hash made with weaker parameters than today's is replaced at the next good login.
-Roles (:data:`~auditor.db.models.USER_ROLES`): a ``store_manager`` belongs to one store and sees
+Roles (:class:`~auditor.vocabulary.Role`): a ``store_manager`` belongs to one store and sees
 only its flags; ``loss_prevention`` reviews every store; an ``analyst`` sees figures and threshold
 analytics, never a face; an ``admin`` may do everything, the audit log included.
 """
@@ -20,8 +20,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy.orm import Session
 
-from auditor.db.models import USER_ROLES, AuditLogEntry, Store, User, WebSession
+from auditor.db.models import AuditLogEntry, Store, User, WebSession
 from auditor.errors import AuditorError
+from auditor.vocabulary import Role
 
 logger = logging.getLogger(__name__)
 
@@ -98,11 +99,11 @@ def create_user(
     username = username.strip()
     if not username or len(username) > 200 or any(c.isspace() for c in username):
         raise UserError(f"user name {username!r}: 1 to 200 characters, no spaces")
-    if role not in USER_ROLES:
-        raise UserError(f"role {role!r}: use one of {', '.join(USER_ROLES)}")
-    if role == "store_manager" and not store_id:
+    if role not in tuple(Role):
+        raise UserError(f"role {role!r}: use one of {', '.join(Role)}")
+    if role == Role.STORE_MANAGER and not store_id:
         raise UserError("a store manager needs --store")
-    if role != "store_manager" and store_id:
+    if role != Role.STORE_MANAGER and store_id:
         raise UserError(f"a {role} sees every store: leave out --store")
     if store_id and session.get(Store, store_id) is None:
         raise UserError(f"store {store_id!r} is not in the database: ingest its sales first")

@@ -49,6 +49,7 @@ from auditor.demo.chain import DemoSpec
 from auditor.ingest.pos import ingest_sales_file
 from auditor.ingest.snapshots import ingest_snapshots
 from auditor.settings import load_settings
+from auditor.vocabulary import RunStatus
 from model.engine import machine as cpu_and_load
 
 
@@ -136,12 +137,12 @@ def run(settings_path: Path, spec: DemoSpec, *, naive: int) -> None:
     started = time.perf_counter()
     summaries = audit_nights(engine=engine, settings=settings, tools=tools, nights=nights)
     wall = time.perf_counter() - started
-    failed = [str(s) for s in summaries if s.status != "succeeded"]
+    failed = [str(s) for s in summaries if s.status != RunStatus.SUCCEEDED]
     if failed:
         raise SystemExit("audit failed:\n" + "\n".join(failed))
     with Session(engine) as session:
         runs = session.execute(
-            sa.select(AuditRun.stats).where(AuditRun.status == "succeeded")
+            sa.select(AuditRun.stats).where(AuditRun.status == RunStatus.SUCCEEDED)
         ).scalars()
         recorded: dict[str, float] = {}
         frames = faces = 0
@@ -257,7 +258,7 @@ def on_dask(settings_path: Path, spec: DemoSpec, workers: int) -> None:
         started = time.perf_counter()
         summaries = audit_nights_on_dask(settings=on_cluster, nights=nights)
         wall = time.perf_counter() - started
-    if any(s.status != "succeeded" for s in summaries):
+    if any(s.status != RunStatus.SUCCEEDED for s in summaries):
         raise SystemExit("audit on Dask failed:\n" + "\n".join(map(str, summaries)))
     sales = sum(s.sales_audited for s in summaries)
     print(

@@ -29,6 +29,7 @@ from auditor.db.migrations import upgrade  # noqa: E402
 from auditor.reports import charts, figures, queries  # noqa: E402
 from auditor.reports.build import write_night_reports  # noqa: E402
 from auditor.reports.render import render  # noqa: E402
+from auditor.vocabulary import FlagKind  # noqa: E402
 from tests.factories import make_settings  # noqa: E402
 from tests.reports.chain import ResultsBuilder, generated_night  # noqa: E402
 
@@ -128,7 +129,7 @@ def store_page_stages(engine, settings) -> dict[str, float]:  # noqa: ANN001
         chain="bench",
         page=page,
         charts=drawn,
-        kinds=list(figures.FLAG_KINDS),
+        kinds=list(FlagKind),
         nav={"index": "index.html", "previous": None, "next": None, "nights": "../index.html"},
         generated_at=datetime.now(zone),
     )

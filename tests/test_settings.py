@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from datetime import time
 from pathlib import Path
+from typing import get_args
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from auditor.audit.detectors import DETECTORS, DetectorName
 from auditor.settings import SettingsError, load_settings
 from tests.factories import write_config
 
@@ -129,6 +131,29 @@ def test_bad_value_names_the_key(tmp_path: Path, toml: str, key: str) -> None:
     message = str(error.value)
     assert message.startswith(f"{config}: {key}")
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "toml, key, value",
+    [
+        ("[audit]\nexecutor = 'spark'", "audit.executor", "'spark'"),
+        ("[audit]\ndetector = 'yolo'", "audit.detector", "'yolo'"),
+        ("[model]\nengine = 'tflite'", "model.engine", "'tflite'"),
+        ("[model]\nhint = 'fastest'", "model.hint", "'fastest'"),
+    ],
+)
+def test_bad_choice_names_the_value_and_the_choices(
+    tmp_path: Path, toml: str, key: str, value: str
+) -> None:
+    config = tmp_path / "auditor.toml"
+    config.write_text(toml)
+    with pytest.raises(SettingsError) as error:
+        load_settings(config)
+    assert str(error.value).startswith(f"{config}: {key}: unknown value {value}; use one of '")
+
+
+def test_every_detector_is_a_choice_of_the_setting() -> None:
+    assert sorted(get_args(DetectorName)) == sorted(DETECTORS)
 
 
 def test_bad_environment_value_names_the_variable(

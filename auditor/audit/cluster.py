@@ -42,6 +42,7 @@ from auditor.audit.run import AuditTools, RunSummary, audit_nights
 from auditor.db.engine import make_engine
 from auditor.errors import AuditorError
 from auditor.settings import Settings
+from auditor.vocabulary import RunStatus
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -106,7 +107,7 @@ def audit_on_worker(settings: Settings, store_id: str, day: date) -> RunSummary:
             )
         except AuditorError as e:  # the model cannot be loaded on this worker
             logger.warning("audit of %s %s not started: %s", store_id, day, e)
-            summary = RunSummary(store_id, day, "failed", error=str(e))
+            summary = RunSummary(store_id, day, RunStatus.FAILED, error=str(e))
         finally:
             engine.dispose()
     return summary
@@ -191,11 +192,11 @@ def _collect(
 def _summary(future: Future, store_id: str, day: date) -> RunSummary:
     """The task's summary, or a ``failed`` one for a task that raised or was lost."""
     if future.status == "cancelled":
-        return RunSummary(store_id, day, "failed", error="cancelled by the Dask scheduler")
+        return RunSummary(store_id, day, RunStatus.FAILED, error="cancelled by the Dask scheduler")
     try:
         summary = future.result()
     except Exception as e:
         logger.error("audit of %s %s failed on the cluster: %s", store_id, day, e)
-        return RunSummary(store_id, day, "failed", error=f"{type(e).__name__}: {e}")
+        return RunSummary(store_id, day, RunStatus.FAILED, error=f"{type(e).__name__}: {e}")
     assert isinstance(summary, RunSummary)
     return summary

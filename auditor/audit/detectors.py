@@ -1,14 +1,28 @@
 """The face detectors the audit can run, by name: what each runs, without loading anything.
 
-``auditor.audit.faces`` runs them; the settings check ``[audit] detector`` against these names.
-How they were chosen, with the figures, is in ``docs/faces.md``.
+``auditor.audit.faces`` runs them; the settings check ``[audit] detector`` against these names
+(:data:`DetectorName`). How they were chosen, with the figures, is in ``docs/faces.md``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
-DEFAULT_DETECTOR = "blazeface-short"
+# The names of :data:`DETECTORS`, for the settings to validate ``[audit] detector`` against.
+DetectorName = Literal[
+    "blazeface-short",
+    "blazeface-short-opencv",
+    "blazeface",
+    "blazeface-letterbox",
+    "blazeface-opencv",
+    "haar",
+    "haar-half",
+    "haar-alt2",
+    "haar-alt2-half",
+    "haar-alt2-fine",
+]
+DEFAULT_DETECTOR: DetectorName = "blazeface-short"
 
 
 @dataclass(frozen=True)
@@ -53,7 +67,7 @@ _SHORT = {
 }
 _HAAR = "haarcascade_frontalface_default.xml"
 _HAAR_ALT2 = "haarcascade_frontalface_alt2.xml"
-DETECTORS: dict[str, DetectorSpec] = {
+DETECTORS: dict[DetectorName, DetectorSpec] = {
     "blazeface-short": DetectorSpec("blazeface", **_SHORT),
     "blazeface-short-opencv": DetectorSpec("blazeface", **_SHORT, runtime="opencv"),
     "blazeface": DetectorSpec("blazeface"),

@@ -36,8 +36,8 @@ from auditor.audit.faces import (
     read_frame,
     thread_detector,
 )
-from auditor.audit.rules import ESTIMATED, NO_FACE, UNREADABLE
 from auditor.errors import AuditorError
+from auditor.vocabulary import EstimateOutcome
 
 if TYPE_CHECKING:
     from model import AgeModel
@@ -169,17 +169,21 @@ class _Found:
 def _find_face(frame: FrameToRead, detector_name: str, margin: float) -> _Found:
     """Read the frame, find the shopper's face and cut its crop, in the calling thread."""
     if frame.purged:
-        return _Found(FrameResult(frame.snapshot_id, UNREADABLE, "frame purged"))
+        return _Found(
+            FrameResult(frame.snapshot_id, EstimateOutcome.UNREADABLE_FRAME, "frame purged")
+        )
     started = time.perf_counter()
     try:
         image = read_frame(frame.path)
     except UnreadableFrame as e:
         return _Found(
-            FrameResult(frame.snapshot_id, UNREADABLE, e.reason),
+            FrameResult(frame.snapshot_id, EstimateOutcome.UNREADABLE_FRAME, e.reason),
             read=time.perf_counter() - started,
         )
     read_done = time.perf_counter()
-    found = _Found(FrameResult(frame.snapshot_id, NO_FACE), read=read_done - started)
+    found = _Found(
+        FrameResult(frame.snapshot_id, EstimateOutcome.NO_FACE), read=read_done - started
+    )
     try:
         detector = thread_detector(detector_name)
         box = pick_shopper(detector.detect(image), (image.shape[1], image.shape[0]))
@@ -187,13 +191,15 @@ def _find_face(frame: FrameToRead, detector_name: str, margin: float) -> _Found:
             found.crop = crop_face(image, box, margin)
             found.result = FrameResult(
                 frame.snapshot_id,
-                ESTIMATED,
+                EstimateOutcome.ESTIMATED,
                 box=(box.x, box.y, box.w, box.h),
                 crop_jpeg=evidence_jpeg(found.crop),
             )
     except (cv2.error, ValueError) as e:  # an image the detector cannot take (e.g. 1 pixel)
         logger.warning("snapshot %s: face detection failed: %s", frame.snapshot_id, e)
-        found.result = FrameResult(frame.snapshot_id, UNREADABLE, f"face detection failed: {e}")
+        found.result = FrameResult(
+            frame.snapshot_id, EstimateOutcome.UNREADABLE_FRAME, f"face detection failed: {e}"
+        )
         found.crop = None
     found.detect = time.perf_counter() - read_done
     return found

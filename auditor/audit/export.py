@@ -24,6 +24,7 @@ from auditor.audit.run import known_store_ids
 from auditor.db.models import AuditRun, Sale, SaleVerdict
 from auditor.errors import AuditorError
 from auditor.settings import Settings
+from auditor.vocabulary import RunStatus
 
 EXPORT_COLUMNS = [
     "store_id",
@@ -60,7 +61,7 @@ def night_verdicts(
         session.execute(
             sa.select(AuditRun.store_id, AuditRun.id).where(
                 AuditRun.business_date == day,
-                AuditRun.status == "succeeded",
+                AuditRun.status == RunStatus.SUCCEEDED,
                 AuditRun.store_id.in_(wanted),
             )
         ).all()

@@ -7,9 +7,10 @@ store-night is refused at once with :class:`AuditInProgress`; it never waits.
 - PostgreSQL: a session-level advisory lock (``pg_try_advisory_lock``) on a 64-bit hash of
   store and date, held by the connection the audit writes its results through. The server
   drops it when that connection ends, so a process that dies leaves no lock behind.
-- SQLite (one machine by nature): an exclusive ``flock`` on a lock file in a folder beside the
-  database file (``<database>.locks/``). The kernel drops it when the process dies. An in-memory
-  database has a lock within the process only.
+- SQLite (one machine by nature): an exclusive ``flock`` (:class:`filelock.FileLock`) on a lock
+  file in a folder beside the database file (``<database>.locks/``), which names its holder. The
+  kernel drops it when the process dies. An in-memory database has a lock within the process
+  only.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from datetime import date
 from pathlib import Path
 
 import sqlalchemy as sa
+from filelock import FileLock, Timeout
 from sqlalchemy.engine import Connection, Engine
 
 from auditor.errors import AuditorError
@@ -110,38 +112,32 @@ def _lock_path(database: Path, store_id: str, day: date) -> Path:
 
 @contextmanager
 def _file_lock(path: Path, store_id: str, day: date) -> Iterator[None]:
-    import fcntl  # POSIX only, as is running the auditor on SQLite from several processes
-
     path.parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode(errors="replace").strip()
-            os.close(fd)
-            raise AuditInProgress(store_id, day, holder) from None
-        except BaseException:
-            os.close(fd)
-            raise
-        # The holder before us removes the file as it lets go: make sure ours is still the one
-        # at the path, or another process could lock a new file there at the same time.
-        try:
-            same = os.path.samestat(os.fstat(fd), os.stat(path))
-        except FileNotFoundError:
-            same = False
-        if same:
-            break
-        os.close(fd)
+    lock = FileLock(path, blocking=False, on_acquired=_write_holder)
     try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"process {os.getpid()} on {os.uname().nodename}".encode(), 0)
-        yield
-    finally:
+        held = lock.acquire()
+    except Timeout:
+        raise AuditInProgress(store_id, day, _read_holder(path)) from None
+    with held:
         try:
-            path.unlink()
+            yield
         finally:
-            os.close(fd)
+            # Removed while still held: a process that opened the file meanwhile finds it gone
+            # when it gets the lock and is refused; a later one locks a new file at the path.
+            path.unlink(missing_ok=True)
+
+
+def _write_holder(fd: int) -> None:
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"process {os.getpid()} on {os.uname().nodename}".encode(), 0)
+
+
+def _read_holder(path: Path) -> str:
+    try:
+        with path.open("rb") as f:
+            return f.read(200).decode(errors="replace").strip()
+    except FileNotFoundError:
+        return ""
 
 
 @contextmanager

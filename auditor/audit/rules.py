@@ -14,7 +14,7 @@ How frames combine into one estimate, over the ``estimated`` frames only:
   spread when the frames agree and grows when they disagree. It does not shrink with more
   frames, as frames of one face seconds apart are far from independent views.
 
-Which flags a sale gets (kinds in :data:`FLAG_KINDS` order):
+Which flags a sale gets (:class:`~auditor.vocabulary.FlagKind`, in its order):
 
 - ``no_frame``: no frame in the window (a camera gap, or a sale hidden from the camera);
 - ``unreadable_frame``: frames were matched and not one of them could be read;
@@ -36,15 +36,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import time
 
-from auditor.db.models import FLAG_KINDS
 from auditor.settings import AuditSettings
+from auditor.vocabulary import EstimateOutcome, FlagKind
 
-ESTIMATED = "estimated"
-NO_FACE = "no_face"
-UNREADABLE = "unreadable_frame"
-UNDER_AGE = "under_age_threshold"
-NO_FRAME = "no_frame"
-OUTSIDE_HOURS = "outside_legal_hours"
 MIN_SPREAD = 1.0  # years
 
 
@@ -52,14 +46,16 @@ MIN_SPREAD = 1.0  # years
 class FrameOutcome:
     """What came of one frame of a sale; ``age`` and ``spread`` only when ``estimated``."""
 
-    outcome: str
+    outcome: str  # an EstimateOutcome
     age: float | None = None
     spread: float | None = None
 
     def __post_init__(self) -> None:
-        if self.outcome not in (ESTIMATED, NO_FACE, UNREADABLE):
+        if self.outcome not in tuple(EstimateOutcome):
             raise ValueError(f"unknown frame outcome {self.outcome!r}")
-        if (self.outcome == ESTIMATED) != (self.age is not None and self.spread is not None):
+        if (self.outcome == EstimateOutcome.ESTIMATED) != (
+            self.age is not None and self.spread is not None
+        ):
             raise ValueError("an estimated frame, and only one, has an age and a spread")
 
 
@@ -90,8 +86,8 @@ class Verdict:
     frames_matched: int
     frames_read: int
     faces_found: int
-    flags: tuple[str, ...]
-    evidence: dict[str, int | None] = field(default_factory=dict)
+    flags: tuple[FlagKind, ...]
+    evidence: dict[FlagKind, int | None] = field(default_factory=dict)
 
     @property
     def flag_text(self) -> str:
@@ -123,9 +119,9 @@ def within_legal_hours(local: time, start: time, end: time) -> bool:
 
 def judge_sale(frames: Sequence[FrameOutcome], local_time: time, rules: Rules) -> Verdict:
     """The verdict on one sale from its frames (nearest first) and its local time of day."""
-    read = [i for i, f in enumerate(frames) if f.outcome != UNREADABLE]
+    read = [i for i, f in enumerate(frames) if f.outcome != EstimateOutcome.UNREADABLE_FRAME]
     faces = [(i, f.age, f.spread) for i, f in enumerate(frames) if f.age is not None]
-    raised: dict[str, int | None] = {}
+    raised: dict[FlagKind, int | None] = {}
     age = spread = None
     best_face = None
     if faces:
@@ -134,21 +130,23 @@ def judge_sale(frames: Sequence[FrameOutcome], local_time: time, rules: Rules) -
         )
         best_face = min(faces, key=lambda f: (max(f[2] or 0.0, MIN_SPREAD), f[0]))[0]
         if age < rules.age_threshold:
-            raised[UNDER_AGE] = best_face
+            raised[FlagKind.UNDER_AGE_THRESHOLD] = best_face
     elif not frames:
-        raised[NO_FRAME] = None
+        raised[FlagKind.NO_FRAME] = None
     elif not read:
-        raised[UNREADABLE] = 0
+        raised[FlagKind.UNREADABLE_FRAME] = 0
     else:
-        raised[NO_FACE] = read[0]
+        raised[FlagKind.NO_FACE] = read[0]
     if not within_legal_hours(local_time, rules.legal_hours_start, rules.legal_hours_end):
-        raised[OUTSIDE_HOURS] = best_face if best_face is not None else (0 if frames else None)
+        raised[FlagKind.OUTSIDE_LEGAL_HOURS] = (
+            best_face if best_face is not None else (0 if frames else None)
+        )
     return Verdict(
         estimated_age=age,
         age_spread=spread,
         frames_matched=len(frames),
         frames_read=len(read),
         faces_found=len(faces),
-        flags=tuple(kind for kind in FLAG_KINDS if kind in raised),
+        flags=tuple(kind for kind in FlagKind if kind in raised),
         evidence=raised,
     )

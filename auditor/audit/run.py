@@ -45,7 +45,7 @@ from auditor.audit.examine import (
 from auditor.audit.faces import DEFAULT_MARGIN, FaceDetector, get_detector
 from auditor.audit.lock import AuditInProgress, store_night_lock
 from auditor.audit.match import match_frames
-from auditor.audit.rules import UNDER_AGE, FrameOutcome, Rules, Verdict, judge_sale
+from auditor.audit.rules import FrameOutcome, Rules, Verdict, judge_sale
 from auditor.db.engine import database_errors
 from auditor.db.models import (
     AgeEstimate,
@@ -59,6 +59,7 @@ from auditor.db.models import (
 )
 from auditor.errors import AuditorError
 from auditor.settings import Settings
+from auditor.vocabulary import EstimateOutcome, FlagKind, RunStatus
 
 if TYPE_CHECKING:
     from model import AgeModel
@@ -108,7 +109,7 @@ class RunSummary:
 
     def __str__(self) -> str:
         head = f"{self.store_id} {self.business_date}"
-        if self.status != "succeeded":
+        if self.status != RunStatus.SUCCEEDED:
             return f"{head}: {self.status}: {self.error}"
         kinds = ", ".join(f"{kind} {n}" for kind, n in self.flags.items())
         return (
@@ -184,7 +185,7 @@ def audit_store_night(
     summary = RunSummary(
         store_id=store_id,
         business_date=day,
-        status="succeeded",
+        status=RunStatus.SUCCEEDED,
         run_id=run_id,
         sales_audited=len(outcome.verdicts),
         flags=dict(sorted(outcome.flag_counts.items())),
@@ -215,14 +216,14 @@ def _start_run(
             .where(
                 AuditRun.store_id == store_id,
                 AuditRun.business_date == day,
-                AuditRun.status == "running",
+                AuditRun.status == RunStatus.RUNNING,
             )
-            .values(status="failed", error=INTERRUPTED, finished_at=now)
+            .values(status=RunStatus.FAILED, error=INTERRUPTED, finished_at=now)
         )
         run = AuditRun(
             store_id=store_id,
             business_date=day,
-            status="running",
+            status=RunStatus.RUNNING,
             started_at=now,
             settings=settings.as_json_dict(),
             model_version=tools.model.version,
@@ -326,7 +327,7 @@ def _judge_night(
     outcome = _collect(night.sales, frames_of, results, settings, store_id, tools)
     timings["judge"] = time.perf_counter() - started
 
-    unreadable = [r for r in results.values() if r.outcome == "unreadable_frame"]
+    unreadable = [r for r in results.values() if r.outcome == EstimateOutcome.UNREADABLE_FRAME]
     outcome.stats = {
         "store_id": store_id,
         "business_date": day.isoformat(),
@@ -339,8 +340,10 @@ def _judge_night(
             "frames_matched": len(results),
             "sale_frame_matches": len(matches),
             "frames_unreadable": len(unreadable),
-            "frames_without_face": sum(r.outcome == "no_face" for r in results.values()),
-            "faces": sum(r.outcome == "estimated" for r in results.values()),
+            "frames_without_face": sum(
+                r.outcome == EstimateOutcome.NO_FACE for r in results.values()
+            ),
+            "faces": sum(r.outcome == EstimateOutcome.ESTIMATED for r in results.values()),
             "sales_flagged": outcome.flagged_sales,
             "flags": dict(sorted(outcome.flag_counts.items())),
         },
@@ -446,7 +449,9 @@ def _flag_row(
         "face_h": h,
         "age": verdict.estimated_age,
         "spread": verdict.age_spread,
-        "face_crop": evidence.crop_jpeg if kind == UNDER_AGE and evidence is not None else None,
+        "face_crop": evidence.crop_jpeg
+        if kind == FlagKind.UNDER_AGE_THRESHOLD and evidence is not None
+        else None,
     }
 
 
@@ -478,8 +483,8 @@ def _write_results(
                 session.execute(sa.delete(table).where(table.run_id.in_(earlier)))
             session.execute(
                 sa.update(AuditRun)
-                .where(AuditRun.id.in_(earlier), AuditRun.status == "succeeded")
-                .values(status="replaced")
+                .where(AuditRun.id.in_(earlier), AuditRun.status == RunStatus.SUCCEEDED)
+                .values(status=RunStatus.REPLACED)
             )
         now = utcnow()
         estimate_ids: list[int] = []
@@ -513,7 +518,7 @@ def _write_results(
             sa.update(AuditRun)
             .where(AuditRun.id == run_id)
             .values(
-                status="succeeded",
+                status=RunStatus.SUCCEEDED,
                 finished_at=now,
                 sales_audited=len(outcome.verdicts),
                 flags_count=len(outcome.flags),
@@ -532,9 +537,9 @@ def _record_failure(session: Session, run_id: int, error: str, timings: dict[str
         with session.begin():
             session.execute(
                 sa.update(AuditRun)
-                .where(AuditRun.id == run_id, AuditRun.status == "running")
+                .where(AuditRun.id == run_id, AuditRun.status == RunStatus.RUNNING)
                 .values(
-                    status="failed",
+                    status=RunStatus.FAILED,
                     finished_at=utcnow(),
                     error=error,
                     stats={"seconds": _rounded(timings)},
@@ -558,7 +563,7 @@ def current_run(session: Session, store_id: str, day: date) -> AuditRun | None:
         sa.select(AuditRun).where(
             AuditRun.store_id == store_id,
             AuditRun.business_date == day,
-            AuditRun.status == "succeeded",
+            AuditRun.status == RunStatus.SUCCEEDED,
         )
     ).scalar_one_or_none()
 
@@ -596,8 +601,8 @@ def audit_nights(
         except AuditInProgress as e:
             summary = RunSummary(store_id, day, "refused", error=e.reason)
         except AuditorError as e:
-            summary = RunSummary(store_id, day, "failed", error=str(e))
+            summary = RunSummary(store_id, day, RunStatus.FAILED, error=str(e))
         except Exception as e:  # logged with its traceback where it happened
-            summary = RunSummary(store_id, day, "failed", error=_describe(e))
+            summary = RunSummary(store_id, day, RunStatus.FAILED, error=_describe(e))
         summaries.append(summary)
     return summaries

@@ -26,6 +26,7 @@ from auditor.audit.run import (
 )
 from auditor.db.migrations import require_current_schema
 from auditor.settings import AuditSettings, Settings
+from auditor.vocabulary import RunStatus
 
 if TYPE_CHECKING:
     from auditor.cli import AppContext
@@ -159,7 +160,7 @@ def audit_command(
             nights=nights,
             progress_for=_frames_bar,
         )
-    failed = [s for s in summaries if s.status != "succeeded"]
+    failed = [s for s in summaries if s.status != RunStatus.SUCCEEDED]
     for summary in summaries:
         if summary in failed:
             click.echo(f"Error: {summary}", err=True)

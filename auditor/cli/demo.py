@@ -23,7 +23,17 @@ from auditor.demo.build import (
     write_demo,
     write_settings,
 )
-from auditor.demo.chain import DST_DAY, STORES, DemoSpec, store_plans
+from auditor.demo.chain import (
+    DAMAGED,
+    DST_DAY,
+    EMPTY,
+    FACE,
+    MISSED,
+    STORES,
+    TWO_FACES,
+    DemoSpec,
+    store_plans,
+)
 from auditor.demo.summary import compare, describe
 from auditor.settings import load_settings
 
@@ -105,9 +115,9 @@ def _chain_lines(built: BuiltDemo) -> list[str]:
         f"{len(alcohol):,} with alcohol ({sum(s.night for s in alcohol)} at night), "
         f"{spoilt} malformed lines",
         f"Checkout frames: {built.frames_written:,} files; alcohol sales with the shopper's face "
-        f"{cameras['face']}, with two people {cameras['two_faces']}, with nobody in view "
-        f"{cameras['no_face']}, without a frame {cameras['no_frame']}, with a damaged file "
-        f"{cameras['corrupt']}",
+        f"{cameras[FACE]}, with two people {cameras[TWO_FACES]}, with nobody in view "
+        f"{cameras[EMPTY]}, without a frame {cameras[MISSED]}, with a damaged file "
+        f"{cameras[DAMAGED]}",
     ]
     return lines
 

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from auditor.db.engine import database_errors
 from auditor.db.migrations import require_current_schema
-from auditor.db.models import USER_ROLES
 from auditor.users import create_user, list_users, set_active, set_password
+from auditor.vocabulary import Role
 
 if TYPE_CHECKING:
     from auditor.cli import AppContext
@@ -41,7 +41,12 @@ def users_group() -> None:
 
 @users_group.command("add")
 @click.argument("name")
-@click.option("--role", type=click.Choice(USER_ROLES), required=True, help="What the user may do.")
+@click.option(
+    "--role",
+    type=click.Choice([r.value for r in Role]),
+    required=True,
+    help="What the user may do.",
+)
 @click.option("--store", "store_id", metavar="ID", help="The store of a store manager.")
 @_PASSWORD_STDIN
 @click.pass_obj

@@ -10,29 +10,19 @@ sale so that a re-run keeps them.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from auditor.db.types import BigIntId, JSONDoc, UTCDateTime
+from auditor.vocabulary import Decision, EstimateOutcome, FlagKind, Role, RunStatus
 
 # Longest values the POS and snapshot ingests accept; parsers reject longer ones.
 ID_LENGTH = 64
 NAME_LENGTH = 200
 PATH_LENGTH = 1024
-
-FLAG_KINDS = (
-    "under_age_threshold",
-    "no_frame",
-    "no_face",
-    "unreadable_frame",
-    "outside_legal_hours",
-)
-ESTIMATE_OUTCOMES = ("estimated", "no_face", "unreadable_frame")
-REVIEW_DECISIONS = ("confirmed_violation", "id_checked", "adult", "invalid_frame")
-USER_ROLES = ("store_manager", "loss_prevention", "analyst", "admin")
-RUN_STATUSES = ("running", "succeeded", "failed", "replaced")
 
 NAMING_CONVENTION = {
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -46,8 +36,8 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _one_of(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+def _one_of(column: str, names: type[StrEnum]) -> str:
+    return f"{column} IN ({', '.join(repr(n.value) for n in names)})"
 
 
 class Base(DeclarativeBase):
@@ -162,22 +152,22 @@ class AuditRun(Base):
 
     __tablename__ = "audit_runs"
     __table_args__ = (
-        sa.CheckConstraint(_one_of("status", RUN_STATUSES), name="status"),
+        sa.CheckConstraint(_one_of("status", RunStatus), name="status"),
         sa.Index("ix_audit_runs_store_date", "store_id", "business_date"),
         sa.Index(
             "uq_audit_runs_succeeded",
             "store_id",
             "business_date",
             unique=True,
-            sqlite_where=sa.text("status = 'succeeded'"),
-            postgresql_where=sa.text("status = 'succeeded'"),
+            sqlite_where=sa.text(f"status = '{RunStatus.SUCCEEDED}'"),
+            postgresql_where=sa.text(f"status = '{RunStatus.SUCCEEDED}'"),
         ),
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
     store_id: Mapped[str] = mapped_column(sa.ForeignKey("stores.id"))
     business_date: Mapped[date] = mapped_column(sa.Date)
-    status: Mapped[str] = mapped_column(sa.String(16), default="running")
+    status: Mapped[str] = mapped_column(sa.String(16), default=RunStatus.RUNNING)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     settings: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
@@ -207,7 +197,7 @@ class AgeEstimate(_FaceEvidence, Base):
 
     __tablename__ = "age_estimates"
     __table_args__ = (
-        sa.CheckConstraint(_one_of("outcome", ESTIMATE_OUTCOMES), name="outcome"),
+        sa.CheckConstraint(_one_of("outcome", EstimateOutcome), name="outcome"),
         sa.Index("ix_age_estimates_run", "run_id"),
         sa.Index("ix_age_estimates_sale", "sale_id"),
     )
@@ -228,7 +218,7 @@ class Flag(_FaceEvidence, Base):
     __tablename__ = "flags"
     __table_args__ = (
         sa.UniqueConstraint("run_id", "sale_id", "kind"),
-        sa.CheckConstraint(_one_of("kind", FLAG_KINDS), name="kind"),
+        sa.CheckConstraint(_one_of("kind", FlagKind), name="kind"),
         sa.Index("ix_flags_sale", "sale_id"),
     )
 
@@ -251,7 +241,7 @@ class SaleVerdict(Base):
     """The audit's verdict on one alcohol sale in one run: the combined estimate and its flags.
 
     Every audited sale has one, flagged or not; ``flag_kinds`` is the kinds raised, joined by
-    ``;`` in :data:`FLAG_KINDS` order, and empty for a clean sale.
+    ``;`` in :class:`~auditor.vocabulary.FlagKind` order, and empty for a clean sale.
     """
 
     __tablename__ = "sale_verdicts"
@@ -274,9 +264,9 @@ class SaleVerdict(Base):
 class User(Base):
     __tablename__ = "users"
     __table_args__ = (
-        sa.CheckConstraint(_one_of("role", USER_ROLES), name="role"),
+        sa.CheckConstraint(_one_of("role", Role), name="role"),
         sa.CheckConstraint(
-            "role <> 'store_manager' OR store_id IS NOT NULL", name="manager_has_store"
+            f"role <> '{Role.STORE_MANAGER}' OR store_id IS NOT NULL", name="manager_has_store"
         ),
     )
 
@@ -294,7 +284,7 @@ class Review(Base):
 
     __tablename__ = "reviews"
     __table_args__ = (
-        sa.CheckConstraint(_one_of("decision", REVIEW_DECISIONS), name="decision"),
+        sa.CheckConstraint(_one_of("decision", Decision), name="decision"),
         sa.Index("ix_reviews_sale_time", "sale_id", "reviewed_at"),
     )
 

@@ -30,7 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from auditor.audit.rules import OUTSIDE_HOURS, Rules
+from auditor.audit.rules import Rules
 from auditor.demo.chain import (
     ChainPlan,
     DemoSpec,
@@ -48,6 +48,7 @@ from auditor.demo.scene import compose_frame, load_face
 from auditor.errors import AuditorError
 from auditor.ingest.pos import SALES_COLUMNS
 from auditor.settings import Settings, load_settings
+from auditor.vocabulary import FlagKind
 
 logger = logging.getLogger(__name__)
 
@@ -273,7 +274,7 @@ def truth_rows(plan: ChainPlan, rules: Rules) -> list[dict[str, str]]:
                 "face_file": sale.face_file,
                 "camera": sale.camera,
                 "frames": str(len(sale.frames)),
-                "night": "true" if OUTSIDE_HOURS in flags else "false",
+                "night": "true" if FlagKind.OUTSIDE_LEGAL_HOURS in flags else "false",
                 "expected_flags": ";".join(flags),
             }
         )

@@ -39,17 +39,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from auditor.audit.business_day import day_bounds
-from auditor.audit.rules import (
-    NO_FACE,
-    NO_FRAME,
-    OUTSIDE_HOURS,
-    UNDER_AGE,
-    UNREADABLE,
-    Rules,
-    within_legal_hours,
-)
-from auditor.db.models import FLAG_KINDS
+from auditor.audit.rules import Rules, within_legal_hours
 from auditor.settings import AuditSettings
+from auditor.vocabulary import FlagKind
 
 # The night Europe's clocks go forward (Berlin 02:00 CET -> 03:00 CEST, London 01:00 -> 02:00).
 DST_DAY = date(2024, 3, 31)
@@ -347,21 +339,21 @@ def nearest_face(rng: np.random.Generator, faces: FaceCatalogue, age: int) -> st
     return choices[int(rng.integers(len(choices)))]
 
 
-def expected_flags(sale: Sale, rules: Rules) -> tuple[str, ...]:
-    """The flags an audit that knows the shopper's true age would raise, in FLAG_KINDS order."""
-    kinds: set[str] = set()
+def expected_flags(sale: Sale, rules: Rules) -> tuple[FlagKind, ...]:
+    """The flags an audit that knows the shopper's true age would raise, in FlagKind order."""
+    kinds: set[FlagKind] = set()
     if sale.camera == MISSED:
-        kinds.add(NO_FRAME)
+        kinds.add(FlagKind.NO_FRAME)
     elif sale.camera == DAMAGED:
-        kinds.add(UNREADABLE)
+        kinds.add(FlagKind.UNREADABLE_FRAME)
     elif sale.camera == EMPTY:
-        kinds.add(NO_FACE)
+        kinds.add(FlagKind.NO_FACE)
     elif sale.shopper_age < rules.age_threshold:
-        kinds.add(UNDER_AGE)
+        kinds.add(FlagKind.UNDER_AGE_THRESHOLD)
     local = sale.local_time.time()
     if not within_legal_hours(local, rules.legal_hours_start, rules.legal_hours_end):
-        kinds.add(OUTSIDE_HOURS)
-    return tuple(k for k in FLAG_KINDS if k in kinds)
+        kinds.add(FlagKind.OUTSIDE_LEGAL_HOURS)
+    return tuple(k for k in FlagKind if k in kinds)
 
 
 def sold_at_text(sale: Sale) -> str:

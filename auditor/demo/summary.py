@@ -12,12 +12,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from auditor.audit.rules import NO_FACE, NO_FRAME, OUTSIDE_HOURS, UNDER_AGE, UNREADABLE
-from auditor.db.models import FLAG_KINDS
 from auditor.demo.chain import EMPTY, FACE, TWO_FACES
+from auditor.vocabulary import FlagKind
 
 # Flags that follow from what the camera and the clock did, not from the model's estimate.
-EVIDENCE_KINDS = (NO_FRAME, UNREADABLE, OUTSIDE_HOURS)
+EVIDENCE_KINDS = (FlagKind.NO_FRAME, FlagKind.UNREADABLE_FRAME, FlagKind.OUTSIDE_LEGAL_HOURS)
 AGE_GROUPS = (("13-17", 0, 18), ("18-24", 18, 25), ("25-34", 25, 35), ("35 and over", 35, 200))
 
 
@@ -85,21 +84,21 @@ def compare(
         age = int(row["shopper_age"])
         if row["camera"] in (FACE, TWO_FACES):
             result.faces_shown += 1
-            result.faces_missed += NO_FACE in raised
+            result.faces_missed += FlagKind.NO_FACE in raised
             for name, low, high in AGE_GROUPS:
                 if low <= age < high:
                     groups[name][0] += 1
-                    groups[name][1] += UNDER_AGE in raised
+                    groups[name][1] += FlagKind.UNDER_AGE_THRESHOLD in raised
         elif row["camera"] == EMPTY:
             result.empty_checkouts += 1
-            result.empty_flagged += NO_FACE in raised
+            result.empty_flagged += FlagKind.NO_FACE in raised
         tally = cashiers.setdefault(
             (row["store_id"], row["cashier_id"]),
             CashierTally(row["store_id"], row["cashier_id"], row["cashier_name"]),
         )
         tally.sales += 1
         tally.minors += age < 18
-        tally.under_age_flags += UNDER_AGE in raised
+        tally.under_age_flags += FlagKind.UNDER_AGE_THRESHOLD in raised
     result.unexpected = len(set(found) - known)
     result.differences = {kind: differences[kind] for kind in EVIDENCE_KINDS}
     result.under_age_by_group = {name: (n, k) for name, (n, k) in groups.items()}
@@ -119,8 +118,8 @@ def describe(result: Comparison, threshold: int, top_cashiers: int = 3) -> list[
         f"Audit: {result.audited:,} of {result.sales:,} alcohol sales audited, "
         f"{result.flagged:,} flagged"
     ]
-    width = max(len(k) for k in FLAG_KINDS)
-    lines += [f"  {kind:<{width}}  {result.flags[kind]:>6,}" for kind in FLAG_KINDS]
+    width = max(len(k) for k in FlagKind)
+    lines += [f"  {kind:<{width}}  {result.flags[kind]:>6,}" for kind in FlagKind]
     if result.not_audited or result.unexpected:
         lines.append(
             f"  not audited: {len(result.not_audited)} of the demo's sales; "

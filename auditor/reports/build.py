@@ -29,10 +29,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from auditor.audit.run import RunSummary, UnknownStore
-from auditor.db.models import FLAG_KINDS
 from auditor.reports import charts, figures, queries
 from auditor.reports.render import render, store_filename, template, write_atomic
 from auditor.settings import Settings
+from auditor.vocabulary import FlagKind
 
 logger = logging.getLogger(__name__)
 
@@ -224,7 +224,7 @@ def chain_index(
         totals=figures.chain_totals(rows),
         pages=pages,
         nights=settings.reports.trend_nights,
-        kinds=list(FLAG_KINDS),
+        kinds=list(FlagKind),
         nav=_chain_nav(days, day),
         generated_at=now.astimezone(ZoneInfo(settings.chain.default_timezone)),
     )
@@ -276,7 +276,7 @@ def store_page(
         chain=settings.chain.name,
         page=page,
         charts=drawn,
-        kinds=list(FLAG_KINDS),
+        kinds=list(FlagKind),
         nav=_store_nav(settings.report_dir, days, day, name),
         generated_at=now.astimezone(zone),
     )

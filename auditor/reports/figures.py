@@ -47,10 +47,8 @@ import numpy as np
 import pandas as pd
 
 from auditor.audit.business_day import day_bounds
-from auditor.db.models import FLAG_KINDS
+from auditor.vocabulary import Decision, Evidence, FlagKind, NightState, RunStatus
 
-UNDER_AGE = "under_age_threshold"
-CONFIRMED = "confirmed_violation"
 Z_95 = 1.959964
 
 # Estimated-age bands of the purchase mix: (label, lowest age, first age of the next band).
@@ -115,7 +113,7 @@ class NightFigures:
     sales_with_frames: int = 0
     sales_with_face: int = 0
     flagged_sales: int = 0
-    flags_by_kind: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FLAG_KINDS, 0))
+    flags_by_kind: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FlagKind, 0))
 
     @property
     def frame_coverage(self) -> float | None:
@@ -131,7 +129,7 @@ class NightFigures:
 
     @property
     def under_age(self) -> int:
-        return self.flags_by_kind.get(UNDER_AGE, 0)
+        return self.flags_by_kind.get(FlagKind.UNDER_AGE_THRESHOLD, 0)
 
     @property
     def flags(self) -> int:
@@ -143,7 +141,7 @@ class NightFigures:
             self.sales_with_frames + other.sales_with_frames,
             self.sales_with_face + other.sales_with_face,
             self.flagged_sales + other.flagged_sales,
-            {k: self.flags_by_kind.get(k, 0) + other.flags_by_kind.get(k, 0) for k in FLAG_KINDS},
+            {k: self.flags_by_kind.get(k, 0) + other.flags_by_kind.get(k, 0) for k in FlagKind},
         )
 
 
@@ -155,7 +153,7 @@ def night_figures(verdicts: pd.DataFrame) -> NightFigures:
         sales_with_frames=int((verdicts["frames_matched"] > 0).sum()),
         sales_with_face=int((verdicts["faces_found"] > 0).sum()),
         flagged_sales=int(is_flagged(kinds).sum()),
-        flags_by_kind={k: int(has_kind(kinds, k).sum()) for k in FLAG_KINDS},
+        flags_by_kind={k: int(has_kind(kinds, k).sum()) for k in FlagKind},
     )
 
 
@@ -184,13 +182,11 @@ def baseline(verdicts: pd.DataFrame, nights_with_results: int) -> Baseline:
         nights=nights_with_results,
         alcohol_sales=len(verdicts),
         flagged_sales=int(is_flagged(kinds).sum()),
-        under_age=int(has_kind(kinds, UNDER_AGE).sum()),
+        under_age=int(has_kind(kinds, FlagKind.UNDER_AGE_THRESHOLD).sum()),
     )
 
 
 # -- audit runs ----------------------------------------------------------------------------------
-
-NIGHT_STATES = ("audited", "failed", "running", "not_audited")
 
 
 @dataclass(frozen=True)
@@ -204,7 +200,7 @@ class RunState:
     says so while ``current`` still holds the figures.
     """
 
-    state: str
+    state: NightState
     current: dict[str, Any] | None = None
     latest: dict[str, Any] | None = None
 
@@ -223,15 +219,15 @@ class RunState:
 def run_state(runs: pd.DataFrame) -> RunState:
     """The state of one store-night from all its attempts (``audit_runs`` rows)."""
     if runs.empty:
-        return RunState("not_audited")
+        return RunState(NightState.NOT_AUDITED)
     ordered = runs.sort_values(["started_at", "id"])
     latest = ordered.iloc[-1].to_dict()
-    succeeded = ordered[ordered["status"] == "succeeded"]
+    succeeded = ordered[ordered["status"] == RunStatus.SUCCEEDED]
     if not succeeded.empty:
-        return RunState("audited", succeeded.iloc[-1].to_dict(), latest)
-    if latest["status"] == "running":
-        return RunState("running", None, latest)
-    return RunState("failed", None, latest)
+        return RunState(NightState.AUDITED, succeeded.iloc[-1].to_dict(), latest)
+    if latest["status"] == RunStatus.RUNNING:
+        return RunState(NightState.RUNNING, None, latest)
+    return RunState(NightState.FAILED, None, latest)
 
 
 @dataclass(frozen=True)
@@ -346,7 +342,7 @@ def store_rows(
 def _nights_with_results(runs: pd.DataFrame, store_id: str, first: date, day: date) -> int:
     done = runs[
         (runs["store_id"] == store_id)
-        & (runs["status"] == "succeeded")
+        & (runs["status"] == RunStatus.SUCCEEDED)
         & (runs["business_date"] >= first)
         & (runs["business_date"] < day)
     ]
@@ -392,7 +388,9 @@ def current_reviews(reviews: pd.DataFrame) -> pd.DataFrame:
 def confirmed_sales(reviews: pd.DataFrame) -> set[int]:
     """Sales with a current review that confirms a violation."""
     current = current_reviews(reviews)
-    return {int(s) for s in current.loc[current["decision"] == CONFIRMED, "sale_id"]}
+    return {
+        int(s) for s in current.loc[current["decision"] == Decision.CONFIRMED_VIOLATION, "sale_id"]
+    }
 
 
 # -- cashiers ------------------------------------------------------------------------------------
@@ -451,7 +449,7 @@ def cashier_rows(
                 name=str(names.get(cashier_id, "") or ""),
                 alcohol_sales=count,
                 flagged_sales=int(is_flagged(kinds).sum()),
-                under_age=int(has_kind(kinds, UNDER_AGE).sum()),
+                under_age=int(has_kind(kinds, FlagKind.UNDER_AGE_THRESHOLD).sum()),
                 confirmed=int(sales["sale_id"].isin(confirmed).sum()),
                 baseline_sales=len(past),
                 baseline_flagged=int(is_flagged(past["flag_kinds"]).sum()),
@@ -478,12 +476,10 @@ def cashier_rows(
 
 # -- flagged sales -------------------------------------------------------------------------------
 
-EVIDENCE_STATES = ("crop", "removed", "missing", "none")
-
 
 @dataclass(frozen=True)
 class ReviewStatus:
-    decision: str  # one of REVIEW_DECISIONS
+    decision: str  # a Decision
     reviewed_at: datetime | None
     reviewer: str
     comment: str
@@ -510,7 +506,7 @@ class FlaggedSale:
     age_spread: float | None
     kinds: list[str]
     reviews: dict[str, ReviewStatus | None]  # by flag kind; None: not reviewed
-    evidence: str
+    evidence: Evidence
     face_crop: bytes | None = None
 
     @property
@@ -537,7 +533,7 @@ def flagged_sales(
     if flagged.empty:
         return []
     names = dict(zip(cashiers["cashier_id"], cashiers["name"], strict=True))
-    under_age = flags[flags["kind"] == UNDER_AGE].drop_duplicates("sale_id")
+    under_age = flags[flags["kind"] == FlagKind.UNDER_AGE_THRESHOLD].drop_duplicates("sale_id")
     evidence_of = {
         int(sale_id): (crop, purged)
         for sale_id, crop, purged in zip(
@@ -569,7 +565,7 @@ def flagged_sales(
     for v in flagged.itertuples(index=False):
         sale_id = int(v.sale_id)
         kinds = split_kinds(v.flag_kinds)
-        evidence, crop = _evidence(evidence_of.get(sale_id), UNDER_AGE in kinds)
+        evidence, crop = _evidence(evidence_of.get(sale_id), FlagKind.UNDER_AGE_THRESHOLD in kinds)
         sold_at = local(v.sold_at, zone)
         assert sold_at is not None
         rows.append(
@@ -602,18 +598,18 @@ def _number(value: Any) -> float | None:
     return None if value is None or pd.isna(value) else float(value)
 
 
-def _evidence(flag: tuple[Any, Any] | None, is_under_age: bool) -> tuple[str, bytes | None]:
+def _evidence(flag: tuple[Any, Any] | None, is_under_age: bool) -> tuple[Evidence, bytes | None]:
     """The evidence state of a sale from its under-age flag's (face crop, purged at)."""
     if not is_under_age:
-        return "none", None
+        return Evidence.NONE, None
     if flag is None:
-        return "missing", None
+        return Evidence.MISSING, None
     crop, purged = flag
     if isinstance(crop, bytes | bytearray | memoryview) and len(crop) > 0:
-        return "crop", bytes(crop)
+        return Evidence.CROP, bytes(crop)
     if purged is not None and not pd.isna(purged):
-        return "removed", None
-    return "missing", None
+        return Evidence.REMOVED, None
+    return Evidence.MISSING, None
 
 
 # -- charts' data --------------------------------------------------------------------------------
@@ -639,7 +635,11 @@ def hourly(verdicts: pd.DataFrame, zone: ZoneInfo) -> Hourly:
 
     kinds = verdicts["flag_kinds"]
     everything = pd.Series(True, index=verdicts.index)
-    return Hourly(count(everything), count(is_flagged(kinds)), count(has_kind(kinds, UNDER_AGE)))
+    return Hourly(
+        count(everything),
+        count(is_flagged(kinds)),
+        count(has_kind(kinds, FlagKind.UNDER_AGE_THRESHOLD)),
+    )
 
 
 @dataclass(frozen=True)
@@ -654,7 +654,7 @@ def nightly_trend(
     verdicts: pd.DataFrame, runs: pd.DataFrame, *, day: date, nights: int
 ) -> list[TrendPoint]:
     """One point per night from ``day - nights`` to ``day`` for one store."""
-    audited = set(runs.loc[runs["status"] == "succeeded", "business_date"])
+    audited = set(runs.loc[runs["status"] == RunStatus.SUCCEEDED, "business_date"])
     by_night = {d: g for d, g in verdicts.groupby("business_date", sort=False)}
     points = []
     for n in range(nights, -1, -1):
@@ -670,7 +670,7 @@ def nightly_trend(
                 d,
                 total,
                 rate(int(is_flagged(kinds).sum()), total),
-                rate(int(has_kind(kinds, UNDER_AGE).sum()), total),
+                rate(int(has_kind(kinds, FlagKind.UNDER_AGE_THRESHOLD).sum()), total),
             )
         )
     return points

@@ -28,6 +28,7 @@ from auditor.db.models import (
     Store,
     User,
 )
+from auditor.vocabulary import RunStatus
 
 STORE_COLUMNS = ["id", "name", "timezone"]
 RUN_COLUMNS = [
@@ -162,7 +163,7 @@ def chain_window(
         sa.select(*verdict_select())
         .join(AuditRun, AuditRun.id == SaleVerdict.run_id)
         .join(Sale, Sale.id == SaleVerdict.sale_id)
-        .where(*in_window, AuditRun.status == "succeeded")
+        .where(*in_window, AuditRun.status == RunStatus.SUCCEEDED)
         .order_by(Sale.sold_at, SaleVerdict.sale_id)
     ).all()
     return ChainWindow(
@@ -241,7 +242,7 @@ def store_evidence(
         .join(AuditRun, AuditRun.id == SaleVerdict.run_id)
         .where(
             AuditRun.store_id == store_id,
-            AuditRun.status == "succeeded",
+            AuditRun.status == RunStatus.SUCCEEDED,
             AuditRun.business_date >= first,
             AuditRun.business_date <= day,
         )
@@ -262,8 +263,8 @@ def store_evidence(
 
 def nights_summary(session: Session, days: Sequence[date]) -> pd.DataFrame:
     """Per business date: stores with a result, alcohol sales audited, flags, failed attempts."""
-    succeeded = sa.case((AuditRun.status == "succeeded", 1), else_=0)
-    failed = sa.case((AuditRun.status == "failed", 1), else_=0)
+    succeeded = sa.case((AuditRun.status == RunStatus.SUCCEEDED, 1), else_=0)
+    failed = sa.case((AuditRun.status == RunStatus.FAILED, 1), else_=0)
     rows = session.execute(
         sa.select(
             AuditRun.business_date,

@@ -31,30 +31,21 @@ from markupsafe import Markup
 
 from auditor.reports.figures import FlaggedSale
 from auditor.resources import shipped_folder
+from auditor.vocabulary import (
+    NOT_REVIEWED,
+    Decision,
+    Evidence,
+    FlagKind,
+    NightState,
+    ReviewFilter,
+    RunStatus,
+    decision_label,
+    kind_label,
+    kind_short,
+)
 
 TEMPLATES = shipped_folder("templates")
 
-KIND_LABELS = {
-    "under_age_threshold": "under age threshold",
-    "no_frame": "no frame",
-    "no_face": "no face",
-    "unreadable_frame": "unreadable frame",
-    "outside_legal_hours": "outside legal hours",
-}
-KIND_SHORT = {
-    "under_age_threshold": "under age",
-    "no_frame": "no frame",
-    "no_face": "no face",
-    "unreadable_frame": "unreadable",
-    "outside_legal_hours": "after hours",
-}
-DECISION_LABELS = {
-    "confirmed_violation": "confirmed violation",
-    "id_checked": "ID was checked",
-    "adult": "adult",
-    "invalid_frame": "invalid frame",
-}
-NOT_REVIEWED = "not reviewed"
 DASH = "–"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -128,12 +119,9 @@ def jpeg_uri(data: bytes | None) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
 
 
-def kind_label(kind: str) -> str:
-    return KIND_LABELS.get(kind, kind.replace("_", " "))
-
-
-def decision_label(decision: str | None) -> str:
-    return NOT_REVIEWED if decision is None else DECISION_LABELS.get(decision, decision)
+def sentence(text: str) -> str:
+    """``text`` with its first letter in upper case, the rest as it is (``ID`` stays)."""
+    return text[:1].upper() + text[1:]
 
 
 FILTERS: dict[str, Callable[..., Any]] = {
@@ -147,7 +135,19 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "day": fmt_day,
     "jpeg_uri": jpeg_uri,
     "kind_label": kind_label,
+    "kind_short": kind_short,
     "decision_label": decision_label,
+    "sentence": sentence,
+}
+# The names templates compare with and the labels they show come from the one vocabulary.
+GLOBALS: dict[str, Any] = {
+    "FlagKind": FlagKind,
+    "Decision": Decision,
+    "RunStatus": RunStatus,
+    "NightState": NightState,
+    "Evidence": Evidence,
+    "ReviewFilter": ReviewFilter,
+    "NOT_REVIEWED": NOT_REVIEWED,
 }
 
 
@@ -155,7 +155,7 @@ def configure(env: jinja2.Environment) -> jinja2.Environment:
     """Give ``env`` the pages' whitespace rules, filters and globals; before it loads a template."""
     env.trim_blocks = env.lstrip_blocks = True
     env.filters.update(FILTERS)
-    env.globals.update(kind_labels=KIND_LABELS, kind_short=KIND_SHORT)
+    env.globals.update(GLOBALS)
     return env
 
 

@@ -20,6 +20,7 @@ from typing import TypeVar
 import sqlalchemy as sa
 
 from auditor.db.models import Sale
+from auditor.vocabulary import Role
 
 
 class Right(Enum):
@@ -29,17 +30,10 @@ class Right(Enum):
 
 
 RIGHTS: dict[str, frozenset[Right]] = {
-    "store_manager": frozenset({Right.REVIEW}),
-    "loss_prevention": frozenset({Right.REVIEW, Right.ANALYSE}),
-    "analyst": frozenset({Right.ANALYSE}),
-    "admin": frozenset(Right),
-}
-
-ROLE_LABELS = {
-    "store_manager": "Store manager",
-    "loss_prevention": "Loss prevention",
-    "analyst": "Analyst",
-    "admin": "Administrator",
+    Role.STORE_MANAGER: frozenset({Right.REVIEW}),
+    Role.LOSS_PREVENTION: frozenset({Right.REVIEW, Right.ANALYSE}),
+    Role.ANALYST: frozenset({Right.ANALYSE}),
+    Role.ADMIN: frozenset(Right),
 }
 
 Query = TypeVar("Query", bound=sa.Select)  # type: ignore[type-arg]
@@ -58,7 +52,7 @@ class CurrentUser:
     @property
     def all_stores(self) -> bool:
         """True for a role that sees every store; a store manager sees their own only."""
-        return self.role != "store_manager"
+        return self.role != Role.STORE_MANAGER
 
     def scoped(self, query: Query) -> Query:
         """``query`` (which must involve :class:`~auditor.db.models.Sale`) limited to the stores
@@ -71,4 +65,7 @@ class CurrentUser:
 
     @property
     def role_label(self) -> str:
-        return ROLE_LABELS.get(self.role, self.role)
+        try:
+            return Role(self.role).label
+        except ValueError:
+            return self.role

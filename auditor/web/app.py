@@ -23,7 +23,6 @@ from werkzeug.wrappers import Response
 
 from auditor.db.engine import make_engine
 from auditor.reports import render
-from auditor.reviews import DECISION_LABELS
 from auditor.settings import Settings
 from auditor.web import admin, analytics, auth, flags
 from auditor.web.access import Right
@@ -95,7 +94,6 @@ def create_app(settings: Settings, engine: Engine | None = None, **config: Any) 
 
     env = render.configure(app.jinja_env)
     env.globals.update(
-        decision_labels=DECISION_LABELS,
         Right=Right,
         chain_name=settings.chain.name,
     )

@@ -32,15 +32,15 @@ from auditor.db.models import (
 )
 from auditor.retention import frame_file
 from auditor.reviews import (
-    DECISION_LABELS,
     ReviewError,
     latest_reviews,
     record_review,
     review_history,
 )
+from auditor.vocabulary import Decision, ReviewFilter, RunStatus
 from auditor.web.access import Right
 from auditor.web.auth import requires
-from auditor.web.listing import STATUSES, flag_page
+from auditor.web.listing import flag_page
 from auditor.web.state import current_user, db, log_event, page_arg, state
 
 logger = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def _current_flags() -> sa.Select[Any]:
         sa.select(Flag)
         .join(Sale, Sale.id == Flag.sale_id)
         .join(AuditRun, AuditRun.id == Flag.run_id)
-        .where(AuditRun.status == "succeeded")
+        .where(AuditRun.status == RunStatus.SUCCEEDED)
     )
     return user.scoped(query)
 
@@ -115,8 +115,8 @@ def _successor_or_404(flag_id: int) -> int:
 def index() -> str:
     user = current_user()
     assert user is not None
-    status = request.args.get("status", "open")
-    status = status if status in STATUSES else "open"
+    status = request.args.get("status", ReviewFilter.OPEN)
+    status = status if status in tuple(ReviewFilter) else ReviewFilter.OPEN
     store = request.args.get("store", "") if user.all_stores else ""
     page = page_arg()
     listing = flag_page(
@@ -286,7 +286,7 @@ def decide(flag_id: int) -> Response:
     sale = db().get(Sale, flag.sale_id)
     assert sale is not None
     flash(
-        f"Recorded “{DECISION_LABELS[decision]}” for receipt {sale.receipt_id} "
+        f"Recorded “{Decision(decision).label}” for receipt {sale.receipt_id} "
         f"(store {sale.store_id}).",
         "ok",
     )

@@ -39,10 +39,10 @@ from auditor.reports.queries import (
 from auditor.reports.render import flagged_sales_table
 from auditor.reviews import latest_reviews
 from auditor.settings import Settings
+from auditor.vocabulary import Evidence, FlagKind, ReviewFilter, RunStatus
 from auditor.web.access import CurrentUser
 
 PAGE_SIZE = 50
-STATUSES = ("open", "reviewed", "all")
 
 
 @dataclass
@@ -73,7 +73,7 @@ def _flagged_sales_in_scope(user: CurrentUser, store: str) -> sa.Select[tuple[in
         .outerjoin(
             latest, sa.and_(latest.c.sale_id == Flag.sale_id, latest.c.flag_kind == Flag.kind)
         )
-        .where(AuditRun.status == "succeeded")
+        .where(AuditRun.status == RunStatus.SUCCEEDED)
         .group_by(Flag.sale_id)
     )
     if store:
@@ -98,9 +98,9 @@ def flag_page(
     )
     result = FlagPage(open_count=counts.get(True, 0), reviewed_count=counts.get(False, 0))
     query = sa.select(sales.c.sale_id).join(Sale, Sale.id == sales.c.sale_id)
-    if status == "open":
+    if status == ReviewFilter.OPEN:
         query = query.where(sales.c.open.is_(True))
-    elif status == "reviewed":
+    elif status == ReviewFilter.REVIEWED:
         query = query.where(sales.c.open.is_(False))
     sale_ids = list(
         session.execute(
@@ -132,8 +132,9 @@ def flag_page(
         by_sale.update((row.sale_id, row) for row in rows)
     ordered = [by_sale[s] for s in sale_ids if s in by_sale]
     for row in ordered:
-        if row.evidence == "crop" and (row.sale_id, "under_age_threshold") in flag_ids:
-            result.faces_shown.append((flag_ids[(row.sale_id, "under_age_threshold")], row.sale_id))
+        under_age = (row.sale_id, FlagKind.UNDER_AGE_THRESHOLD)
+        if row.evidence == Evidence.CROP and under_age in flag_ids:
+            result.faces_shown.append((flag_ids[under_age], row.sale_id))
     for (store_id, day), rows in _grouped(ordered, store_of):
         links = {
             row.sale_id: review_url(flag_ids[(row.sale_id, _first_kind(row))])
@@ -171,7 +172,7 @@ def _grouped(
 
 def _read(session: Session, sale_ids: list[int]) -> dict[str, pd.DataFrame]:
     """The page's sales as the reports' figures take them: verdicts, flags, lines, reviews."""
-    current = sa.select(AuditRun.id).where(AuditRun.status == "succeeded")
+    current = sa.select(AuditRun.id).where(AuditRun.status == RunStatus.SUCCEEDED)
     verdicts = session.execute(
         sa.select(*verdict_select())
         .join(Sale, Sale.id == SaleVerdict.sale_id)

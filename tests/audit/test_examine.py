@@ -9,7 +9,7 @@ import pytest
 from auditor.audit import examine
 from auditor.audit.examine import ExamineTimings, FrameToRead, examine_frames, load_age_model
 from auditor.audit.faces import DEFAULT_MARGIN, get_detector
-from auditor.audit.rules import ESTIMATED, NO_FACE, UNREADABLE
+from auditor.vocabulary import EstimateOutcome
 
 
 @pytest.fixture(scope="module")
@@ -52,10 +52,14 @@ def test_threads_and_chunks_give_the_same_results(
     one, progress = _examine(frame_files, age_model_dir, workers=1)
     assert progress == [(i, len(frame_files)) for i in range(1, len(frame_files) + 1)]
     outcomes = [r.outcome for r in one.values()]
-    assert outcomes.count(ESTIMATED) == len(face_frames)
-    assert outcomes.count(UNREADABLE) == 3  # not a JPEG, purged, missing
-    assert NO_FACE in outcomes
-    assert all(r.crop_jpeg and r.age is not None for r in one.values() if r.outcome == ESTIMATED)
+    assert outcomes.count(EstimateOutcome.ESTIMATED) == len(face_frames)
+    assert outcomes.count(EstimateOutcome.UNREADABLE_FRAME) == 3  # not a JPEG, purged, missing
+    assert EstimateOutcome.NO_FACE in outcomes
+    assert all(
+        r.crop_jpeg and r.age is not None
+        for r in one.values()
+        if r.outcome == EstimateOutcome.ESTIMATED
+    )
 
     monkeypatch.setattr(examine, "CHUNK_FRAMES", 3)  # several chunks, overlapped with the model
     many, _ = _examine(frame_files, age_model_dir, workers=3)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
 import time
 from datetime import date
+from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -19,6 +21,7 @@ DAY = date(2024, 3, 1)
 HOLDER = """
 import sys, time
 from datetime import date
+from pathlib import Path
 from auditor.audit.lock import store_night_lock
 from auditor.db import make_engine
 engine = make_engine(sys.argv[1])
@@ -102,3 +105,14 @@ def test_lock_key_is_stable_and_fits_a_bigint() -> None:
     assert lock_key("S1", DAY) != lock_key("S1", date(2024, 3, 2))
     assert lock_key("S1", DAY) != lock_key("S2", DAY)
     assert -(2**63) <= lock_key("S1", DAY) < 2**63
+
+
+def test_sqlite_lock_file_names_the_holder_and_goes_with_the_lock(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'auditor.db'}")
+    locks = tmp_path / "auditor.db.locks"
+    with store_night_lock(engine, "S1", DAY):
+        (lock_file,) = locks.iterdir()
+        assert lock_file.read_text().startswith(f"process {os.getpid()} on ")
+    assert list(locks.iterdir()) == []
+    assert not refused(engine)
+    engine.dispose()

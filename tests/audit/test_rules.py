@@ -11,8 +11,8 @@ from auditor.audit.rules import (
     judge_sale,
     within_legal_hours,
 )
-from auditor.db.models import FLAG_KINDS
 from auditor.settings import AuditSettings
+from auditor.vocabulary import FlagKind
 
 RULES = Rules(age_threshold=25, legal_hours_start=time(8), legal_hours_end=time(23))
 NOON = time(12)
@@ -131,7 +131,7 @@ def test_judge_sale(frames, local, flags, age, read, faces, evidence):
 
 def test_flags_come_in_a_fixed_order():
     verdict = judge_sale([face(10)], time(3), RULES)
-    assert list(verdict.flags) == [k for k in FLAG_KINDS if k in verdict.flags]
+    assert list(verdict.flags) == [k for k in FlagKind if k in verdict.flags]
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from auditor.db.models import (
-    FLAG_KINDS,
     AuditRun,
     Cashier,
     Flag,
@@ -32,6 +31,7 @@ from auditor.db.models import (
     Store,
     User,
 )
+from auditor.vocabulary import FlagKind
 
 BEER = ("Pils 0.5 l", "beer", 6.0, 594, True)
 WINE = ("Riesling 0.75 l", "wine", 1.0, 899, True)
@@ -197,7 +197,7 @@ class ResultsBuilder:
     def verdicts(self, run_id: int, specs: Sequence[VerdictSpec], threshold: int = 25) -> None:
         verdicts, flags = [], []
         for v in specs:
-            kinds = [k for k in FLAG_KINDS if k in v.kinds]
+            kinds = [k for k in FlagKind if k in v.kinds]
             assert len(kinds) == len(v.kinds), v.kinds
             verdicts.append(
                 {

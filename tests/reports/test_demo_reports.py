@@ -21,10 +21,11 @@ from sqlalchemy.engine import Engine
 
 from auditor.cli import main
 from auditor.db import make_engine
-from auditor.db.models import FLAG_KINDS, AuditRun, Flag, Sale, SaleVerdict
+from auditor.db.models import AuditRun, Flag, Sale, SaleVerdict
 from auditor.demo.datasets import datasets_dir
 from auditor.reports.render import store_filename
 from auditor.settings import Settings, load_settings
+from auditor.vocabulary import FlagKind
 from tests.reports.html import Element, read
 
 pytestmark = pytest.mark.slow
@@ -105,7 +106,7 @@ def test_chain_index_of_each_night_matches_the_database(demo: DemoReports) -> No
             assert row.field("alcohol_sales") == str(len(verdicts))
             assert row.field("flagged_sales") == str(sum(bool(kinds(v)) for v in verdicts))
             assert row.field("faces_found") == str(sum(v["faces_found"] > 0 for v in verdicts))
-            for kind in FLAG_KINDS:
+            for kind in FlagKind:
                 assert row.field(kind) == str(sum(kind in kinds(v) for v in verdicts)), kind
         ranks = [int(r.field("rank")) for r in rows.values()]
         assert ranks == list(range(1, len(rows) + 1))

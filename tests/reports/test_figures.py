@@ -37,6 +37,7 @@ from auditor.reports.queries import (
     STORE_COLUMNS,
     VERDICT_COLUMNS,
 )
+from auditor.vocabulary import FlagKind
 
 BERLIN = ZoneInfo("Europe/Berlin")
 DAY = date(2024, 3, 1)
@@ -183,7 +184,7 @@ def row(
     store_id: str, sales: int, flagged: int, under: int = 0, state: str = "audited"
 ) -> StoreRow:
     current = {"id": 1} if state == "audited" else None
-    kinds = dict.fromkeys(figures.FLAG_KINDS, 0) | {UNDER: under}
+    kinds = dict.fromkeys(FlagKind, 0) | {UNDER: under}
     return StoreRow(
         store_id=store_id,
         name="",

@@ -17,11 +17,12 @@ from sqlalchemy.engine import Engine
 from auditor import nightly
 from auditor.audit.run import RunSummary, UnknownStore
 from auditor.cli import main
-from auditor.db.models import FLAG_KINDS, AuditRun, Cashier, Sale, SaleVerdict
+from auditor.db.models import AuditRun, Cashier, Sale, SaleVerdict
 from auditor.reports import render_after_audit, write_night_reports
 from auditor.reports.build import night_dir
 from auditor.reports.render import store_filename
 from auditor.settings import Settings
+from auditor.vocabulary import FlagKind
 from tests.reports.conftest import (
     DAY,
     ODD_ID,
@@ -103,7 +104,7 @@ def test_chain_index_ranks_every_store_with_the_databases_figures(
         framed = sum(v["frames_matched"] > 0 for v in verdicts)
         assert row.field("frame_coverage") == percent(framed, len(verdicts))
         assert row.field("faces_found") == str(sum(v["faces_found"] > 0 for v in verdicts))
-        for kind in FLAG_KINDS:
+        for kind in FlagKind:
             assert row.field(kind) == str(sum(kind in kinds_of(v) for v in verdicts)), kind
         assert row.field("flagged_sales") == str(flagged)
         assert row.field("flag_rate") == percent(flagged, len(verdicts))

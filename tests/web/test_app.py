@@ -3,6 +3,7 @@ log, decisions and their history, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import date
 
@@ -14,7 +15,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from auditor.db.models import AuditLogEntry, AuditRun, Flag, Review
+from auditor.reports.render import sentence
 from auditor.settings import Settings
+from auditor.vocabulary import NOT_REVIEWED, Decision, FlagKind, ReviewFilter
 from auditor.web import create_app
 from tests.review_data import Made
 from tests.web.conftest import csrf_token, login
@@ -360,3 +363,16 @@ def test_without_proxies_a_forwarded_address_is_not_believed(app: Flask, chain: 
         assert login(forwarded_client(app, forged), "nobody", "wrong password!").status_code == 401
     # every forged header came from 10.0.0.1, which is now locked out
     assert login(forwarded_client(app, "203.0.113.9"), "admin").status_code == 429
+
+
+def test_the_review_app_shows_the_vocabularys_labels(client_for: Client, chain: Made) -> None:
+    client = client_for("mgr1")
+    page = client.get(f"/flags/{chain.flags['s1-late']}").get_data(as_text=True)
+    start = page.index('id="decision"')
+    form = page[start : page.index("</form>", start)]
+    offered = re.findall(r'value="(\w+)" required> (.+?)</label>', form)
+    assert offered == [(d.value, sentence(d.label)) for d in Decision]
+    assert f'<span class="tag open">{NOT_REVIEWED}</span>' in page
+    assert sentence(FlagKind.UNDER_AGE_THRESHOLD.label) in page
+    tabs = re.findall(r'data-status="(\w+)">(\w+) \(', client.get("/flags").get_data(as_text=True))
+    assert tabs == [(f.value, f.label) for f in ReviewFilter]
