@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from auditor.audit.rules import UNDER_AGE
 from auditor.db.models import AuditRun, SaleVerdict
+from auditor.db.queries import current_runs
 from auditor.reviews import CONFIRMED, latest_reviews
 
 logger = logging.getLogger(__name__)
@@ -162,22 +163,22 @@ def load_inputs(
     (default: the latest date with a succeeded run), of ``store_ids`` (default: every store)."""
     if nights < 1:
         raise ValueError("nights must be at least 1")
-    scope = [AuditRun.status == "succeeded"]
-    if store_ids:
-        scope.append(AuditRun.store_id.in_(store_ids))
+    stores = list(store_ids) or None
     if until is None:
-        last_date = sa.select(sa.func.max(AuditRun.business_date)).where(*scope)
+        last_date = current_runs(store_ids=stores).with_only_columns(
+            sa.func.max(AuditRun.business_date)
+        )
         until = session.execute(last_date).scalar()
     if until is None:
         return ThresholdInputs(None, None, 0, 0, [], [], [], {})
     first = until - timedelta(days=nights - 1)
-    scope += [AuditRun.business_date >= first, AuditRun.business_date <= until]
+    window = current_runs(store_ids=stores, first=first, last=until)
     runs = session.execute(
-        sa.select(AuditRun.id, AuditRun.store_id, AuditRun.business_date, AuditRun.settings).where(
-            *scope
+        window.with_only_columns(
+            AuditRun.id, AuditRun.store_id, AuditRun.business_date, AuditRun.settings
         )
     ).all()
-    run_ids = sa.select(AuditRun.id).where(*scope)
+    run_ids = window.with_only_columns(AuditRun.id)
     estimated = SaleVerdict.estimated_age.is_not(None)
     estimates = session.execute(
         sa.select(SaleVerdict.estimated_age).where(SaleVerdict.run_id.in_(run_ids), estimated)

@@ -44,6 +44,7 @@ from auditor.audit.run import AuditTools, audit_nights
 from auditor.db import make_engine, make_session_factory
 from auditor.db.migrations import upgrade
 from auditor.db.models import AgeEstimate, AuditRun, Snapshot
+from auditor.db.queries import current_runs
 from auditor.demo.build import build_demo
 from auditor.demo.chain import DemoSpec
 from auditor.ingest.pos import ingest_sales_file
@@ -140,9 +141,7 @@ def run(settings_path: Path, spec: DemoSpec, *, naive: int) -> None:
     if failed:
         raise SystemExit("audit failed:\n" + "\n".join(failed))
     with Session(engine) as session:
-        runs = session.execute(
-            sa.select(AuditRun.stats).where(AuditRun.status == "succeeded")
-        ).scalars()
+        runs = session.execute(current_runs().with_only_columns(AuditRun.stats)).scalars()
         recorded: dict[str, float] = {}
         frames = faces = 0
         for stats in runs:

@@ -552,17 +552,6 @@ def known_store_ids(session: Session) -> list[str]:
     return list(session.execute(sa.select(Store.id).order_by(Store.id)).scalars())
 
 
-def current_run(session: Session, store_id: str, day: date) -> AuditRun | None:
-    """The store-night's current result: its succeeded run, if any."""
-    return session.execute(
-        sa.select(AuditRun).where(
-            AuditRun.store_id == store_id,
-            AuditRun.business_date == day,
-            AuditRun.status == "succeeded",
-        )
-    ).scalar_one_or_none()
-
-
 def audit_nights(
     *,
     engine: Engine,

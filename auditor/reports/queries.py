@@ -28,6 +28,7 @@ from auditor.db.models import (
     Store,
     User,
 )
+from auditor.db.queries import current_run_ids
 
 STORE_COLUMNS = ["id", "name", "timezone"]
 RUN_COLUMNS = [
@@ -162,7 +163,7 @@ def chain_window(
         sa.select(*verdict_select())
         .join(AuditRun, AuditRun.id == SaleVerdict.run_id)
         .join(Sale, Sale.id == SaleVerdict.sale_id)
-        .where(*in_window, AuditRun.status == "succeeded")
+        .where(SaleVerdict.run_id.in_(current_run_ids(store_ids=ids, first=first, last=day)))
         .order_by(Sale.sold_at, SaleVerdict.sale_id)
     ).all()
     return ChainWindow(
@@ -236,16 +237,8 @@ def store_evidence(
         .where(SaleLine.sale_id.in_(night_sales))
         .order_by(SaleLine.sale_id, SaleLine.line_no)
     ).all()
-    window_sales = (
-        sa.select(SaleVerdict.sale_id)
-        .join(AuditRun, AuditRun.id == SaleVerdict.run_id)
-        .where(
-            AuditRun.store_id == store_id,
-            AuditRun.status == "succeeded",
-            AuditRun.business_date >= first,
-            AuditRun.business_date <= day,
-        )
-    )
+    window_runs = current_run_ids(store_ids=[store_id], first=first, last=day)
+    window_sales = sa.select(SaleVerdict.sale_id).where(SaleVerdict.run_id.in_(window_runs))
     reviews = review_rows(session, window_sales)
     cashiers = session.execute(
         sa.select(Cashier.cashier_id, Cashier.name)

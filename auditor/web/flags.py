@@ -21,7 +21,6 @@ from sqlalchemy.orm import aliased, defer
 from werkzeug.wrappers import Response
 
 from auditor.db.models import (
-    AuditRun,
     Cashier,
     Flag,
     Sale,
@@ -30,6 +29,7 @@ from auditor.db.models import (
     Store,
     User,
 )
+from auditor.db.queries import current_run_ids
 from auditor.retention import frame_file
 from auditor.reviews import (
     DECISION_LABELS,
@@ -55,8 +55,7 @@ def _current_flags() -> sa.Select[Any]:
     query = (
         sa.select(Flag)
         .join(Sale, Sale.id == Flag.sale_id)
-        .join(AuditRun, AuditRun.id == Flag.run_id)
-        .where(AuditRun.status == "succeeded")
+        .where(Flag.run_id.in_(current_run_ids()))
     )
     return user.scoped(query)
 
