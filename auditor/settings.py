@@ -37,7 +37,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from auditor.audit.detectors import DEFAULT_DETECTOR, DETECTORS
+from auditor.detectors import DEFAULT_DETECTOR, DETECTORS
 from auditor.errors import AuditorError
 
 logger = logging.getLogger(__name__)
@@ -137,7 +137,7 @@ class AuditSettings(_Section):
     )
     detector: str = Field(
         default=DEFAULT_DETECTOR,
-        description="the face detector (auditor.audit.detectors.DETECTORS; see docs/faces.md)",
+        description="the face detector (auditor.detectors.DETECTORS; see docs/faces.md)",
     )
     executor: Literal["local", "dask"] = Field(
         default="local", description="where store-nights are audited: here, or on a Dask cluster"

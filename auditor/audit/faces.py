@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from auditor.audit.detectors import DEFAULT_DETECTOR, DETECTORS, DetectorSpec
+from auditor.detectors import DEFAULT_DETECTOR, DETECTORS, DetectorSpec
 from auditor.errors import AuditorError
 from model import openvino_setup
 

@@ -18,7 +18,6 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from auditor.audit.detectors import DEFAULT_DETECTOR
 from auditor.audit.faces import (
     DEFAULT_MARGIN,
     UTKFACE_BOX_DY,
@@ -30,6 +29,7 @@ from auditor.audit.faces import (
     read_frame,
     thread_detector,
 )
+from auditor.detectors import DEFAULT_DETECTOR
 from model.augment import context_margin
 from model.data import LoadedImages
 
