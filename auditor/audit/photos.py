@@ -30,8 +30,7 @@ from auditor.audit.faces import (
     thread_detector,
 )
 from auditor.detectors import DEFAULT_DETECTOR
-from model.augment import context_margin
-from model.data import LoadedImages
+from model import DatasetError, LoadedImages, context_margin
 
 logger = logging.getLogger(__name__)
 
@@ -123,8 +122,6 @@ def audit_face_loader(
         labels = df[keep].reset_index(drop=True)
         kept = [r for r in results if r is not None]
         if not kept:
-            from model.errors import DatasetError
-
             raise DatasetError(f"no readable image among {len(df)} listed faces")
         labels["face_found"] = [found for _, found in kept]
         skipped = [p for p, ok in zip(paths, keep, strict=True) if not ok]
