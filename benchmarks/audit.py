@@ -38,8 +38,10 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from auditor.audit.boxes import pick_shopper
+from auditor.audit.detect import FaceDetector
 from auditor.audit.examine import BATCH_SIZE, compute_device, usable_cores
-from auditor.audit.faces import FaceDetector, crop_face, pick_shopper, read_frame
+from auditor.audit.frames import crop_face, read_frame
 from auditor.audit.run import AuditTools, audit_nights
 from auditor.db import make_engine, make_session_factory
 from auditor.db.migrations import upgrade

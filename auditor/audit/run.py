@@ -32,7 +32,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from auditor.audit.boxes import DEFAULT_MARGIN
 from auditor.audit.business_day import day_bounds
+from auditor.audit.detect import FaceDetector, get_detector
 from auditor.audit.examine import (
     ExamineTimings,
     FrameProgress,
@@ -42,7 +44,6 @@ from auditor.audit.examine import (
     examine_frames,
     load_age_model,
 )
-from auditor.audit.faces import DEFAULT_MARGIN, FaceDetector, get_detector
 from auditor.audit.lock import AuditInProgress, store_night_lock
 from auditor.audit.match import match_frames
 from auditor.audit.rules import UNDER_AGE, FrameOutcome, Rules, Verdict, judge_sale
