@@ -38,7 +38,8 @@ from contextlib import contextmanager
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from auditor.audit.run import AuditTools, RunSummary, audit_nights
+from auditor.audit.run import AuditTools, audit_nights
+from auditor.audit.summary import RunSummary
 from auditor.db.engine import make_engine
 from auditor.errors import AuditorError
 from auditor.settings import Settings

@@ -20,9 +20,8 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from auditor.audit.run import known_store_ids
 from auditor.db.models import AuditRun, Sale, SaleVerdict
-from auditor.db.queries import current_runs
+from auditor.db.queries import current_runs, known_store_ids
 from auditor.errors import AuditorError
 from auditor.settings import Settings
 

@@ -14,7 +14,7 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from auditor.db.models import AuditRun
+from auditor.db.models import AuditRun, Store
 
 
 def current_runs(
@@ -50,3 +50,8 @@ def current_run(session: Session, *, store_id: str, day: date) -> AuditRun | Non
     """The store-night's current run, if it has one."""
     query = current_runs(store_ids=[store_id], first=day, last=day)
     return session.execute(query).scalar_one_or_none()
+
+
+def known_store_ids(session: Session) -> list[str]:
+    """Every store the database knows, by id."""
+    return list(session.execute(sa.select(Store.id).order_by(Store.id)).scalars())

@@ -123,11 +123,6 @@ def frame(rows: Sequence[Any], columns: list[str], times: Sequence[str] = ()) ->
     return table
 
 
-def store_ids(session: Session) -> list[str]:
-    """Every store in the database, by id."""
-    return list(session.execute(sa.select(Store.id).order_by(Store.id)).scalars())
-
-
 @dataclass
 class ChainWindow:
     """The stores, and their runs and verdicts from ``first`` through ``day``."""

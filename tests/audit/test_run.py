@@ -14,13 +14,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from auditor.audit.lock import AuditInProgress
-from auditor.audit.run import (
-    INTERRUPTED,
-    AuditTools,
-    UnknownStore,
-    audit_nights,
-    audit_store_night,
-)
+from auditor.audit.run import AuditTools, audit_nights, audit_store_night
+from auditor.audit.store import INTERRUPTED, UnknownStore
 from auditor.db.models import AgeEstimate, AuditRun, Flag
 from auditor.db.queries import current_run
 from auditor.settings import Settings
