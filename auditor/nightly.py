@@ -18,8 +18,10 @@ from sqlalchemy.orm import Session
 
 from auditor.audit.business_day import previous_business_date
 from auditor.audit.cluster import audit_nights_on_dask
-from auditor.audit.run import AuditTools, RunSummary, audit_nights, known_store_ids
+from auditor.audit.run import AuditTools, audit_nights
+from auditor.audit.summary import RunSummary
 from auditor.db.migrations import require_current_schema
+from auditor.db.queries import known_store_ids
 from auditor.reports import render_after_audit
 from auditor.retention import nightly_purge
 from auditor.settings import Settings

@@ -33,10 +33,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from auditor.db.engine import database_errors
-from auditor.db.models import AgeEstimate, AuditLogEntry, AuditRun, Flag, Sale, Snapshot, utcnow
+from auditor.db.models import AgeEstimate, AuditLogEntry, Flag, Sale, Snapshot, utcnow
+from auditor.db.queries import current_run_ids
 from auditor.reviews import latest_reviews
 from auditor.settings import RetentionSettings, Settings
-from auditor.vocabulary import Decision, RunStatus
+from auditor.vocabulary import Decision
 
 logger = logging.getLogger(__name__)
 
@@ -203,12 +204,11 @@ def _evidence(session: Session) -> list[EvidenceRow]:
     rows = session.execute(
         sa.select(Flag.id, Sale.sold_at, Flag.snapshot_id, latest.c.decision)
         .join(Sale, Sale.id == Flag.sale_id)
-        .join(AuditRun, AuditRun.id == Flag.run_id)
         .outerjoin(
             latest, sa.and_(latest.c.sale_id == Flag.sale_id, latest.c.flag_kind == Flag.kind)
         )
         .where(
-            AuditRun.status == RunStatus.SUCCEEDED,
+            Flag.run_id.in_(current_run_ids()),
             Flag.evidence_purged_at.is_(None),
             sa.or_(Flag.face_crop.is_not(None), live_frame),
         )

@@ -36,7 +36,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from auditor.audit.detectors import DEFAULT_DETECTOR, DetectorName
+from auditor.detectors import DEFAULT_DETECTOR, DetectorName
 from auditor.errors import AuditorError
 
 logger = logging.getLogger(__name__)
@@ -128,7 +128,7 @@ class AuditSettings(_Section):
     )
     detector: DetectorName = Field(
         default=DEFAULT_DETECTOR,
-        description="the face detector (auditor.audit.detectors.DETECTORS; see docs/faces.md)",
+        description="the face detector (auditor.detectors.DETECTORS; see docs/faces.md)",
     )
     executor: Literal["local", "dask"] = Field(
         default="local", description="where store-nights are audited: here, or on a Dask cluster"

@@ -38,12 +38,15 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from auditor.audit.boxes import pick_shopper
+from auditor.audit.detect import FaceDetector
 from auditor.audit.examine import BATCH_SIZE, compute_device, usable_cores
-from auditor.audit.faces import FaceDetector, crop_face, pick_shopper, read_frame
+from auditor.audit.frames import crop_face, read_frame
 from auditor.audit.run import AuditTools, audit_nights
 from auditor.db import make_engine, make_session_factory
 from auditor.db.migrations import upgrade
 from auditor.db.models import AgeEstimate, AuditRun, Snapshot
+from auditor.db.queries import current_runs
 from auditor.demo.build import build_demo
 from auditor.demo.chain import DemoSpec
 from auditor.ingest.pos import ingest_sales_file
@@ -141,9 +144,7 @@ def run(settings_path: Path, spec: DemoSpec, *, naive: int) -> None:
     if failed:
         raise SystemExit("audit failed:\n" + "\n".join(failed))
     with Session(engine) as session:
-        runs = session.execute(
-            sa.select(AuditRun.stats).where(AuditRun.status == RunStatus.SUCCEEDED)
-        ).scalars()
+        runs = session.execute(current_runs().with_only_columns(AuditRun.stats)).scalars()
         recorded: dict[str, float] = {}
         frames = faces = 0
         for stats in runs:

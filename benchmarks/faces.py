@@ -30,18 +30,12 @@ from collections.abc import Callable, Iterator
 import cv2
 import numpy as np
 
-from auditor.audit.faces import (
-    DEFAULT_DETECTOR,
-    DEFAULT_MARGIN,
-    DETECTORS,
-    FaceBox,
-    FaceDetector,
-    box_found,
-    crop_face,
-    pick_shopper,
-)
+from auditor.audit.boxes import DEFAULT_MARGIN, FaceBox, box_found, pick_shopper
+from auditor.audit.detect import FaceDetector
+from auditor.audit.frames import crop_face
 from auditor.demo.datasets import face_files
 from auditor.demo.scene import compose_frame, load_face
+from auditor.detectors import DEFAULT_DETECTOR, DETECTORS
 
 
 def demo_frames(count: int, seed: int) -> Iterator[tuple[np.ndarray, list[FaceBox]]]:

@@ -10,12 +10,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 from keras import ops
 
+from model.errors import WeightsFileError
 from model.layers import AgeExpectation, Preprocess
-from model.weights import load_torchvision_mobilenet_v2, resolve_weights_file
+from model.weights import (
+    KERAS_IMAGENET_FILES,
+    TORCHVISION_MOBILENET_V2_FILE,
+    find_packaged_torchvision_weights,
+    load_torchvision_mobilenet_v2,
+    resolve_weights_file,
+)
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +101,27 @@ def build_backbone(name: str, *, input_size: int, weights=None) -> keras.Model:
             try:
                 base.load_weights(path)
             except Exception as exc:
-                from model.errors import WeightsFileError
-
                 raise WeightsFileError(f"{path}: does not fit the {name} backbone ({exc})") from exc
         log.info("loaded %s weights from %s", name, path)
     return base
+
+
+def convert_torchvision_mobilenet_v2(pth: Path | None, out: Path) -> Path:
+    """Write torchvision's MobileNetV2 ImageNet weights as a Keras ``.weights.h5`` file."""
+    pth = Path(pth) if pth else find_packaged_torchvision_weights()
+    if not pth.is_file():
+        raise WeightsFileError(f"{pth}: file not found; provide {TORCHVISION_MOBILENET_V2_FILE}")
+    out = Path(out)
+    if out.is_dir():
+        out = out / KERAS_IMAGENET_FILES["mobilenet_v2_tv"]
+    if not out.name.endswith(".weights.h5"):
+        raise WeightsFileError(f"{out}: the output file name must end in .weights.h5")
+    backbone = build_backbone("mobilenet_v2_tv", input_size=224, weights=None)
+    load_torchvision_mobilenet_v2(backbone, pth)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    backbone.save_weights(out)
+    log.info("wrote %s from %s", out, pth)
+    return out
 
 
 def build_model(cfg: ModelConfig, *, backbone_weights=None) -> keras.Model:

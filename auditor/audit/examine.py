@@ -1,6 +1,6 @@
 """The heavy part of the audit: read each matched frame, find the shopper's face, estimate ages.
 
-An adapter over the snapshot files, the face detector (``auditor.audit.faces``) and the age
+An adapter over the snapshot files, the face detector (``auditor.audit.detect``) and the age
 model (``model``). The model is loaded once per process and model directory
 (:func:`load_age_model`).
 
@@ -28,14 +28,9 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from auditor.audit.faces import (
-    FaceDetector,
-    UnreadableFrame,
-    crop_face,
-    pick_shopper,
-    read_frame,
-    thread_detector,
-)
+from auditor.audit.boxes import pick_shopper
+from auditor.audit.detect import FaceDetector, thread_detector
+from auditor.audit.frames import UnreadableFrame, crop_face, read_frame
 from auditor.errors import AuditorError
 from auditor.vocabulary import EstimateOutcome
 

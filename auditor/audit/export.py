@@ -20,11 +20,10 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from auditor.audit.run import known_store_ids
 from auditor.db.models import AuditRun, Sale, SaleVerdict
+from auditor.db.queries import current_runs, known_store_ids
 from auditor.errors import AuditorError
 from auditor.settings import Settings
-from auditor.vocabulary import RunStatus
 
 EXPORT_COLUMNS = [
     "store_id",
@@ -57,15 +56,8 @@ def night_verdicts(
 ) -> NightVerdicts:
     """Every verdict of ``day`` for ``store_ids`` (default: every store in the database)."""
     wanted = list(store_ids) or known_store_ids(session)
-    runs = dict(
-        session.execute(
-            sa.select(AuditRun.store_id, AuditRun.id).where(
-                AuditRun.business_date == day,
-                AuditRun.status == RunStatus.SUCCEEDED,
-                AuditRun.store_id.in_(wanted),
-            )
-        ).all()
-    )
+    current = current_runs(store_ids=wanted, first=day, last=day)
+    runs = dict(session.execute(current.with_only_columns(AuditRun.store_id, AuditRun.id)).all())
     query = (
         sa.select(
             Sale.store_id,

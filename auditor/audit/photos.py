@@ -18,21 +18,17 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from auditor.audit.detectors import DEFAULT_DETECTOR
-from auditor.audit.faces import (
+from auditor.audit.boxes import (
     DEFAULT_MARGIN,
     UTKFACE_BOX_DY,
     UTKFACE_BOX_SIDE,
     FaceBox,
-    UnreadableFrame,
-    crop_face,
     pick_shopper,
-    read_frame,
-    thread_detector,
 )
-from model.augment import context_margin
-from model.data import FaceLoader, LoadedImages
-from model.errors import DatasetError
+from auditor.audit.detect import thread_detector
+from auditor.audit.frames import UnreadableFrame, crop_face, read_frame
+from auditor.detectors import DEFAULT_DETECTOR
+from model import DatasetError, FaceLoader, LoadedImages, context_margin
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +66,7 @@ def find_face(
 
 def aligned_box(width: int, height: int) -> FaceBox:
     """Where the detector puts its box on a UTKFace-style aligned crop of that size (the
-    figures in ``auditor.audit.faces``): used for a training face the detector misses."""
+    figures in ``auditor.audit.boxes``): used for a training face the detector misses."""
     side = UTKFACE_BOX_SIDE * min(width, height)
     cx, cy = width / 2, height / 2 + UTKFACE_BOX_DY * side
     return FaceBox(round(cx - side / 2), round(cy - side / 2), round(side), round(side), 0.0)

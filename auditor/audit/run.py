@@ -14,6 +14,9 @@ The pipeline for a store-night, under its lock (:mod:`auditor.audit.lock`):
 A failure in steps 2-4 marks the run ``failed`` with its error and leaves the previous result
 untouched; so does a process killed at any point (its run stays ``running`` until the next run
 of the store-night marks it ``failed``). Running the store-night again completes it.
+
+The reads and writes of steps 1, 2 and 4 are in :mod:`~auditor.audit.store`; what a run did
+comes back as an :class:`~auditor.audit.summary.RunSummary`.
 """
 
 from __future__ import annotations
@@ -21,18 +24,18 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from auditor.audit.business_day import day_bounds
+from auditor.audit.boxes import DEFAULT_MARGIN
+from auditor.audit.detect import FaceDetector, get_detector
 from auditor.audit.examine import (
     ExamineTimings,
     FrameProgress,
@@ -42,21 +45,20 @@ from auditor.audit.examine import (
     examine_frames,
     load_age_model,
 )
-from auditor.audit.faces import DEFAULT_MARGIN, FaceDetector, get_detector
 from auditor.audit.lock import AuditInProgress, store_night_lock
 from auditor.audit.match import match_frames
 from auditor.audit.rules import FrameOutcome, Rules, Verdict, judge_sale
-from auditor.db.engine import database_errors
-from auditor.db.models import (
-    AgeEstimate,
-    AuditRun,
-    Flag,
-    Sale,
-    SaleVerdict,
-    Snapshot,
-    Store,
-    utcnow,
+from auditor.audit.store import (
+    INTERRUPTED,
+    Night,
+    Outcome,
+    read_night,
+    record_failure,
+    start_run,
+    write_results,
 )
+from auditor.audit.summary import RunSummary
+from auditor.db.engine import database_errors
 from auditor.errors import AuditorError
 from auditor.settings import Settings
 from auditor.vocabulary import EstimateOutcome, FlagKind, RunStatus
@@ -69,12 +71,7 @@ logger = logging.getLogger(__name__)
 # Around each run of several: yields the run's frame progress callback.
 ProgressFor = Callable[[str, date], AbstractContextManager[FrameProgress | None]]
 
-INTERRUPTED = "interrupted: the process ended before the run finished"
 MAX_LISTED_FRAMES = 50  # unreadable frames named in a run's stats
-
-
-class UnknownStore(AuditorError):
-    """A store id that the database does not know."""
 
 
 @dataclass
@@ -90,53 +87,6 @@ class AuditTools:
         model = load_age_model(settings.model_path, settings.model.engine, settings.model.hint)
         detector = get_detector(settings.audit.detector)
         return cls(model, detector, crop_margin(model, DEFAULT_MARGIN))
-
-
-@dataclass
-class RunSummary:
-    """What one audit run did: ``status`` is ``succeeded``, ``failed`` or ``refused`` (another
-    run of the store-night was going on)."""
-
-    store_id: str
-    business_date: date
-    status: str
-    run_id: int | None = None
-    sales_audited: int = 0
-    flags: dict[str, int] = field(default_factory=dict)
-    flagged_sales: int = 0
-    seconds: float = 0.0
-    error: str | None = None
-
-    def __str__(self) -> str:
-        head = f"{self.store_id} {self.business_date}"
-        if self.status != RunStatus.SUCCEEDED:
-            return f"{head}: {self.status}: {self.error}"
-        kinds = ", ".join(f"{kind} {n}" for kind, n in self.flags.items())
-        return (
-            f"{head}: {self.sales_audited} alcohol sales, {self.flagged_sales} flagged"
-            + (f" ({kinds})" if kinds else "")
-            + f" in {self.seconds:.1f} s"
-        )
-
-
-@dataclass
-class _Night:
-    """The night's inputs, read from the database."""
-
-    sales: pd.DataFrame  # sale_id, register_id, sold_at
-    frames: pd.DataFrame  # snapshot_id, register_id, captured_at, path, purged
-
-
-@dataclass
-class _Outcome:
-    """Everything to write for the night."""
-
-    estimates: list[dict[str, Any]]
-    verdicts: list[dict[str, Any]]
-    flags: list[tuple[dict[str, Any], int | None]]  # flag row, index of its estimate
-    stats: dict[str, Any]
-    flag_counts: Counter[str]
-    flagged_sales: int
 
 
 # -- the pipeline --------------------------------------------------------------------------------
@@ -163,12 +113,28 @@ def audit_store_night(
         store_night_lock(engine, store_id, day) as connection,
         Session(bind=connection) as session,
     ):
-        run_id = _start_run(session, settings, tools, store_id, day)
+        run_id = start_run(
+            session,
+            settings=settings,
+            model_version=tools.model.version,
+            store_id=store_id,
+            day=day,
+        )
         timings: dict[str, float] = {}
         try:
-            night = _read_night(session, settings, store_id, day, timings)
+            night = read_night(
+                session, settings=settings, store_id=store_id, day=day, timings=timings
+            )
             outcome = _judge_night(night, settings, tools, store_id, day, timings, progress)
-            _write_results(session, run_id, store_id, day, outcome, timings, started)
+            write_results(
+                session,
+                run_id=run_id,
+                store_id=store_id,
+                day=day,
+                outcome=outcome,
+                timings=timings,
+                started=started,
+            )
         except BaseException as e:
             session.rollback()
             error = _describe(e)
@@ -180,7 +146,7 @@ def audit_store_night(
                 error,
                 exc_info=not isinstance(e, AuditorError | KeyboardInterrupt | SystemExit),
             )
-            _record_failure(session, run_id, error, timings)
+            record_failure(session, run_id=run_id, error=error, timings=timings)
             raise
     summary = RunSummary(
         store_id=store_id,
@@ -204,93 +170,15 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def _start_run(
-    session: Session, settings: Settings, tools: AuditTools, store_id: str, day: date
-) -> int:
-    with session.begin():
-        if session.get(Store, store_id) is None:
-            raise UnknownStore(f"store {store_id!r} is not in the database: ingest its sales first")
-        now = utcnow()
-        session.execute(
-            sa.update(AuditRun)
-            .where(
-                AuditRun.store_id == store_id,
-                AuditRun.business_date == day,
-                AuditRun.status == RunStatus.RUNNING,
-            )
-            .values(status=RunStatus.FAILED, error=INTERRUPTED, finished_at=now)
-        )
-        run = AuditRun(
-            store_id=store_id,
-            business_date=day,
-            status=RunStatus.RUNNING,
-            started_at=now,
-            settings=settings.as_json_dict(),
-            model_version=tools.model.version,
-            sales_audited=0,
-            flags_count=0,
-        )
-        session.add(run)
-        session.flush()
-        return run.id
-
-
-def _read_night(
-    session: Session, settings: Settings, store_id: str, day: date, timings: dict[str, float]
-) -> _Night:
-    started = time.perf_counter()
-    zone = settings.store_zone(store_id)
-    start, end = day_bounds(day, zone)
-    audit = settings.audit
-    with session.begin():
-        sales = session.execute(
-            sa.select(Sale.id, Sale.register_id, Sale.sold_at)
-            .where(
-                Sale.store_id == store_id,
-                Sale.has_alcohol.is_(True),
-                Sale.sold_at >= start,
-                Sale.sold_at < end,
-            )
-            .order_by(Sale.id)
-        ).all()
-        frames = session.execute(
-            sa.select(
-                Snapshot.id,
-                Snapshot.register_id,
-                Snapshot.captured_at,
-                Snapshot.path,
-                Snapshot.purged_at.is_not(None).label("purged"),
-            ).where(
-                Snapshot.store_id == store_id,
-                Snapshot.captured_at >= start - timedelta(seconds=audit.window_before_s),
-                Snapshot.captured_at <= end + timedelta(seconds=audit.window_after_s),
-            )
-        ).all()
-    night = _Night(
-        sales=_table(sales, ["sale_id", "register_id", "sold_at"], "sold_at"),
-        frames=_table(
-            frames, ["snapshot_id", "register_id", "captured_at", "path", "purged"], "captured_at"
-        ),
-    )
-    timings["query"] = time.perf_counter() - started
-    return night
-
-
-def _table(rows: Sequence[sa.Row[Any]], columns: list[str], time_column: str) -> pd.DataFrame:
-    table = pd.DataFrame([tuple(r) for r in rows], columns=columns)
-    table[time_column] = pd.to_datetime(table[time_column], utc=True)
-    return table
-
-
 def _judge_night(
-    night: _Night,
+    night: Night,
     settings: Settings,
     tools: AuditTools,
     store_id: str,
     day: date,
     timings: dict[str, float],
     progress: FrameProgress | None,
-) -> _Outcome:
+) -> Outcome:
     audit = settings.audit
     started = time.perf_counter()
     matches = match_frames(
@@ -362,7 +250,7 @@ def _collect(
     settings: Settings,
     store_id: str,
     tools: AuditTools,
-) -> _Outcome:
+) -> Outcome:
     """Judge every sale and lay out the rows to write."""
     rules = Rules.from_settings(settings.audit)
     zone = settings.store_zone(store_id)
@@ -391,7 +279,7 @@ def _collect(
             flags.append((row, first_estimate + index if index is not None else None))
             counts[kind] += 1
         flagged += bool(verdict.flags)
-    return _Outcome(estimates, verdicts, flags, {}, counts, flagged)
+    return Outcome(estimates, verdicts, flags, {}, counts, flagged)
 
 
 def _estimate_row(sale_id: int, result: FrameResult, version: str) -> dict[str, Any]:
@@ -455,117 +343,7 @@ def _flag_row(
     }
 
 
-def _write_results(
-    session: Session,
-    run_id: int,
-    store_id: str,
-    day: date,
-    outcome: _Outcome,
-    timings: dict[str, float],
-    started: float,
-) -> None:
-    """Replace the store-night's results with this run's, in one transaction."""
-    write_started = time.perf_counter()
-    with session.begin():
-        earlier = (
-            session.execute(
-                sa.select(AuditRun.id).where(
-                    AuditRun.store_id == store_id,
-                    AuditRun.business_date == day,
-                    AuditRun.id != run_id,
-                )
-            )
-            .scalars()
-            .all()
-        )
-        if earlier:
-            for table in (SaleVerdict, Flag, AgeEstimate):
-                session.execute(sa.delete(table).where(table.run_id.in_(earlier)))
-            session.execute(
-                sa.update(AuditRun)
-                .where(AuditRun.id.in_(earlier), AuditRun.status == RunStatus.SUCCEEDED)
-                .values(status=RunStatus.REPLACED)
-            )
-        now = utcnow()
-        estimate_ids: list[int] = []
-        if outcome.estimates:
-            estimate_ids = list(
-                session.execute(
-                    sa.insert(AgeEstimate).returning(AgeEstimate.id, sort_by_parameter_order=True),
-                    [{**row, "run_id": run_id} for row in outcome.estimates],
-                ).scalars()
-            )
-        if outcome.flags:
-            session.execute(
-                sa.insert(Flag),
-                [
-                    {
-                        **row,
-                        "run_id": run_id,
-                        "created_at": now,
-                        "age_estimate_id": estimate_ids[i] if i is not None else None,
-                    }
-                    for row, i in outcome.flags
-                ],
-            )
-        if outcome.verdicts:
-            session.execute(
-                sa.insert(SaleVerdict), [{**row, "run_id": run_id} for row in outcome.verdicts]
-            )
-        timings["write"] = time.perf_counter() - write_started
-        timings["total"] = time.perf_counter() - started
-        session.execute(
-            sa.update(AuditRun)
-            .where(AuditRun.id == run_id)
-            .values(
-                status=RunStatus.SUCCEEDED,
-                finished_at=now,
-                sales_audited=len(outcome.verdicts),
-                flags_count=len(outcome.flags),
-                stats={**outcome.stats, "seconds": _rounded(timings)},
-                error=None,
-            )
-        )
-
-
-def _rounded(timings: dict[str, float]) -> dict[str, float]:
-    return {stage: round(seconds, 3) for stage, seconds in timings.items()}
-
-
-def _record_failure(session: Session, run_id: int, error: str, timings: dict[str, float]) -> None:
-    try:
-        with session.begin():
-            session.execute(
-                sa.update(AuditRun)
-                .where(AuditRun.id == run_id, AuditRun.status == RunStatus.RUNNING)
-                .values(
-                    status=RunStatus.FAILED,
-                    finished_at=utcnow(),
-                    error=error,
-                    stats={"seconds": _rounded(timings)},
-                )
-            )
-    except Exception:
-        logger.exception("cannot record the failure of audit run %s", run_id)
-
-
 # -- several store-nights ------------------------------------------------------------------------
-
-
-def known_store_ids(session: Session) -> list[str]:
-    """Every store the database knows, by id."""
-    return list(session.execute(sa.select(Store.id).order_by(Store.id)).scalars())
-
-
-def current_run(session: Session, store_id: str, day: date) -> AuditRun | None:
-    """The store-night's current result: its succeeded run, if any."""
-    return session.execute(
-        sa.select(AuditRun).where(
-            AuditRun.store_id == store_id,
-            AuditRun.business_date == day,
-            AuditRun.status == RunStatus.SUCCEEDED,
-        )
-    ).scalar_one_or_none()
 
 
 def audit_nights(

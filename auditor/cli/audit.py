@@ -17,14 +17,11 @@ from auditor.audit.business_day import dates_between, previous_business_date
 from auditor.audit.cluster import audit_nights_on_dask, check_scheduler
 from auditor.audit.examine import FrameProgress
 from auditor.audit.export import FORMATS, NoAuditResults, night_verdicts, write_verdicts
-from auditor.audit.run import (
-    AuditTools,
-    RunSummary,
-    UnknownStore,
-    audit_nights,
-    known_store_ids,
-)
+from auditor.audit.run import AuditTools, audit_nights
+from auditor.audit.store import UnknownStore
+from auditor.audit.summary import RunSummary
 from auditor.db.migrations import require_current_schema
+from auditor.db.queries import known_store_ids
 from auditor.settings import AuditSettings, Settings
 from auditor.vocabulary import RunStatus
 

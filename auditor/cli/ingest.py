@@ -12,8 +12,9 @@ from tqdm import tqdm
 
 from auditor.db.migrations import require_current_schema
 from auditor.errors import AuditorError
-from auditor.ingest.common import Progress, Reject
+from auditor.ingest import Progress
 from auditor.ingest.pos import ingest_sales_file
+from auditor.ingest.rejects import Reject
 from auditor.ingest.snapshots import ingest_snapshots
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ MODEL_DIR = click.option(
 @contextmanager
 def model_errors() -> Iterator[None]:
     """Turn the model package's errors about bad input into one clean line and exit code 1."""
-    from model.errors import ModelError
+    from model import ModelError
 
     try:
         yield
@@ -158,9 +158,7 @@ def train_command(
     MAE metric. Pretrained weights are only read from a local file (--backbone-weights).
     """
     with model_errors():
-        from model.build import ModelConfig
-        from model.train import TrainConfig, train
-        from model.weights import resolve_weights_file
+        from model import ModelConfig, TrainConfig, resolve_weights_file, train_model
 
         weights = resolve_weights_file(backbone, backbone_weights)
         cfg = TrainConfig(
@@ -191,7 +189,7 @@ def train_command(
             from auditor.audit.photos import face_stage_loader
 
             load_faces = face_stage_loader(context, fallback=True)
-        result = train(cfg, out, load_faces=load_faces)
+        result = train_model(cfg, out, load_faces=load_faces)
     click.echo(f"best validation MAE {result.best_val_mae:.3f} years -> {result.best_model}")
 
 
@@ -251,8 +249,7 @@ def evaluate_command(
     if card and not model_path.is_dir():
         raise click.UsageError("--card needs --model to be a model directory")
     with model_errors():
-        from model.evaluate import evaluate, evaluate_robustness
-        from model.export import record_check
+        from model import evaluate_model, evaluate_robustness, record_check
 
         if perturb:
             result = evaluate_robustness(
@@ -272,7 +269,7 @@ def evaluate_command(
             click.echo(f"wrote {out / 'robustness.json'}")
             return
         load_faces = _face_stage(app, model_path, 1.0) if find_faces else None
-        metrics = evaluate(
+        metrics = evaluate_model(
             model_path, data, out, split=split, limit=limit, engine=engine, load_faces=load_faces
         )
         if card:
@@ -304,7 +301,7 @@ ROBUSTNESS_CONTEXT = 1.4
 
 def _face_stage(app, model_path: Path, context: float):
     """The audit's face stage as a loader of labelled photos, with the model's crop margin."""
-    from auditor.audit.faces import DEFAULT_MARGIN
+    from auditor.audit.boxes import DEFAULT_MARGIN
     from auditor.audit.photos import face_stage_loader
     from model import read_card
 
@@ -407,9 +404,9 @@ def predict_command(app, photos, model_dir, fmt) -> None:
 def explore_command(data, out) -> None:
     """Exploratory analysis of a labelled set as HTML: size, ages, sample faces, image sizes."""
     with model_errors():
-        from model.explore import explore
+        from model import explore_dataset
 
-        page = explore(data, out)
+        page = explore_dataset(data, out)
     click.echo(f"wrote {page}")
 
 
@@ -450,14 +447,18 @@ def explore_command(data, out) -> None:
 def export_command(run, out, data, candidates, face_crop_margin, engine) -> None:
     """Write a model directory (model, model card, evaluation, engine) from a training run."""
     with model_errors():
-        from model.evaluate import evaluate
-        from model.export import DEFAULT_FACE_CROP_MARGIN, export, run_summary
-        from model.train import BEST_FILE
+        from model import (
+            BEST_FILE,
+            DEFAULT_FACE_CROP_MARGIN,
+            evaluate_model,
+            export_model,
+            run_summary,
+        )
 
         compared = []
         for other in candidates:
             summary = run_summary(other)
-            metrics = evaluate(
+            metrics = evaluate_model(
                 other / BEST_FILE, data or summary["config"]["data"], other / "evaluation"
             )
             compared.append(
@@ -470,7 +471,7 @@ def export_command(run, out, data, candidates, face_crop_margin, engine) -> None
                     "chosen": False,
                 }
             )
-        card = export(
+        card = export_model(
             run,
             out,
             data=data or None,
@@ -508,7 +509,7 @@ def engine_command(model_dir, data, limit, choose) -> None:
     in DIR/openvino/) and writes the choice and the measurements into the card's `engine`.
     """
     with model_errors():
-        from model.engine import build_engine
+        from model import build_engine
 
         section = build_engine(model_dir, data, limit=limit, chosen=choose)
     echo_engine(section)
@@ -540,7 +541,7 @@ def echo_engine(section: dict) -> None:
 def candidate_command(model_dir, run, data) -> None:
     """Measure another training run on a model's test split and list it in the model card."""
     with model_errors():
-        from model.export import record_candidate
+        from model import record_candidate
 
         entry = record_candidate(model_dir, run, data=data or None)
     point = entry["operating_point"]
@@ -586,7 +587,7 @@ def convert_weights_command(pth, out) -> None:
     The result is the --backbone-weights file for `--backbone mobilenet_v2_tv`.
     """
     with model_errors():
-        from model.weights import convert_torchvision_mobilenet_v2
+        from model import convert_torchvision_mobilenet_v2
 
         path = convert_torchvision_mobilenet_v2(pth, out)
     click.echo(f"wrote {path}")

@@ -12,13 +12,8 @@ from sqlalchemy.orm import Session
 
 from auditor.db.engine import database_errors
 from auditor.db.migrations import require_current_schema
-from auditor.threshold import (
-    DEFAULT_NIGHTS,
-    ThresholdReport,
-    build_report,
-    load_inputs,
-    read_model_card,
-)
+from auditor.threshold.figures import DEFAULT_NIGHTS, ThresholdReport, build_report
+from auditor.threshold.inputs import load_inputs, read_model_card
 
 if TYPE_CHECKING:
     from auditor.cli import AppContext

@@ -183,8 +183,7 @@ def write_settings(folder: Path, stores: Iterable[StorePlan]) -> Path:
 
 def face_catalogue(model_dir: Path, root: Path | None = None) -> FaceCatalogue:
     """Faces of ``faces200`` that the model in ``model_dir`` never trained on, by true age."""
-    from model import ModelError, read_card
-    from model.data import SplitSpec, split_of
+    from model import ModelError, SplitSpec, read_card, split_of
 
     try:
         card = read_card(model_dir)

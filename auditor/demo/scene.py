@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from auditor.audit.faces import UTKFACE_BOX_DY, UTKFACE_BOX_SIDE, FaceBox
+from auditor.audit.boxes import UTKFACE_BOX_DY, UTKFACE_BOX_SIDE, FaceBox
 
 FRAME_SIZE = (640, 480)
 # Sides of the true face boxes, in pixels of a 640x480 frame (scaled with smaller frames).

@@ -25,16 +25,12 @@ from auditor.db.bulk import columns_of, dialect_insert, insert_rows, timestamp_t
 from auditor.db.engine import database_errors
 from auditor.db.models import ID_LENGTH, NAME_LENGTH, PATH_LENGTH, Sale, SaleLine, utcnow
 from auditor.db.types import UTCDateTime
-from auditor.ingest.common import (
-    Problems,
-    Progress,
-    Reject,
-    parse_local_time,
-    read_table,
-    rejects_path_for,
-    save_places,
-    write_rejects,
-)
+from auditor.ingest import Progress
+from auditor.ingest.checks import Problems
+from auditor.ingest.places import save_places
+from auditor.ingest.rejects import Reject, rejects_path_for, write_rejects
+from auditor.ingest.tables import read_table
+from auditor.ingest.times import parse_local_time
 from auditor.settings import Settings
 
 logger = logging.getLogger(__name__)

@@ -33,18 +33,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from auditor.db.bulk import upsert
 from auditor.db.engine import database_errors
 from auditor.db.models import ID_LENGTH, PATH_LENGTH, Snapshot
-from auditor.ingest.common import (
-    IngestError,
-    Problems,
-    Progress,
-    Reject,
-    localize,
-    parse_local_time,
-    read_table,
-    rejects_path_for,
-    save_places,
-    write_rejects,
-)
+from auditor.ingest import IngestError, Progress
+from auditor.ingest.checks import Problems
+from auditor.ingest.places import save_places
+from auditor.ingest.rejects import Reject, rejects_path_for, write_rejects
+from auditor.ingest.tables import read_table
+from auditor.ingest.times import localize, parse_local_time
 from auditor.settings import Settings
 
 logger = logging.getLogger(__name__)

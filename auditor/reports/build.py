@@ -28,7 +28,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from auditor.audit.run import RunSummary, UnknownStore
+from auditor.audit.store import UnknownStore
+from auditor.audit.summary import RunSummary
+from auditor.db.queries import known_store_ids
 from auditor.reports import charts, figures, queries
 from auditor.reports.render import render, store_filename, template, write_atomic
 from auditor.settings import Settings
@@ -155,7 +157,7 @@ def write_night_reports(
     now = now or datetime.now(UTC)
     nights = settings.reports.trend_nights
     with Session(engine) as session:
-        known = queries.store_ids(session)
+        known = known_store_ids(session)
     unknown = [s for s in store_ids or () if s not in known]
     if unknown:
         raise UnknownStore(

@@ -28,6 +28,7 @@ from auditor.db.models import (
     Store,
     User,
 )
+from auditor.db.queries import current_run_ids
 from auditor.vocabulary import RunStatus
 
 STORE_COLUMNS = ["id", "name", "timezone"]
@@ -123,11 +124,6 @@ def frame(rows: Sequence[Any], columns: list[str], times: Sequence[str] = ()) ->
     return table
 
 
-def store_ids(session: Session) -> list[str]:
-    """Every store in the database, by id."""
-    return list(session.execute(sa.select(Store.id).order_by(Store.id)).scalars())
-
-
 @dataclass
 class ChainWindow:
     """The stores, and their runs and verdicts from ``first`` through ``day``."""
@@ -163,7 +159,7 @@ def chain_window(
         sa.select(*verdict_select())
         .join(AuditRun, AuditRun.id == SaleVerdict.run_id)
         .join(Sale, Sale.id == SaleVerdict.sale_id)
-        .where(*in_window, AuditRun.status == RunStatus.SUCCEEDED)
+        .where(SaleVerdict.run_id.in_(current_run_ids(store_ids=ids, first=first, last=day)))
         .order_by(Sale.sold_at, SaleVerdict.sale_id)
     ).all()
     return ChainWindow(
@@ -237,16 +233,8 @@ def store_evidence(
         .where(SaleLine.sale_id.in_(night_sales))
         .order_by(SaleLine.sale_id, SaleLine.line_no)
     ).all()
-    window_sales = (
-        sa.select(SaleVerdict.sale_id)
-        .join(AuditRun, AuditRun.id == SaleVerdict.run_id)
-        .where(
-            AuditRun.store_id == store_id,
-            AuditRun.status == RunStatus.SUCCEEDED,
-            AuditRun.business_date >= first,
-            AuditRun.business_date <= day,
-        )
-    )
+    window_runs = current_run_ids(store_ids=[store_id], first=first, last=day)
+    window_sales = sa.select(SaleVerdict.sale_id).where(SaleVerdict.run_id.in_(window_runs))
     reviews = review_rows(session, window_sales)
     cashiers = session.execute(
         sa.select(Cashier.cashier_id, Cashier.name)

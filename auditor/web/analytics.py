@@ -7,13 +7,9 @@ from flask import Blueprint, render_template, request
 from markupsafe import Markup
 
 from auditor.db.models import Store
-from auditor.threshold import (
-    DEFAULT_NIGHTS,
-    build_report,
-    load_inputs,
-    read_model_card,
-    threshold_chart,
-)
+from auditor.threshold.chart import threshold_chart
+from auditor.threshold.figures import DEFAULT_NIGHTS, build_report
+from auditor.threshold.inputs import load_inputs, read_model_card
 from auditor.web.access import Right
 from auditor.web.auth import requires
 from auditor.web.state import db, int_arg, state

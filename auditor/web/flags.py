@@ -21,7 +21,6 @@ from sqlalchemy.orm import aliased, defer
 from werkzeug.wrappers import Response
 
 from auditor.db.models import (
-    AuditRun,
     Cashier,
     Flag,
     Sale,
@@ -30,6 +29,7 @@ from auditor.db.models import (
     Store,
     User,
 )
+from auditor.db.queries import current_run_ids
 from auditor.retention import frame_file
 from auditor.reviews import (
     ReviewError,
@@ -37,7 +37,7 @@ from auditor.reviews import (
     record_review,
     review_history,
 )
-from auditor.vocabulary import Decision, ReviewFilter, RunStatus
+from auditor.vocabulary import Decision, ReviewFilter
 from auditor.web.access import Right
 from auditor.web.auth import requires
 from auditor.web.listing import flag_page
@@ -55,8 +55,7 @@ def _current_flags() -> sa.Select[Any]:
     query = (
         sa.select(Flag)
         .join(Sale, Sale.id == Flag.sale_id)
-        .join(AuditRun, AuditRun.id == Flag.run_id)
-        .where(AuditRun.status == RunStatus.SUCCEEDED)
+        .where(Flag.run_id.in_(current_run_ids()))
     )
     return user.scoped(query)
 

@@ -25,6 +25,7 @@ from auditor.db.models import (
     SaleVerdict,
     Store,
 )
+from auditor.db.queries import current_run_ids
 from auditor.reports.figures import FlaggedSale, flagged_sales
 from auditor.reports.queries import (
     CASHIER_COLUMNS,
@@ -39,7 +40,7 @@ from auditor.reports.queries import (
 from auditor.reports.render import flagged_sales_table
 from auditor.reviews import latest_reviews
 from auditor.settings import Settings
-from auditor.vocabulary import Evidence, FlagKind, ReviewFilter, RunStatus
+from auditor.vocabulary import Evidence, FlagKind, ReviewFilter
 from auditor.web.access import CurrentUser
 
 PAGE_SIZE = 50
@@ -68,12 +69,11 @@ def _flagged_sales_in_scope(user: CurrentUser, store: str) -> sa.Select[tuple[in
     is_open = sa.func.max(sa.case((latest.c.id.is_(None), 1), else_=0)) == 1
     query = (
         sa.select(Flag.sale_id, is_open.label("open"))
-        .join(AuditRun, AuditRun.id == Flag.run_id)
         .join(Sale, Sale.id == Flag.sale_id)
         .outerjoin(
             latest, sa.and_(latest.c.sale_id == Flag.sale_id, latest.c.flag_kind == Flag.kind)
         )
-        .where(AuditRun.status == RunStatus.SUCCEEDED)
+        .where(Flag.run_id.in_(current_run_ids()))
         .group_by(Flag.sale_id)
     )
     if store:
@@ -172,7 +172,7 @@ def _grouped(
 
 def _read(session: Session, sale_ids: list[int]) -> dict[str, pd.DataFrame]:
     """The page's sales as the reports' figures take them: verdicts, flags, lines, reviews."""
-    current = sa.select(AuditRun.id).where(AuditRun.status == RunStatus.SUCCEEDED)
+    current = current_run_ids()
     verdicts = session.execute(
         sa.select(*verdict_select())
         .join(Sale, Sale.id == SaleVerdict.sale_id)

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from auditor.audit.faces import get_detector
+from auditor.audit.detect import get_detector
 from auditor.db.models import AgeEstimate, AuditRun, Flag, Sale, SaleVerdict
 from auditor.demo.datasets import face_files
 from auditor.demo.scene import compose_frame, load_face

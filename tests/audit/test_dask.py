@@ -23,7 +23,8 @@ from auditor import nightly as nightly_module
 from auditor.audit import cluster as cluster_module
 from auditor.audit.cluster import audit_nights_on_dask
 from auditor.audit.examine import _load_age_model
-from auditor.audit.run import AuditTools, RunSummary, audit_nights
+from auditor.audit.run import AuditTools, audit_nights
+from auditor.audit.summary import RunSummary
 from auditor.cli import main
 from auditor.db.models import AuditRun, SaleVerdict
 from auditor.nightly import nightly

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from auditor.audit import examine
+from auditor.audit.boxes import DEFAULT_MARGIN
+from auditor.audit.detect import get_detector
 from auditor.audit.examine import ExamineTimings, FrameToRead, examine_frames, load_age_model
-from auditor.audit.faces import DEFAULT_MARGIN, get_detector
 from auditor.vocabulary import EstimateOutcome
 
 

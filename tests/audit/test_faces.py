@@ -11,22 +11,12 @@ import cv2
 import numpy as np
 import pytest
 
-from auditor.audit.faces import (
-    DEFAULT_DETECTOR,
-    DETECTORS,
-    FaceBox,
-    FaceDetector,
-    UnknownDetector,
-    UnreadableFrame,
-    box_found,
-    crop_box,
-    crop_face,
-    get_detector,
-    pick_shopper,
-    read_frame,
-)
+from auditor.audit.boxes import FaceBox, box_found, crop_box, pick_shopper
+from auditor.audit.detect import FaceDetector, UnknownDetector, get_detector
+from auditor.audit.frames import UnreadableFrame, crop_face, read_frame
 from auditor.demo.datasets import DatasetsMissing, face_files
 from auditor.demo.scene import compose_frame, load_face
+from auditor.detectors import DEFAULT_DETECTOR, DETECTORS
 
 
 @pytest.fixture(scope="module")

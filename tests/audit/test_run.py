@@ -14,15 +14,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from auditor.audit.lock import AuditInProgress
-from auditor.audit.run import (
-    INTERRUPTED,
-    AuditTools,
-    UnknownStore,
-    audit_nights,
-    audit_store_night,
-    current_run,
-)
+from auditor.audit.run import AuditTools, audit_nights, audit_store_night
+from auditor.audit.store import INTERRUPTED, UnknownStore
 from auditor.db.models import AgeEstimate, AuditRun, Flag
+from auditor.db.queries import current_run
 from auditor.settings import Settings
 from tests.audit.night import (
     NightBuilder,
@@ -116,7 +111,7 @@ def test_every_case_gets_its_flags(
     assert verdicts["truncated"]["read"] == 0
 
     with Session(engine) as session:
-        run = current_run(session, "S1", DAY)
+        run = current_run(session, store_id="S1", day=DAY)
         assert run is not None and run.model_version == tools.model.version
         assert run.settings["audit"]["age_threshold"] == 200
         assert run.sales_audited == 12 and run.flags_count == 14
@@ -226,7 +221,7 @@ def test_the_configured_detector_runs_the_audit(
     verdicts = verdicts_by_receipt(engine)
     assert {r: v["flags"] for r, v in verdicts.items()} == EXPECTED_FLAGS
     with Session(engine) as session:
-        run = current_run(session, "S1", DAY)
+        run = current_run(session, store_id="S1", day=DAY)
         assert run is not None
         assert run.stats["detector"] == detector
         assert run.settings["audit"]["detector"] == detector

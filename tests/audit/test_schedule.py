@@ -16,7 +16,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from auditor import nightly as nightly_module
-from auditor.audit.run import AuditTools, RunSummary
+from auditor.audit.run import AuditTools
+from auditor.audit.summary import RunSummary
 from auditor.nightly import nightly
 from auditor.schedule import (
     JOB_ID,

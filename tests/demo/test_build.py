@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from auditor.audit.faces import UnreadableFrame, read_frame
+from auditor.audit.frames import UnreadableFrame, read_frame
 from auditor.demo.build import (
     DemoError,
     build_demo,

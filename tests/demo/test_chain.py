@@ -32,9 +32,9 @@ from auditor.demo.chain import (
     plan_chain,
     pos_rows,
 )
-from auditor.ingest.common import localize
 from auditor.ingest.pos import SALES_COLUMNS, parse_sales
 from auditor.ingest.snapshots import parse_layout_path
+from auditor.ingest.times import localize
 
 FACES = {age: (f"{age}_a.jpg", f"{age}_b.jpg") for age in (*range(1, 40), 45, 50, 60, 75, 90)}
 SMALL = DemoSpec(seed=3, stores=2, days=2, sales_per_day=15)

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from auditor.audit.faces import crop_face
+from auditor.audit.frames import crop_face
 from auditor.demo.datasets import DatasetsMissing, datasets_dir, face_files
 from auditor.demo.scene import compose_frame, load_face
 

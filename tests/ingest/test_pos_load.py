@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from auditor.db.engine import DatabaseError
 from auditor.db.models import Cashier, Register, Sale, SaleLine, Store
 from auditor.ingest import pos
-from auditor.ingest.common import UnreadableFileError
 from auditor.ingest.pos import SalesIngestSummary, ingest_sales_file
+from auditor.ingest.tables import UnreadableFileError
 from auditor.settings import Settings
 from tests.factories import receipt, sale_row, write_sales_csv
 

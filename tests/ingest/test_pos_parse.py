@@ -9,8 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from auditor.ingest.common import UnreadableFileError, read_table, write_rejects
 from auditor.ingest.pos import SALES_COLUMNS, ParsedSales, build_batch, parse_sales
+from auditor.ingest.rejects import write_rejects
+from auditor.ingest.tables import UnreadableFileError, read_table
 from auditor.settings import Settings
 from tests.factories import receipt, sale_row, write_sales_csv
 

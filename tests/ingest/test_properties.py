@@ -15,9 +15,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from auditor.db.models import Sale, SaleLine
-from auditor.ingest.common import UnreadableFileError
 from auditor.ingest.pos import SALES_COLUMNS, ParsedSales, ingest_sales_file, parse_sales
 from auditor.ingest.snapshots import parse_layout_path, read_manifest
+from auditor.ingest.tables import UnreadableFileError
 from auditor.settings import Settings
 from tests.conftest import empty_all_tables
 from tests.factories import make_settings, sale_row

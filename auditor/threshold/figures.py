@@ -14,29 +14,21 @@ business dates up to the latest audited one, or up to ``until``):
   10-17 and of adults aged 25 and over whose estimate is under T (its ``threshold_table``).
 
 The figures are pure functions of plain data (:func:`threshold_rows`, :func:`change_sentence`);
-:func:`load_inputs` reads that data from the database and :func:`build_report` puts it together.
+:func:`~auditor.threshold.inputs.load_inputs` reads that data from the database,
+:func:`build_report` puts it together and :func:`~auditor.threshold.chart.threshold_chart`
+draws it.
 Changing the threshold itself stays a change of ``audit.age_threshold``, which every audit run
 records with its settings.
 """
 
 from __future__ import annotations
 
-import logging
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import numpy as np
-import sqlalchemy as sa
-from sqlalchemy.orm import Session
-
-from auditor.db.models import AuditRun, SaleVerdict
-from auditor.reviews import latest_reviews
-from auditor.vocabulary import Decision, FlagKind, RunStatus
-
-logger = logging.getLogger(__name__)
 
 THRESHOLDS: tuple[int, ...] = tuple(range(16, 31))
 DEFAULT_NIGHTS = 30
@@ -134,9 +126,6 @@ def change_sentence(current: ThresholdRow, other: ThresholdRow) -> str:
     return sentence + "."
 
 
-# -- reading the inputs --------------------------------------------------------------------------
-
-
 @dataclass
 class ThresholdInputs:
     """What the figures are computed from, read from the database."""
@@ -149,70 +138,6 @@ class ThresholdInputs:
     estimates: list[float]
     reviewed: list[ReviewedSale]
     run_thresholds: dict[int, int]  # threshold in a run's settings -> store-nights audited with it
-
-
-def load_inputs(
-    session: Session,
-    *,
-    nights: int = DEFAULT_NIGHTS,
-    until: date | None = None,
-    store_ids: Sequence[str] = (),
-) -> ThresholdInputs:
-    """The estimates, reviews and runs of the last ``nights`` business dates up to ``until``
-    (default: the latest date with a succeeded run), of ``store_ids`` (default: every store)."""
-    if nights < 1:
-        raise ValueError("nights must be at least 1")
-    scope = [AuditRun.status == RunStatus.SUCCEEDED]
-    if store_ids:
-        scope.append(AuditRun.store_id.in_(store_ids))
-    if until is None:
-        last_date = sa.select(sa.func.max(AuditRun.business_date)).where(*scope)
-        until = session.execute(last_date).scalar()
-    if until is None:
-        return ThresholdInputs(None, None, 0, 0, [], [], [], {})
-    first = until - timedelta(days=nights - 1)
-    scope += [AuditRun.business_date >= first, AuditRun.business_date <= until]
-    runs = session.execute(
-        sa.select(AuditRun.id, AuditRun.store_id, AuditRun.business_date, AuditRun.settings).where(
-            *scope
-        )
-    ).all()
-    run_ids = sa.select(AuditRun.id).where(*scope)
-    estimated = SaleVerdict.estimated_age.is_not(None)
-    estimates = session.execute(
-        sa.select(SaleVerdict.estimated_age).where(SaleVerdict.run_id.in_(run_ids), estimated)
-    ).scalars()
-    latest = latest_reviews()
-    reviewed = session.execute(
-        sa.select(SaleVerdict.estimated_age, latest.c.decision)
-        .join(latest, latest.c.sale_id == SaleVerdict.sale_id)
-        .where(
-            SaleVerdict.run_id.in_(run_ids),
-            estimated,
-            latest.c.flag_kind == FlagKind.UNDER_AGE_THRESHOLD,
-        )
-    ).all()
-    used: Counter[int] = Counter()
-    for run in runs:
-        threshold = (run.settings or {}).get("audit", {}).get("age_threshold")
-        if isinstance(threshold, int | float):
-            used[int(threshold)] += 1
-    return ThresholdInputs(
-        first_night=first,
-        last_night=until,
-        nights=len({run.business_date for run in runs}),
-        store_nights=len(runs),
-        stores=sorted({run.store_id for run in runs}),
-        estimates=[float(a) for a in estimates],
-        reviewed=[
-            ReviewedSale(float(age), decision == Decision.CONFIRMED_VIOLATION)
-            for age, decision in reviewed
-        ],
-        run_thresholds=dict(sorted(used.items())),
-    )
-
-
-# -- the report ----------------------------------------------------------------------------------
 
 
 @dataclass
@@ -273,76 +198,3 @@ def build_report(
         model_version=str(card.get("version") or card.get("name") or ""),
         changes=changes,
     )
-
-
-def read_model_card(model_dir: Any) -> dict[str, Any] | None:
-    """The model card of ``model_dir``, or None (logged) when it cannot be read."""
-    from model import ModelError, read_card
-
-    try:
-        return read_card(model_dir)
-    except ModelError as e:
-        logger.warning("model card not readable: %s", e)
-        return None
-
-
-def threshold_chart(report: ThresholdReport) -> str | None:
-    """Flags per night (bars, left) and the shares (lines, right) by threshold, as inline SVG."""
-    from auditor.reports.charts import ACCENT, INK, LIGHT, WARN, chart
-
-    rows = report.rows
-    if not rows:
-        return None
-
-    def percent(values: Iterable[float | None]) -> list[float]:
-        return [float("nan") if v is None else 100 * v for v in values]
-
-    def draw(fig: Any, ax: Any) -> None:
-        x = [r.threshold for r in rows]
-        ax.bar(x, [r.flags_per_night or 0 for r in rows], color=LIGHT, label="flags per night")
-        ax.set_xlabel("age threshold (years)")
-        ax.set_ylabel("flags per night")
-        ax.set_xticks(x)
-        ax.axvline(report.configured, color=INK, linestyle="--", linewidth=1.2)
-        share = ax.twinx()
-        share.spines["right"].set_visible(True)
-        share.plot(
-            x,
-            percent(r.minors_flagged for r in rows),
-            color=ACCENT,
-            marker="o",
-            markersize=3,
-            label="minors flagged (model card)",
-        )
-        share.plot(
-            x,
-            percent(r.adults_flagged for r in rows),
-            color=WARN,
-            marker="o",
-            markersize=3,
-            label="adults 25+ flagged (model card)",
-        )
-        share.plot(
-            x,
-            percent(r.confirmed_share for r in rows),
-            color=INK,
-            marker="s",
-            markersize=3,
-            linestyle=":",
-            label="flags confirmed by reviews",
-        )
-        share.set_ylim(0, 100)
-        share.set_ylabel("%")
-        handles = ax.get_legend_handles_labels()
-        more = share.get_legend_handles_labels()
-        ax.legend(
-            handles[0] + more[0],
-            handles[1] + more[1],
-            frameon=False,
-            fontsize=8,
-            loc="upper center",
-            bbox_to_anchor=(0.5, -0.22),
-            ncols=2,
-        )
-
-    return chart("threshold", draw, width=7.0, height=3.8)

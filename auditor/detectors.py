@@ -1,7 +1,8 @@
 """The face detectors the audit can run, by name: what each runs, without loading anything.
 
-``auditor.audit.faces`` runs them; the settings check ``[audit] detector`` against these names
-(:data:`DetectorName`). How they were chosen, with the figures, is in ``docs/faces.md``.
+``auditor.audit.detect`` runs them; the settings check ``[audit] detector`` against these names,
+which is why this module sits outside ``auditor.audit`` and imports nothing of it.
+How they were chosen, with the figures, is in ``docs/faces.md``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,36 @@
+"""The reports and the review app load without the audit's heavy libraries: OpenCV, OpenVINO
+and TensorFlow are the face stage's and the model's, imported only where those run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("cv2", "openvino", "tensorflow")
+
+
+def loaded_after(code: str) -> list[str]:
+    """The heavy modules in ``sys.modules`` after running ``code`` in a fresh interpreter."""
+    check = (
+        f"{code}\nimport json, sys\nprint(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", check], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import auditor.reports\nfrom auditor.reports.build import write_night_reports",
+        "import auditor.web\nfrom auditor.web.app import create_app",
+    ],
+    ids=["reports", "web"],
+)
+def test_loads_without_opencv_openvino_or_tensorflow(code: str) -> None:
+    assert loaded_after(code) == []
