@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from auditor.audit.detectors import DETECTORS, DetectorName
+from auditor.detectors import DETECTORS, DetectorName
 from auditor.settings import SettingsError, load_settings
 from tests.factories import write_config
 
