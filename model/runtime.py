@@ -121,7 +121,10 @@ class OpenVinoRunner:
             model = core.read_model(xml)
             size = model.input(0).get_partial_shape()[1].get_length()
             model.reshape({model.input(0): ov.PartialShape([-1, size, size, 3])})  # dynamic batch
-            self.compiled = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": hint.upper()})
+            # f32 on every CPU: on one with bf16 (AMX, AVX-512 BF16) OpenVINO would otherwise
+            # run the model's float layers in bf16, and the estimates would differ by machine.
+            config = {"PERFORMANCE_HINT": hint.upper(), "INFERENCE_PRECISION_HINT": "f32"}
+            self.compiled = core.compile_model(model, "CPU", config)
         self.name = f"openvino-{precision}"
         self.input_size = size
         self.outputs = [o.get_any_name() for o in self.compiled.outputs]

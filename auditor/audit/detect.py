@@ -223,6 +223,9 @@ def _openvino_blazeface(model: str, height: int, width: int):
             "CPU",
             {
                 "PERFORMANCE_HINT": "LATENCY",
+                # f32 on every CPU: where the CPU has bf16 (AMX, AVX-512 BF16) OpenVINO would
+                # otherwise run in bf16 and move the boxes by a few pixels.
+                "INFERENCE_PRECISION_HINT": "f32",
                 "INFERENCE_NUM_THREADS": 1,
                 "ENABLE_CPU_PINNING": False,
             },
