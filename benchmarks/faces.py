@@ -4,6 +4,7 @@
     python benchmarks/faces.py margin [--faces 2000] [--seed 7]
     python benchmarks/faces.py framing [--detector blazeface-short] [--frames 400] [--seed 11]
     python benchmarks/faces.py ages [--detectors blazeface blazeface-short] [--frames 1000]
+                                    [--model DIR]
 
 ``detectors`` composes demo frames (JPEG-encoded at quality 85 and decoded, as the audit reads
 them) and prints, per detector: the share of true faces found (IoU >= 0.4 or centre inside),
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -165,9 +167,10 @@ def ages(args: argparse.Namespace) -> None:
     from model import bundled_model_dir
 
     threshold = AuditSettings.model_fields["age_threshold"].default
-    model = load_age_model(bundled_model_dir())
+    model_dir = args.model or bundled_model_dir()
+    model = load_age_model(model_dir)
     margin = crop_margin(model, DEFAULT_MARGIN)
-    catalogue = face_catalogue(bundled_model_dir())
+    catalogue = face_catalogue(model_dir)
     folder = datasets_dir() / "faces200" / "final_files"
     test = [(name, age) for age, names in catalogue.items() if age >= 10 for name in names]
     rng = np.random.default_rng(args.seed)
@@ -238,6 +241,7 @@ def main() -> None:
     four = commands.add_parser("ages")
     four.add_argument("--detectors", nargs="+", default=["blazeface", "blazeface-short"])
     four.add_argument("--frames", type=int, default=1000)
+    four.add_argument("--model", type=Path, help="a model directory (default: the bundled one)")
     four.add_argument("--seed", type=int, default=5)
     four.set_defaults(run=ages)
     args = parser.parse_args()
