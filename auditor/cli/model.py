@@ -154,8 +154,12 @@ def train_command(
 ) -> None:
     """Train an age model; an interrupted run resumes when started again with the same --out.
 
-    The default is the production recipe: ResNet50, a linear age unit, Adam 1e-4, MSE loss,
-    MAE metric. Pretrained weights are only read from a local file (--backbone-weights).
+    The default is the production recipe: ResNet50 at 224 px, a linear age unit, Adam 1e-4,
+    MSE loss, MAE metric. Pretrained weights are only read from a local file
+    (--backbone-weights); with them the head trains first for --head-epochs at 1e-3 with the
+    backbone frozen. Fine-tuning keeps BatchNorm frozen, lowers the learning rate by 0.3 after
+    2 epochs without a better validation MAE and stops after --patience; the best epoch's
+    model is kept (best.keras). `auditor model export` makes a model directory of the run.
     """
     with model_errors():
         from model import ModelConfig, TrainConfig, resolve_weights_file, train_model
