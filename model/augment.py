@@ -139,10 +139,10 @@ def jpeg_augmenter(probability: float):
 
 def centre_crops(images: np.ndarray, context: float, size: int) -> np.ndarray:
     """The face crops (uint8, size x size) at the centre of images stored with context."""
-    return np.stack([_cut(image, context, 1.0, 0.0, 0.0, size) for image in images])
+    return np.stack([cut_crop(image, context, 1.0, 0.0, 0.0, size) for image in images])
 
 
-def _cut(image: np.ndarray, context: float, scale: float, dx: float, dy: float, size: int):
+def cut_crop(image: np.ndarray, context: float, scale: float, dx: float, dy: float, size: int):
     """A crop of ``scale`` crop sides, its centre moved by (dx, dy) crop sides, from an image
     stored with ``context``; resized to ``size``."""
     side = image.shape[0] / context
@@ -190,7 +190,7 @@ def perturb(images: np.ndarray, context: float, name: str, size: int, seed: int 
         if name == "shifted_8":
             angle = rng.uniform(0, 2 * np.pi)
             dx, dy = 0.08 * np.cos(angle), 0.08 * np.sin(angle)
-        crop = _cut(image, context, scale, dx, dy, size)
+        crop = cut_crop(image, context, scale, dx, dy, size)
         out.append(_photometric(crop, name, rng))
     return np.stack(out)
 
