@@ -144,22 +144,25 @@ def centre_crops(images: np.ndarray, context: float, size: int) -> np.ndarray:
 
 def cut_crop(image: np.ndarray, context: float, scale: float, dx: float, dy: float, size: int):
     """A crop of ``scale`` crop sides, its centre moved by (dx, dy) crop sides, from an image
-    stored with ``context``; resized to ``size``."""
+    stored with ``context``; resized to ``size`` as the audit resizes a face crop (cut at the
+    image's own resolution, then ``resize_square``: area averaging when shrinking)."""
+    from model.data import resize_square
+
     side = image.shape[0] / context
     crop = side * scale
-    cx = image.shape[1] / 2 + dx * side
-    cy = image.shape[0] / 2 + dy * side
-    matrix = np.array(
-        [[crop / size, 0, cx - crop / 2], [0, crop / size, cy - crop / 2]], dtype=np.float64
-    )
-    flags = cv2.INTER_AREA if crop > size else cv2.INTER_LINEAR
-    return cv2.warpAffine(
+    native = max(1, round(crop))
+    x0 = image.shape[1] / 2 + dx * side - crop / 2
+    y0 = image.shape[0] / 2 + dy * side - crop / 2
+    step = crop / native
+    matrix = np.array([[step, 0, x0], [0, step, y0]], dtype=np.float64)
+    cut = cv2.warpAffine(
         image,
         matrix,
-        (size, size),
-        flags=flags | cv2.WARP_INVERSE_MAP,
+        (native, native),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
         borderMode=cv2.BORDER_REPLICATE,
     )
+    return resize_square(cut, size)
 
 
 # --- fixed perturbations: the robustness table ---------------------------------------------
