@@ -196,10 +196,11 @@ def flags_command(
     flags (';'-separated kinds in CSV, empty for a clean sale; a list in JSON). Exits 1 when a
     store asked for, or every store, has no audit result for the date.
     """
-    require_current_schema(app.engine)
+    engine = app.existing_engine()
+    require_current_schema(engine)
     business_day = day.date()
     stores = _stores(app, store_ids)
-    with Session(app.engine) as session:
+    with Session(engine) as session:
         verdicts = night_verdicts(
             session, day=business_day, settings=app.settings, store_ids=stores
         )

@@ -40,9 +40,10 @@ def report_command(app: AppContext, day: datetime, store_ids: tuple[str, ...]) -
     """
     from auditor.reports import write_night_reports
 
-    require_current_schema(app.engine)
+    engine = app.existing_engine()
+    require_current_schema(engine)
     report = write_night_reports(
-        engine=app.engine,
+        engine=engine,
         settings=app.settings,
         day=day.date(),
         store_ids=list(store_ids) or None,

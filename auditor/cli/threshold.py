@@ -73,8 +73,9 @@ def threshold_command(
     settings change, recorded with every audit run.
     """
     settings = app.settings
-    require_current_schema(app.engine)
-    with database_errors(app.engine.url), Session(app.engine) as session:
+    engine = app.existing_engine()
+    require_current_schema(engine)
+    with database_errors(engine.url), Session(engine) as session:
         inputs = load_inputs(
             session,
             nights=nights,
