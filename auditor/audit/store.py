@@ -31,6 +31,7 @@ from auditor.db.models import (
     Store,
     utcnow,
 )
+from auditor.db.queries import known_store_ids
 from auditor.errors import AuditorError
 from auditor.settings import Settings
 from auditor.vocabulary import RunStatus
@@ -42,6 +43,21 @@ INTERRUPTED = "interrupted: the process ended before the run finished"
 
 class UnknownStore(AuditorError):
     """A store id that the database does not know."""
+
+
+def require_known_stores(session: Session, store_ids: Sequence[str]) -> list[str]:
+    """``store_ids``, or every store the database knows when it is empty.
+
+    Raises :class:`UnknownStore` naming the ids the database does not know, and those it does.
+    """
+    known = known_store_ids(session)
+    unknown = [s for s in store_ids if s not in known]
+    if unknown:
+        raise UnknownStore(
+            f"unknown store{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+            f"known: {', '.join(sorted(known)) or 'none'}"
+        )
+    return list(store_ids) or known
 
 
 @dataclass

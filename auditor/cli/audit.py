@@ -18,10 +18,9 @@ from auditor.audit.cluster import audit_nights_on_dask, check_scheduler
 from auditor.audit.examine import FrameProgress
 from auditor.audit.export import FORMATS, NoAuditResults, night_verdicts, write_verdicts
 from auditor.audit.run import AuditTools, audit_nights
-from auditor.audit.store import UnknownStore
+from auditor.audit.store import require_known_stores
 from auditor.audit.summary import RunSummary
 from auditor.db.migrations import require_current_schema
-from auditor.db.queries import known_store_ids
 from auditor.settings import AuditSettings, Settings
 from auditor.vocabulary import RunStatus
 
@@ -73,14 +72,7 @@ def _with_executor(settings: Settings, executor: str | None, scheduler: str | No
 
 def _stores(app: AppContext, asked: tuple[str, ...]) -> list[str]:
     with Session(app.engine) as session:
-        known = known_store_ids(session)
-    unknown = [s for s in asked if s not in known]
-    if unknown:
-        raise UnknownStore(
-            f"store {', '.join(map(repr, unknown))} not in the database "
-            f"(known: {', '.join(known) or 'none'}); ingest its sales first"
-        )
-    return list(asked) or known
+        return require_known_stores(session, asked)
 
 
 @click.command("audit")

@@ -135,7 +135,8 @@ def test_a_second_concurrent_run_is_refused(ingested: NightBuilder, cli, engine:
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["audit", "--date", DAY, "--store", "S9"], "store 'S9' not in the database"),
+        (["audit", "--date", DAY, "--store", "S9"], "unknown store 'S9'; known: S1, S3"),
+        (["flags", "--date", DAY, "--store", "XXX1"], "unknown store 'XXX1'; known: S1, S3"),
         (["flags", "--date", DAY, "--store", "S1"], "no audit result for 2024-03-01 at store S1"),
         (["flags", "--date", DAY], "no audit result for 2024-03-01"),
     ],
@@ -145,6 +146,15 @@ def test_domain_errors_are_one_line(ingested: NightBuilder, cli, args, message) 
     assert result.exit_code == 1
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_an_unknown_store_among_known_ones_stops_before_any_audit(
+    ingested: NightBuilder, cli, engine: Engine
+) -> None:
+    result = cli("audit", "--date", DAY, "--store", "S1", "--store", "XXX1")
+    assert result.exit_code == 1
+    assert result.output == "Error: unknown store 'XXX1'; known: S1, S3\n"
+    assert run_statuses(engine) == []
 
 
 @pytest.mark.parametrize(

@@ -400,9 +400,11 @@ def test_report_command(engine: Engine, demo_chain: DemoChain, tmp_path: Path) -
     ]
     assert sorted(p.name for p in night.iterdir()) == ["S1.html", "index.html"]
 
+    written = sorted(demo_chain.settings.report_dir.rglob("*"))
     result = run("--date", "2024-03-01", "--store", "S9")
     assert result.exit_code == 1
-    assert "store 'S9' not in the database" in result.output
+    assert "unknown store 'S9'; known: ../x y, S1, S2, S3, S4" in result.output
+    assert sorted(demo_chain.settings.report_dir.rglob("*")) == written
 
     result = run("--date", "1 March")
     assert result.exit_code == 2
