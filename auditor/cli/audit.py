@@ -18,8 +18,9 @@ from auditor.audit.cluster import audit_nights_on_dask, check_scheduler
 from auditor.audit.examine import FrameProgress
 from auditor.audit.export import FORMATS, NoAuditResults, night_verdicts, write_verdicts
 from auditor.audit.run import AuditTools, audit_nights
-from auditor.audit.store import require_known_stores
+from auditor.audit.store import night_is_empty, require_known_stores
 from auditor.audit.summary import RunSummary
+from auditor.db.engine import database_errors
 from auditor.db.migrations import require_current_schema
 from auditor.settings import AuditSettings, Settings
 from auditor.vocabulary import RunStatus
@@ -75,6 +76,26 @@ def _stores(app: AppContext, asked: tuple[str, ...]) -> list[str]:
         return require_known_stores(session, asked)
 
 
+def _with_data(
+    app: AppContext, settings: Settings, nights: list[tuple[str, date]]
+) -> list[tuple[str, date]]:
+    """The store-nights that have a sale or a snapshot; the others are named on stderr."""
+    with database_errors(app.engine.url), Session(app.engine) as session:
+        empty = [
+            (store_id, day)
+            for store_id, day in nights
+            if night_is_empty(session, settings=settings, store_id=store_id, day=day)
+        ]
+    for store_id, day in empty:
+        click.echo(
+            f"{store_id} {day}: no sales and no frames; nothing recorded "
+            "(--allow-empty to record an empty night)",
+            err=True,
+        )
+    skipped = set(empty)
+    return [night for night in nights if night not in skipped]
+
+
 @click.command("audit")
 @click.option("--date", "day", type=DATE, help="Business date to audit (YYYY-MM-DD).")
 @click.option(
@@ -100,6 +121,12 @@ def _stores(app: AppContext, asked: tuple[str, ...]) -> list[str]:
     help="The Dask scheduler for --executor dask, e.g. tcp://10.0.0.5:8786. "
     "Default: [audit] scheduler.",
 )
+@click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Also audit store-nights with no sales and no frames, recording them as audited "
+    "nights without sales (a store closed that day).",
+)
 @click.pass_obj
 def audit_command(
     app: AppContext,
@@ -108,6 +135,7 @@ def audit_command(
     store_ids: tuple[str, ...],
     executor: str | None,
     scheduler: str | None,
+    allow_empty: bool,
 ) -> None:
     """Audit the alcohol sales of each store's business day against the checkout snapshots.
 
@@ -115,6 +143,11 @@ def audit_command(
     --date, each store's yesterday. For each sale with an alcohol line: the frames of its
     register in the window around it, the shopper's face, an age estimate, and flags
     (under_age_threshold, no_frame, no_face, unreadable_frame, outside_legal_hours).
+
+    A store-night with no sales and no frames in the database (a date typed wrong, data not
+    ingested yet) is not audited and nothing is recorded: it is named, and the command exits 1
+    when no store-night was audited at all. --allow-empty records such nights as audited
+    nights without sales, as the nightly job does.
 
     Auditing a store-night again replaces its results in one transaction. A store-night being
     audited elsewhere is refused. Exits 1 if any store-night failed or was refused.
@@ -138,6 +171,10 @@ def audit_command(
     if not nights:
         click.echo("nothing to audit: no store in the database", err=True)
         return
+    if not allow_empty:
+        nights = _with_data(app, settings, nights)
+        if not nights:
+            raise click.ClickException("nothing audited: no store-night has sales or frames")
     if settings.audit.executor == "dask":
         with _nights_bar(len(nights)) as on_done:
             summaries = audit_nights_on_dask(settings=settings, nights=nights, on_done=on_done)
