@@ -1,7 +1,10 @@
 """The nightly job: audit every store's previous business day, then run the report steps.
 
 Each store's date is its own: the last business day that has ended in the store's zone when
-the job runs (see :mod:`auditor.audit.business_day`). Report steps are functions appended to
+the job runs (see :mod:`auditor.audit.business_day`). A store-night with no sales and no frames
+is audited and recorded all the same, as ``auditor audit --allow-empty`` does: the job's date
+is never typed by hand, so such a night is most likely a store that was closed (a holiday), an
+empty night the reports should show as audited. Report steps are functions appended to
 :data:`REPORT_STEPS`; each gets the settings, the engine and the night's run summaries, and a
 step that fails is logged without stopping the others.
 """

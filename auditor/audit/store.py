@@ -3,7 +3,8 @@
 :func:`start_run` records a ``running`` run, :func:`read_night` reads the night's sales and
 frames, :func:`write_results` replaces the store-night's results with the run's in one
 transaction and :func:`record_failure` marks a run ``failed``. The pipeline that calls them in
-turn is :mod:`auditor.audit.run`.
+turn is :mod:`auditor.audit.run`. :func:`night_is_empty` tells, before any run, a night for
+which nothing was ingested.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from auditor.db.models import (
     Store,
     utcnow,
 )
+from auditor.db.queries import known_store_ids
 from auditor.errors import AuditorError
 from auditor.settings import Settings
 from auditor.vocabulary import RunStatus
@@ -42,6 +44,21 @@ INTERRUPTED = "interrupted: the process ended before the run finished"
 
 class UnknownStore(AuditorError):
     """A store id that the database does not know."""
+
+
+def require_known_stores(session: Session, store_ids: Sequence[str]) -> list[str]:
+    """``store_ids``, or every store the database knows when it is empty.
+
+    Raises :class:`UnknownStore` naming the ids the database does not know, and those it does.
+    """
+    known = known_store_ids(session)
+    unknown = [s for s in store_ids if s not in known]
+    if unknown:
+        raise UnknownStore(
+            f"unknown store{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+            f"known: {', '.join(sorted(known)) or 'none'}"
+        )
+    return list(store_ids) or known
 
 
 @dataclass
@@ -94,6 +111,26 @@ def start_run(
         session.add(run)
         session.flush()
         return run.id
+
+
+def night_is_empty(session: Session, *, settings: Settings, store_id: str, day: date) -> bool:
+    """Whether the store's business day has no sale (of any kind) and no snapshot in it.
+
+    Nothing was ingested for such a night: there is nothing to audit, and a run of it would
+    record a night without sales (a store closed for a holiday, or a mistyped date).
+    """
+    start, end = day_bounds(day, settings.store_zone(store_id))
+    sale = sa.select(Sale.id).where(
+        Sale.store_id == store_id, Sale.sold_at >= start, Sale.sold_at < end
+    )
+    frame = sa.select(Snapshot.id).where(
+        Snapshot.store_id == store_id, Snapshot.captured_at >= start, Snapshot.captured_at < end
+    )
+    with session.begin():
+        return (
+            session.execute(sale.limit(1)).first() is None
+            and session.execute(frame.limit(1)).first() is None
+        )
 
 
 def read_night(

@@ -1,7 +1,8 @@
 """The ``auditor`` command. Each command group lives in its own module.
 
 Errors from bad input or settings (:class:`~auditor.errors.AuditorError`) become one-line
-messages and exit code 1 here, at the edge; usage errors exit 2.
+messages and exit code 1 here, at the edge; usage errors exit 2. Commands that only read take
+the engine from :meth:`AppContext.existing_engine`, so they never create a database.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from auditor.cli.report import report_command
 from auditor.cli.serve import serve_command
 from auditor.cli.threshold import threshold_command
 from auditor.cli.users import users_group
-from auditor.db.engine import make_engine, make_session_factory
+from auditor.db.engine import make_engine, make_session_factory, require_existing_database
 from auditor.errors import AuditorError
 from auditor.settings import Settings, load_settings
 
@@ -45,6 +46,12 @@ class AppContext:
     @cached_property
     def engine(self) -> Engine:
         return make_engine(self.settings.database_url)
+
+    def existing_engine(self) -> Engine:
+        """The engine, for a command that only reads: a SQLite file that does not exist is an
+        error naming it, rather than created empty by the first connection."""
+        require_existing_database(self.settings.database_url)
+        return self.engine
 
     @cached_property
     def session_factory(self) -> sessionmaker[Session]:

@@ -18,10 +18,10 @@ from auditor.audit.cluster import audit_nights_on_dask, check_scheduler
 from auditor.audit.examine import FrameProgress
 from auditor.audit.export import FORMATS, NoAuditResults, night_verdicts, write_verdicts
 from auditor.audit.run import AuditTools, audit_nights
-from auditor.audit.store import UnknownStore
+from auditor.audit.store import night_is_empty, require_known_stores
 from auditor.audit.summary import RunSummary
+from auditor.db.engine import database_errors
 from auditor.db.migrations import require_current_schema
-from auditor.db.queries import known_store_ids
 from auditor.settings import AuditSettings, Settings
 from auditor.vocabulary import RunStatus
 
@@ -73,14 +73,27 @@ def _with_executor(settings: Settings, executor: str | None, scheduler: str | No
 
 def _stores(app: AppContext, asked: tuple[str, ...]) -> list[str]:
     with Session(app.engine) as session:
-        known = known_store_ids(session)
-    unknown = [s for s in asked if s not in known]
-    if unknown:
-        raise UnknownStore(
-            f"store {', '.join(map(repr, unknown))} not in the database "
-            f"(known: {', '.join(known) or 'none'}); ingest its sales first"
+        return require_known_stores(session, asked)
+
+
+def _with_data(
+    app: AppContext, settings: Settings, nights: list[tuple[str, date]]
+) -> list[tuple[str, date]]:
+    """The store-nights that have a sale or a snapshot; the others are named on stderr."""
+    with database_errors(app.engine.url), Session(app.engine) as session:
+        empty = [
+            (store_id, day)
+            for store_id, day in nights
+            if night_is_empty(session, settings=settings, store_id=store_id, day=day)
+        ]
+    for store_id, day in empty:
+        click.echo(
+            f"{store_id} {day}: no sales and no frames; nothing recorded "
+            "(--allow-empty to record an empty night)",
+            err=True,
         )
-    return list(asked) or known
+    skipped = set(empty)
+    return [night for night in nights if night not in skipped]
 
 
 @click.command("audit")
@@ -108,6 +121,12 @@ def _stores(app: AppContext, asked: tuple[str, ...]) -> list[str]:
     help="The Dask scheduler for --executor dask, e.g. tcp://10.0.0.5:8786. "
     "Default: [audit] scheduler.",
 )
+@click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Also audit store-nights with no sales and no frames, recording them as audited "
+    "nights without sales (a store closed that day).",
+)
 @click.pass_obj
 def audit_command(
     app: AppContext,
@@ -116,6 +135,7 @@ def audit_command(
     store_ids: tuple[str, ...],
     executor: str | None,
     scheduler: str | None,
+    allow_empty: bool,
 ) -> None:
     """Audit the alcohol sales of each store's business day against the checkout snapshots.
 
@@ -123,6 +143,11 @@ def audit_command(
     --date, each store's yesterday. For each sale with an alcohol line: the frames of its
     register in the window around it, the shopper's face, an age estimate, and flags
     (under_age_threshold, no_frame, no_face, unreadable_frame, outside_legal_hours).
+
+    A store-night with no sales and no frames in the database (a date typed wrong, data not
+    ingested yet) is not audited and nothing is recorded: it is named, and the command exits 1
+    when no store-night was audited at all. --allow-empty records such nights as audited
+    nights without sales, as the nightly job does.
 
     Auditing a store-night again replaces its results in one transaction. A store-night being
     audited elsewhere is refused. Exits 1 if any store-night failed or was refused.
@@ -146,6 +171,10 @@ def audit_command(
     if not nights:
         click.echo("nothing to audit: no store in the database", err=True)
         return
+    if not allow_empty:
+        nights = _with_data(app, settings, nights)
+        if not nights:
+            raise click.ClickException("nothing audited: no store-night has sales or frames")
     if settings.audit.executor == "dask":
         with _nights_bar(len(nights)) as on_done:
             summaries = audit_nights_on_dask(settings=settings, nights=nights, on_done=on_done)
@@ -196,10 +225,11 @@ def flags_command(
     flags (';'-separated kinds in CSV, empty for a clean sale; a list in JSON). Exits 1 when a
     store asked for, or every store, has no audit result for the date.
     """
-    require_current_schema(app.engine)
+    engine = app.existing_engine()
+    require_current_schema(engine)
     business_day = day.date()
     stores = _stores(app, store_ids)
-    with Session(app.engine) as session:
+    with Session(engine) as session:
         verdicts = night_verdicts(
             session, day=business_day, settings=app.settings, store_ids=stores
         )

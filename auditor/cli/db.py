@@ -36,9 +36,8 @@ def upgrade(app: AppContext, revision: str) -> None:
 @click.pass_obj
 def current(app: AppContext) -> None:
     """Print the database's schema revision and the latest one."""
-    found = migrations.current_revision(app.engine)
+    engine = app.existing_engine()
+    found = migrations.current_revision(engine)
     head = migrations.head_revision()
     state = "up to date" if found == head else "run `auditor db upgrade`"
-    click.echo(
-        f"database {describe_url(app.engine.url)}: {found or 'empty'} (latest {head}, {state})"
-    )
+    click.echo(f"database {describe_url(engine.url)}: {found or 'empty'} (latest {head}, {state})")

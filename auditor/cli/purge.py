@@ -27,10 +27,9 @@ def purge_command(app: AppContext, dry_run: bool) -> None:
     touched. The purge is recorded in the audit log; running it again removes nothing more.
     The nightly job (`auditor schedule`) runs it after the reports.
     """
-    require_current_schema(app.engine)
-    summary = purge(
-        settings=app.settings, engine=app.engine, dry_run=dry_run, actor=f"cli:{_who()}"
-    )
+    engine = app.existing_engine()
+    require_current_schema(engine)
+    summary = purge(settings=app.settings, engine=engine, dry_run=dry_run, actor=f"cli:{_who()}")
     click.echo(str(summary))
     if summary.files_failed:
         raise click.ClickException(

@@ -6,8 +6,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import click
+from sqlalchemy.orm import Session
 
+from auditor.db.engine import database_errors
 from auditor.db.migrations import require_current_schema
+from auditor.db.queries import night_has_runs
 
 if TYPE_CHECKING:
     from auditor.cli import AppContext
@@ -34,17 +37,26 @@ def report_command(app: AppContext, day: datetime, store_ids: tuple[str, ...]) -
     the flagged sales with the face evidence and review status, the cashiers, charts, what each
     age group buys and the settings the audit used. <report_dir>/index.html lists the nights.
 
-    Each page is one HTML file that works offline. A night that was not audited, or whose audit
-    failed, gets pages that say so. Prints the files written; exits 1 if a store's page could
-    not be written (the others are).
+    Each page is one HTML file that works offline. A store not audited that night, or whose
+    audit failed, gets a page that says so. A night no store's audit was ever run for is an
+    error: nothing is written and the list of nights stays as it was. Prints the files written;
+    exits 1 if a store's page could not be written (the others are).
     """
     from auditor.reports import write_night_reports
 
-    require_current_schema(app.engine)
+    engine = app.existing_engine()
+    require_current_schema(engine)
+    business_day = day.date()
+    with database_errors(engine.url), Session(engine) as session:
+        audited = night_has_runs(session, day=business_day)
+    if not audited:
+        raise click.ClickException(
+            f"no audit of {business_day}: run `auditor audit --date {business_day}` first"
+        )
     report = write_night_reports(
-        engine=app.engine,
+        engine=engine,
         settings=app.settings,
-        day=day.date(),
+        day=business_day,
         store_ids=list(store_ids) or None,
     )
     for path in report.paths:

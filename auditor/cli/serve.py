@@ -44,13 +44,14 @@ def serve_command(app: AppContext, host: str | None, port: int | None, threads: 
     from auditor.web import create_app
 
     settings = app.settings
-    require_current_schema(app.engine)
+    engine = app.existing_engine()
+    require_current_schema(engine)
     host = host or settings.web.host
     port = port or settings.web.port
     if not _is_loopback(host) and not settings.web.secure_cookie:
         logger.warning(
             "serving on %s without [web] secure_cookie: use HTTPS in front of the app", host
         )
-    web_app = create_app(settings, app.engine)
+    web_app = create_app(settings, engine)
     click.echo(f"review app on http://{host}:{port}/ (stop with Ctrl-C)", err=True)
     serve(web_app, host=host, port=port, threads=threads, ident="auditor")

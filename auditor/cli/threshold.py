@@ -10,6 +10,7 @@ from typing import IO, TYPE_CHECKING
 import click
 from sqlalchemy.orm import Session
 
+from auditor.audit.store import require_known_stores
 from auditor.db.engine import database_errors
 from auditor.db.migrations import require_current_schema
 from auditor.threshold.figures import DEFAULT_NIGHTS, ThresholdReport, build_report
@@ -73,8 +74,10 @@ def threshold_command(
     settings change, recorded with every audit run.
     """
     settings = app.settings
-    require_current_schema(app.engine)
-    with database_errors(app.engine.url), Session(app.engine) as session:
+    engine = app.existing_engine()
+    require_current_schema(engine)
+    with database_errors(engine.url), Session(engine) as session:
+        require_known_stores(session, store_ids)
         inputs = load_inputs(
             session,
             nights=nights,

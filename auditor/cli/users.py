@@ -65,8 +65,9 @@ def add_command(
 @click.pass_obj
 def list_command(app: AppContext) -> None:
     """List the accounts: name, role, store, active."""
-    require_current_schema(app.engine)
-    with database_errors(app.engine.url), Session(app.engine) as session:
+    engine = app.existing_engine()
+    require_current_schema(engine)
+    with database_errors(engine.url), Session(engine) as session:
         users = list_users(session)
     for user in users:
         state = "active" if user.active else "disabled"

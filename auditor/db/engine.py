@@ -22,6 +22,10 @@ class DatabaseError(AuditorError):
     """The database cannot be reached or refused an operation."""
 
 
+class DatabaseMissing(DatabaseError):
+    """The SQLite file of the settings does not exist, and the command only reads."""
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys = ON")
@@ -41,6 +45,27 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return sa.create_engine(parsed, pool_pre_ping=True, **kwargs)
+
+
+def sqlite_file(url: str | sa.URL) -> Path | None:
+    """The file of a SQLite URL; ``None`` for an in-memory database or another backend."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    return Path(database)
+
+
+def require_existing_database(url: str | sa.URL) -> None:
+    """Raise :class:`DatabaseMissing` when ``url`` is a SQLite file that does not exist.
+
+    Connecting would create it, empty: a command that only reads checks first.
+    """
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        raise DatabaseMissing(
+            f"database file {path} does not exist: `auditor db upgrade` creates it"
+        )
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

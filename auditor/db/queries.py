@@ -56,3 +56,9 @@ def current_run(session: Session, *, store_id: str, day: date) -> AuditRun | Non
 def known_store_ids(session: Session) -> list[str]:
     """Every store the database knows, by id."""
     return list(session.execute(sa.select(Store.id).order_by(Store.id)).scalars())
+
+
+def night_has_runs(session: Session, *, day: date) -> bool:
+    """Whether any store's audit of business date ``day`` was ever attempted (any status)."""
+    query = sa.select(AuditRun.id).where(AuditRun.business_date == day).limit(1)
+    return session.execute(query).first() is not None

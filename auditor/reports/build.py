@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from auditor.audit.store import UnknownStore
+from auditor.audit.store import require_known_stores
 from auditor.audit.summary import RunSummary
 from auditor.db.queries import known_store_ids
 from auditor.reports import charts, figures, queries
@@ -150,20 +150,15 @@ def write_night_reports(
     """Write the chain index of ``day``, the pages of ``store_ids`` (default: every store in
     the database) and the list of nights.
 
-    Raises :class:`UnknownStore` for a store id the database does not know. A store page that
-    cannot be written is logged and named in :attr:`NightReport.failed`; the others and the
-    index are written all the same.
+    Raises :class:`~auditor.audit.store.UnknownStore` for a store id the database does not
+    know. A store page that cannot be written is logged and named in
+    :attr:`NightReport.failed`; the others and the index are written all the same.
     """
     now = now or datetime.now(UTC)
     nights = settings.reports.trend_nights
     with Session(engine) as session:
+        require_known_stores(session, store_ids or ())
         known = known_store_ids(session)
-    unknown = [s for s in store_ids or () if s not in known]
-    if unknown:
-        raise UnknownStore(
-            f"store {', '.join(map(repr, unknown))} not in the database "
-            f"(known: {', '.join(known) or 'none'})"
-        )
     out = night_dir(settings.report_dir, day)
     days = sorted({*rendered_nights(settings.report_dir), day})
     report = NightReport(day=day, index=out / "index.html")

@@ -9,12 +9,14 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner, Result
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from auditor.audit.lock import store_night_lock
 from auditor.cli import main
+from auditor.db.models import AuditRun
 from auditor.settings import Settings
 from tests.audit.night import NightBuilder, run_statuses
 from tests.factories import write_config
@@ -113,7 +115,9 @@ def test_every_store_by_default_and_the_tokyo_store_in_its_own_time(
 
 
 def test_backfill_with_since(ingested: NightBuilder, cli) -> None:
-    result = cli("audit", "--since", "2024-02-29", "--date", "2024-03-02", "--store", "S1")
+    result = cli(
+        "audit", "--since", "2024-02-29", "--date", "2024-03-02", "--store", "S1", "--allow-empty"
+    )
     assert result.exit_code == 0, result.output
     assert [line[:13] for line in result.output.splitlines()] == [
         "S1 2024-02-29",
@@ -121,6 +125,58 @@ def test_backfill_with_since(ingested: NightBuilder, cli) -> None:
         "S1 2024-03-02",
     ]
     assert "S1 2024-03-02: 1 alcohol sales" in result.output
+
+
+def audit_runs(engine: Engine) -> list[tuple[str, str, str]]:
+    with Session(engine) as session:
+        rows = session.execute(
+            sa.select(AuditRun.store_id, AuditRun.business_date, AuditRun.status).order_by(
+                AuditRun.id
+            )
+        ).all()
+    return [(store_id, str(day), status) for store_id, day, status in rows]
+
+
+def test_a_date_without_sales_or_frames_records_nothing(
+    ingested: NightBuilder, cli, engine: Engine
+) -> None:
+    result = cli("audit", "--date", "2020-01-01")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "S1 2020-01-01: no sales and no frames; nothing recorded "
+        "(--allow-empty to record an empty night)",
+        "S3 2020-01-01: no sales and no frames; nothing recorded "
+        "(--allow-empty to record an empty night)",
+        "Error: nothing audited: no store-night has sales or frames",
+    ]
+    assert audit_runs(engine) == []
+
+
+def test_allow_empty_records_an_empty_night(ingested: NightBuilder, cli, engine: Engine) -> None:
+    result = cli("audit", "--date", "2020-01-01", "--store", "S1", "--allow-empty")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("S1 2020-01-01: 0 alcohol sales, 0 flagged in ")
+    assert audit_runs(engine) == [("S1", "2020-01-01", "succeeded")]
+
+
+def test_backfill_skips_the_empty_nights_and_audits_the_others(
+    ingested: NightBuilder, cli, engine: Engine
+) -> None:
+    result = cli("audit", "--since", "2024-02-29", "--date", "2024-03-02", "--store", "S1")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        "S1 2024-02-29: no sales and no frames; nothing recorded "
+        "(--allow-empty to record an empty night)\n"
+    )
+    assert [line[:13] for line in result.stdout.splitlines()] == [
+        "S1 2024-03-01",
+        "S1 2024-03-02",
+    ]
+    assert audit_runs(engine) == [
+        ("S1", "2024-03-01", "succeeded"),
+        ("S1", "2024-03-02", "succeeded"),
+    ]
 
 
 def test_a_second_concurrent_run_is_refused(ingested: NightBuilder, cli, engine: Engine) -> None:
@@ -135,7 +191,8 @@ def test_a_second_concurrent_run_is_refused(ingested: NightBuilder, cli, engine:
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["audit", "--date", DAY, "--store", "S9"], "store 'S9' not in the database"),
+        (["audit", "--date", DAY, "--store", "S9"], "unknown store 'S9'; known: S1, S3"),
+        (["flags", "--date", DAY, "--store", "XXX1"], "unknown store 'XXX1'; known: S1, S3"),
         (["flags", "--date", DAY, "--store", "S1"], "no audit result for 2024-03-01 at store S1"),
         (["flags", "--date", DAY], "no audit result for 2024-03-01"),
     ],
@@ -145,6 +202,15 @@ def test_domain_errors_are_one_line(ingested: NightBuilder, cli, args, message) 
     assert result.exit_code == 1
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_an_unknown_store_among_known_ones_stops_before_any_audit(
+    ingested: NightBuilder, cli, engine: Engine
+) -> None:
+    result = cli("audit", "--date", DAY, "--store", "S1", "--store", "XXX1")
+    assert result.exit_code == 1
+    assert result.output == "Error: unknown store 'XXX1'; known: S1, S3\n"
+    assert run_statuses(engine) == []
 
 
 @pytest.mark.parametrize(

@@ -400,9 +400,11 @@ def test_report_command(engine: Engine, demo_chain: DemoChain, tmp_path: Path) -
     ]
     assert sorted(p.name for p in night.iterdir()) == ["S1.html", "index.html"]
 
+    written = sorted(demo_chain.settings.report_dir.rglob("*"))
     result = run("--date", "2024-03-01", "--store", "S9")
     assert result.exit_code == 1
-    assert "store 'S9' not in the database" in result.output
+    assert "unknown store 'S9'; known: ../x y, S1, S2, S3, S4" in result.output
+    assert sorted(demo_chain.settings.report_dir.rglob("*")) == written
 
     result = run("--date", "1 March")
     assert result.exit_code == 2
@@ -410,6 +412,40 @@ def test_report_command(engine: Engine, demo_chain: DemoChain, tmp_path: Path) -
     result = run("--date", "2024-03-01")
     assert result.exit_code == 0, result.output
     assert len(list(night.glob("*.html"))) == 6
+
+
+def test_a_night_never_audited_is_an_error_and_writes_nothing(
+    engine: Engine, demo_chain: DemoChain, tmp_path: Path
+) -> None:
+    def run(*args: str) -> Any:
+        return CliRunner().invoke(
+            main, ["--config", str(tmp_path / "auditor.toml"), "report", *args]
+        )
+
+    report_dir = demo_chain.settings.report_dir
+    assert run("--date", "2024-03-01").exit_code == 0
+    written = {p: p.read_bytes() for p in report_dir.rglob("*") if p.is_file()}
+
+    for args in (["--date", "2020-01-01"], ["--date", "2020-01-01", "--store", "S1"]):
+        result = run(*args)
+        assert result.exit_code == 1
+        assert result.stdout == ""
+        assert result.stderr == (
+            "Error: no audit of 2020-01-01: run `auditor audit --date 2020-01-01` first\n"
+        )
+        assert {p: p.read_bytes() for p in report_dir.rglob("*") if p.is_file()} == written
+        assert not night_dir(report_dir, date(2020, 1, 1)).exists()
+    nights = rows_by(read(report_dir / "index.html").find("table", id="nights"), "data-night")
+    assert list(nights) == ["2024-03-01"]
+
+    # a night whose only audit failed is a night the pages must show
+    failed = date(2024, 3, 10)
+    demo_chain.builder.run("S3", failed, status="failed", error="disk full")
+    result = run("--date", "2024-03-10")
+    assert result.exit_code == 0, result.output
+    assert read(night_dir(report_dir, failed) / "S3.html").has(data_notice="failed")
+    nights = rows_by(read(report_dir / "index.html").find("table", id="nights"), "data-night")
+    assert list(nights) == ["2024-03-10", "2024-03-01"]
 
 
 def test_the_nightly_job_renders_the_nights_it_audited(

@@ -199,6 +199,20 @@ def test_threshold_report_command(
     assert result.output.splitlines()[0].startswith("threshold,flags,flags_per_night")
 
 
+def test_threshold_report_of_an_unknown_store_names_it(
+    engine: Engine,
+    audited: dict[str, int],
+    run_cli,  # type: ignore[no-untyped-def]
+) -> None:
+    result = run_cli("threshold-report", "--store", "XXX1")
+    assert result.exit_code == 1, result.output
+    assert result.stderr == "Error: unknown store 'XXX1'; known: S1, S2\n"
+    assert result.stdout == ""
+    result = run_cli("threshold-report", "--store", "S1", "--store", "S7", "--store", "s2")
+    assert result.exit_code == 1, result.output
+    assert "unknown stores 'S7', 's2'; known: S1, S2" in result.stderr
+
+
 def test_change_sentence_without_a_change_in_load() -> None:
     now = ThresholdRow(25, 6, 3.0, 0, 0, None, 0.772, 0.0166)
     higher = ThresholdRow(26, 6, 3.0, 0, 0, None, 0.816, 0.0464)
