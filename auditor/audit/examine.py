@@ -167,6 +167,10 @@ def _find_face(frame: FrameToRead, detector_name: str, margin: float) -> _Found:
         return _Found(
             FrameResult(frame.snapshot_id, EstimateOutcome.UNREADABLE_FRAME, "frame purged")
         )
+    if frame.path.is_symlink():  # swapped for a link after ingest: not the frame's own file
+        return _Found(
+            FrameResult(frame.snapshot_id, EstimateOutcome.UNREADABLE_FRAME, "symbolic link")
+        )
     started = time.perf_counter()
     try:
         image = read_frame(frame.path)

@@ -11,8 +11,10 @@ relative to that root. Two inputs:
 The folder given may be the snapshot root or any folder under it (a store, a register, a day):
 the layout is read from the last four parts of each file's path relative to the root. A file
 outside the snapshot root (through ``..`` or a symbolic link), missing, empty or not a JPEG is
-rejected. Folder symlinks are not followed; ``*.rejects.csv`` files are passed over. Frames are
-keyed by path, so ingesting the same frames again changes nothing.
+rejected. A frame is the file at its own path: a symbolic link (to a file inside the root or
+out, absolute or relative) is rejected, and so is a path through a linked folder, which is
+never followed; a hard link is an ordinary file. ``*.rejects.csv`` files are passed over.
+Frames are keyed by path, so ingesting the same frames again changes nothing.
 """
 
 from __future__ import annotations
@@ -140,10 +142,26 @@ def _inside(path: Path, root: Path) -> bool:
 # -- reading files (adapters) --------------------------------------------------------------------
 
 
+def _linked_part(path: Path, root: Path) -> Path | None:
+    """The first part of ``path`` below ``root`` that is a symbolic link (the file itself
+    included), or None."""
+    current = root
+    for part in Path(os.path.normpath(path.absolute())).relative_to(root).parts:
+        current = current / part
+        if current.is_symlink():
+            return current
+    return None
+
+
 def _describe_file(path: Path, root: Path) -> tuple[int, str]:
-    """Size and SHA-256 of a frame file that must really lie under ``root``."""
+    """Size and SHA-256 of a frame file that must really lie under ``root``, at its own path:
+    neither it nor a folder above it (below the root) may be a symbolic link."""
     if not _inside(path.resolve(), root):
         raise _FileProblem("path", "outside the snapshot root (symbolic link or '..')")
+    linked = _linked_part(path, root)
+    if linked is not None:
+        what = "the file" if linked == path else f"folder {linked.relative_to(root).as_posix()!r}"
+        raise _FileProblem("path", f"symbolic link ({what}): a frame must be a file of its own")
     if not path.is_file():
         raise _FileProblem("path", "file not found" if not path.exists() else "not a file")
     digest = hashlib.sha256()

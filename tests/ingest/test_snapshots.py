@@ -225,3 +225,52 @@ def test_unreadable_manifest_changes_nothing(
     with pytest.raises(UnreadableFileError, match="missing column"):
         ingest_snapshots(manifest, settings=db_settings, session_factory=session_factory)
     assert stored(session_factory) == []
+
+
+def test_a_linked_frame_is_rejected_and_a_hard_link_is_a_frame(
+    db_settings: Settings, session_factory: sessionmaker[Session]
+) -> None:
+    """A frame is the file at its own path: links to another frame, absolute or relative, and
+    paths through a linked folder are rejects; a hard link is an ordinary file."""
+    root = db_settings.snapshot_root
+    frame = write_frame(root, "S1", "R1", datetime(2024, 3, 1, 21, 15), seed=1)
+    (frame.parent / "211600.jpg").symlink_to(frame)
+    (frame.parent / "211700.jpg").symlink_to(frame.name)
+    (frame.parent / "211800.jpg").hardlink_to(frame)
+    (root / "S1" / "R2").symlink_to(root / "S1" / "R1", target_is_directory=True)
+
+    summary = ingest_snapshots(root, settings=db_settings, session_factory=session_factory)
+    reasons = {Path(r.source).name: r.reason for r in summary.rejects}
+    assert reasons == {
+        "211600.jpg": "symbolic link (the file): a frame must be a file of its own",
+        "211700.jpg": "symbolic link (the file): a frame must be a file of its own",
+        "R2": "symbolic link to a folder, not followed",
+    }
+    assert [r[4] for r in stored(session_factory)] == [
+        "S1/R1/2024-03-01/211500.jpg",
+        "S1/R1/2024-03-01/211800.jpg",
+    ]
+
+    manifest = write_manifest(
+        root / "manifest.csv",
+        [
+            {
+                "store_id": "S1",
+                "register_id": "R1",
+                "captured_at": "2024-03-01T21:16:00",
+                "path": "S1/R1/2024-03-01/211600.jpg",
+            },
+            {
+                "store_id": "S1",
+                "register_id": "R2",
+                "captured_at": "2024-03-01T21:15:00",
+                "path": "S1/R2/2024-03-01/211500.jpg",
+            },
+        ],
+    )
+    listed = ingest_snapshots(manifest, settings=db_settings, session_factory=session_factory)
+    assert [(r.line, r.reason) for r in listed.rejects] == [
+        (2, "symbolic link (the file): a frame must be a file of its own"),
+        (3, "symbolic link (folder 'S1/R2'): a frame must be a file of its own"),
+    ]
+    assert listed.frames == 0
