@@ -48,7 +48,7 @@ class UnknownStore(AuditorError):
 class Night:
     """The night's inputs, read from the database."""
 
-    sales: pd.DataFrame  # sale_id, register_id, sold_at
+    sales: pd.DataFrame  # sale_id, register_id, sold_at, pos_errors (a list or None)
     frames: pd.DataFrame  # snapshot_id, register_id, captured_at, path, purged
 
 
@@ -106,7 +106,7 @@ def read_night(
     audit = settings.audit
     with session.begin():
         sales = session.execute(
-            sa.select(Sale.id, Sale.register_id, Sale.sold_at)
+            sa.select(Sale.id, Sale.register_id, Sale.sold_at, Sale.pos_errors)
             .where(
                 Sale.store_id == store_id,
                 Sale.has_alcohol.is_(True),
@@ -129,7 +129,7 @@ def read_night(
             )
         ).all()
     night = Night(
-        sales=_table(sales, ["sale_id", "register_id", "sold_at"], "sold_at"),
+        sales=_table(sales, ["sale_id", "register_id", "sold_at", "pos_errors"], "sold_at"),
         frames=_table(
             frames, ["snapshot_id", "register_id", "captured_at", "path", "purged"], "captured_at"
         ),
