@@ -193,7 +193,12 @@ def _judge_night(
     frames = night.frames.set_index("snapshot_id")
     root = settings.snapshot_root
     to_read = [
-        FrameToRead(int(sid), root / frames.at[sid, "path"], bool(frames.at[sid, "purged"]))
+        FrameToRead(
+            int(sid),
+            root / frames.at[sid, "path"],
+            bool(frames.at[sid, "purged"]),
+            _text_or_none(frames.at[sid, "problem"]),
+        )
         for sid in matches["snapshot_id"].unique()
     ]
     examined = ExamineTimings()
@@ -241,6 +246,10 @@ def _judge_night(
         ],
     }
     return outcome
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _collect(

@@ -49,7 +49,7 @@ class Night:
     """The night's inputs, read from the database."""
 
     sales: pd.DataFrame  # sale_id, register_id, sold_at, pos_errors (a list or None)
-    frames: pd.DataFrame  # snapshot_id, register_id, captured_at, path, purged
+    frames: pd.DataFrame  # snapshot_id, register_id, captured_at, path, purged, problem
 
 
 @dataclass
@@ -122,6 +122,7 @@ def read_night(
                 Snapshot.captured_at,
                 Snapshot.path,
                 Snapshot.purged_at.is_not(None).label("purged"),
+                Snapshot.problem,
             ).where(
                 Snapshot.store_id == store_id,
                 Snapshot.captured_at >= start - timedelta(seconds=audit.window_before_s),
@@ -131,7 +132,9 @@ def read_night(
     night = Night(
         sales=_table(sales, ["sale_id", "register_id", "sold_at", "pos_errors"], "sold_at"),
         frames=_table(
-            frames, ["snapshot_id", "register_id", "captured_at", "path", "purged"], "captured_at"
+            frames,
+            ["snapshot_id", "register_id", "captured_at", "path", "purged", "problem"],
+            "captured_at",
         ),
     )
     timings["query"] = time.perf_counter() - started

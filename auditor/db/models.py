@@ -123,7 +123,11 @@ class SaleLine(Base):
 
 
 class Snapshot(Base):
-    """A checkout camera frame: metadata only, the image stays under the snapshot root."""
+    """A checkout camera frame: metadata only, the image stays under the snapshot root.
+
+    ``problem`` says why a file named by the layout could not be used as an image at ingest
+    (empty, not a JPEG, unreadable): the camera fired, the frame is unreadable.
+    """
 
     __tablename__ = "snapshots"
     __table_args__ = (
@@ -142,6 +146,7 @@ class Snapshot(Base):
     sha256: Mapped[str] = mapped_column(sa.String(64))
     ingested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    problem: Mapped[str | None] = mapped_column(sa.String(NAME_LENGTH))
 
 
 class AuditRun(Base):

@@ -90,3 +90,12 @@ def test_a_frame_that_became_a_symbolic_link_is_not_read(
         EstimateOutcome.UNREADABLE_FRAME,
         "symbolic link",
     )
+
+
+def test_a_frame_the_ingest_found_unreadable_is_not_read_again(tmp_path: Path) -> None:
+    frame = FrameToRead(1, tmp_path / "120000.jpg", problem="empty file")
+    found = examine._find_face(frame, "unused", DEFAULT_MARGIN)
+    assert (found.result.outcome, found.result.reason) == (
+        EstimateOutcome.UNREADABLE_FRAME,
+        "at ingest: empty file",
+    )

@@ -465,3 +465,40 @@ def test_a_receipt_with_a_rejected_alcohol_line_is_audited_and_flagged_pos_error
             ).scalar_one()
             == 0
         )
+
+
+def test_a_frame_the_ingest_found_unreadable_makes_unreadable_frame_not_no_frame(
+    night: NightBuilder,
+    session_factory: sessionmaker[Session],
+    engine: Engine,
+    audit_settings: Settings,
+    tools: AuditTools,
+) -> None:
+    """The camera wrote a file at the sale's time that is empty or not a JPEG: the ingest
+    lists it as a reject, and the audit says the frame was unreadable, not missing."""
+    root = audit_settings.snapshot_root
+    night.sale("empty-file", "2024-03-01 12:00:00")
+    night.sale("gif-file", "2024-03-01 12:01:00")
+    night.sale("no-file", "2024-03-01 12:02:00")
+    day = root / "S1" / "R1" / "2024-03-01"
+    day.mkdir(parents=True)
+    (day / "120001.jpg").write_bytes(b"")
+    (day / "120101.jpg").write_bytes(b"GIF89a not a jpeg")
+    csv = write_sales_csv(root.parent / "sales.csv", night.rows)
+    ingest_sales_file(csv, settings=audit_settings, session_factory=session_factory)
+    frames = ingest_snapshots(root, settings=audit_settings, session_factory=session_factory)
+    assert (frames.rejected, frames.unreadable) == (2, 2)
+
+    audit(engine, audit_settings, tools)
+    verdicts = verdicts_by_receipt(engine)
+    assert {r: v["flags"] for r, v in verdicts.items()} == {
+        "empty-file": "unreadable_frame",
+        "gif-file": "unreadable_frame",
+        "no-file": "no_frame",
+    }
+    assert (verdicts["empty-file"]["matched"], verdicts["empty-file"]["read"]) == (1, 0)
+    with Session(engine) as session:
+        run = current_run(session, store_id="S1", day=DAY)
+        assert run is not None
+        reasons = sorted(f["reason"] for f in run.stats["unreadable_frames"])
+    assert reasons == ["at ingest: empty file", "at ingest: not a JPEG image"]
