@@ -13,6 +13,8 @@ sale's time):
 - face crops on age estimates go after ``frame_days`` like any frame.
 
 Sales, receipt lines, verdicts, estimates' figures and flags' rows are never deleted. A purge
+removes only the path a frame's row names, never what it links to: a path through a linked
+folder, or one whose file has become a symbolic link, is left alone and reported. A purge
 is idempotent: what is gone is not looked at again, and a file already missing is fine. The
 selection (:func:`plan_purge`) is pure; :func:`purge` carries it out in one transaction after
 deleting the files, and writes an ``audit_log`` row with what it removed.
@@ -20,12 +22,15 @@ deleting the files, and writes an ``audit_log`` row with what it removed.
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
+import stat
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import sqlalchemy as sa
@@ -218,10 +223,50 @@ def _evidence(session: Session) -> list[EvidenceRow]:
 
 def frame_file(root: Path, relative: str) -> Path | None:
     """The file of a frame at ``relative`` under the snapshot ``root``, or None when it would
-    lie outside the root (an absolute path, ``..``, a symbolic link leading out)."""
+    lie outside the root (an absolute path, ``..``, a symbolic link leading out) or is itself a
+    symbolic link (a frame is the file at its own path)."""
     root = root.resolve()
+    if (root / relative).is_symlink():
+        return None
     path = (root / relative).resolve()
     return path if path.is_relative_to(root) and path != root else None
+
+
+class _NotOurs(OSError):
+    """A frame path the purge must not delete: outside the root, or a symbolic link."""
+
+
+def _unlink_frame(root: Path, relative: str) -> None:
+    """Unlink the file at ``relative`` under ``root`` and nothing else.
+
+    The path is walked from the root one folder at a time with ``O_NOFOLLOW``, so a folder
+    that is (or has become) a symbolic link is never entered, and the file is unlinked by its
+    name in the folder it was found in: a link's target is never touched. A path with ``..``,
+    an absolute one or one whose file is a symbolic link is refused (:class:`_NotOurs`); a
+    hard link loses this one name, the other names keep the data.
+    """
+    parts = PurePosixPath(relative).parts
+    if not parts or PurePosixPath(relative).is_absolute() or ".." in parts:
+        raise _NotOurs(f"{relative}: outside the snapshot root")
+    folder = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in parts[:-1]:
+            try:
+                inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder)
+            except OSError as e:
+                if e.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise _NotOurs(f"{relative}: folder {part!r} is a symbolic link") from e
+                raise
+            os.close(folder)
+            folder = inner
+        mode = os.lstat(parts[-1], dir_fd=folder).st_mode
+        if stat.S_ISLNK(mode):
+            raise _NotOurs(f"{relative}: a symbolic link, not a frame file")
+        if stat.S_ISDIR(mode):
+            raise _NotOurs(f"{relative}: a folder, not a frame file")
+        os.unlink(parts[-1], dir_fd=folder)
+    finally:
+        os.close(folder)
 
 
 def _delete_files(frames: Sequence[FrameRow], root: Path, summary: PurgeSummary) -> list[FrameRow]:
@@ -229,18 +274,17 @@ def _delete_files(frames: Sequence[FrameRow], root: Path, summary: PurgeSummary)
     root = root.resolve()
     gone = []
     for frame in frames:
-        path = frame_file(root, frame.path)
-        if path is None:
-            summary.files_failed.append(frame.path)
-            logger.error("frame %s is outside the snapshot root %s: not deleted", frame.path, root)
-            continue
         try:
-            path.unlink()
+            _unlink_frame(root, frame.path)
         except FileNotFoundError:
             summary.files_missing += 1
+        except _NotOurs as e:
+            summary.files_failed.append(frame.path)
+            logger.error("frame %s not deleted: %s", frame.path, e)
+            continue
         except OSError as e:
             summary.files_failed.append(frame.path)
-            logger.error("cannot delete frame %s: %s", path, e.strerror or e)
+            logger.error("cannot delete frame %s: %s", frame.path, e.strerror or e)
             continue
         else:
             summary.files_deleted += 1

@@ -23,6 +23,7 @@ class FlagKind(StrEnum):
     NO_FACE = "no_face"
     UNREADABLE_FRAME = "unreadable_frame"
     OUTSIDE_LEGAL_HOURS = "outside_legal_hours"
+    POS_ERROR = "pos_error"
 
     @property
     def label(self) -> str:
@@ -40,6 +41,7 @@ _FLAG_LABELS = {
     FlagKind.NO_FACE: "no face",
     FlagKind.UNREADABLE_FRAME: "unreadable frame",
     FlagKind.OUTSIDE_LEGAL_HOURS: "outside legal hours",
+    FlagKind.POS_ERROR: "POS error",
 }
 _FLAG_SHORT = {
     FlagKind.UNDER_AGE_THRESHOLD: "under age",
@@ -47,6 +49,7 @@ _FLAG_SHORT = {
     FlagKind.NO_FACE: "no face",
     FlagKind.UNREADABLE_FRAME: "unreadable",
     FlagKind.OUTSIDE_LEGAL_HOURS: "after hours",
+    FlagKind.POS_ERROR: "POS error",
 }
 
 

@@ -51,6 +51,7 @@ ALL: tuple[type[StrEnum], ...] = (
                 "no_face",
                 "unreadable_frame",
                 "outside_legal_hours",
+                "pos_error",
             ],
         ),
         (EstimateOutcome, ["estimated", "no_face", "unreadable_frame"]),
@@ -107,7 +108,7 @@ def test_label_helpers_and_unknown_names() -> None:
 
 def test_the_reports_show_the_vocabularys_labels() -> None:
     kinds = [k.value for k in FlagKind]
-    decisions = [*Decision, None]
+    decisions = [*Decision, None, None]
     reviews = {
         kind: None
         if decision is None

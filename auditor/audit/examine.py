@@ -102,6 +102,7 @@ class FrameToRead:
     snapshot_id: int
     path: Path
     purged: bool = False
+    problem: str | None = None  # why the ingest found the file unreadable
 
 
 @dataclass
@@ -166,6 +167,16 @@ def _find_face(frame: FrameToRead, detector_name: str, margin: float) -> _Found:
     if frame.purged:
         return _Found(
             FrameResult(frame.snapshot_id, EstimateOutcome.UNREADABLE_FRAME, "frame purged")
+        )
+    if frame.problem is not None:
+        return _Found(
+            FrameResult(
+                frame.snapshot_id, EstimateOutcome.UNREADABLE_FRAME, f"at ingest: {frame.problem}"
+            )
+        )
+    if frame.path.is_symlink():  # swapped for a link after ingest: not the frame's own file
+        return _Found(
+            FrameResult(frame.snapshot_id, EstimateOutcome.UNREADABLE_FRAME, "symbolic link")
         )
     started = time.perf_counter()
     try:

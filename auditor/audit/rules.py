@@ -21,12 +21,15 @@ Which flags a sale gets (:class:`~auditor.vocabulary.FlagKind`, in its order):
 - ``no_face``: at least one frame was read and no face was found in any frame read;
 - ``under_age_threshold``: a face was found and the combined age is under the threshold;
 - ``outside_legal_hours``: the sale's local time is outside [legal_hours_start,
-  legal_hours_end) (a range that passes midnight when the start is the later time).
+  legal_hours_end) (a range that passes midnight when the start is the later time);
+- ``pos_error``: the POS export had lines of the receipt that the ingest rejected (a bad
+  number, a register that disagrees with the other lines...); the flag names them as
+  ``file:line: field: reason``. Its frames are judged as any sale's.
 
 The first four describe the evidence and exactly one of ``no_frame``, ``unreadable_frame``,
 ``no_face`` or an estimate applies: a sale with some unreadable frames and some good ones is
 judged on the good ones alone, and the counts of frames matched, read and with a face keep the
-rest. ``outside_legal_hours`` may come with any of them.
+rest. ``outside_legal_hours`` and ``pos_error`` may come with any of them.
 """
 
 from __future__ import annotations
@@ -78,7 +81,9 @@ class Verdict:
 
     ``evidence`` maps each flag kind raised to the index (in the frames given) of the frame
     that shows it, or None: for an estimate the frame with the smallest spread (the nearest on
-    a tie), for ``no_face`` and ``unreadable_frame`` the nearest such frame.
+    a tie), for ``no_face`` and ``unreadable_frame`` the nearest such frame, for
+    ``outside_legal_hours`` and ``pos_error`` the estimate's frame, else the nearest.
+    ``details`` holds a flag's text evidence: for ``pos_error`` the POS problems, one a line.
     """
 
     estimated_age: float | None
@@ -88,6 +93,7 @@ class Verdict:
     faces_found: int
     flags: tuple[FlagKind, ...]
     evidence: dict[FlagKind, int | None] = field(default_factory=dict)
+    details: dict[FlagKind, str] = field(default_factory=dict)
 
     @property
     def flag_text(self) -> str:
@@ -117,8 +123,14 @@ def within_legal_hours(local: time, start: time, end: time) -> bool:
     return local >= start or local < end
 
 
-def judge_sale(frames: Sequence[FrameOutcome], local_time: time, rules: Rules) -> Verdict:
-    """The verdict on one sale from its frames (nearest first) and its local time of day."""
+def judge_sale(
+    frames: Sequence[FrameOutcome],
+    local_time: time,
+    rules: Rules,
+    pos_errors: Sequence[str] = (),
+) -> Verdict:
+    """The verdict on one sale from its frames (nearest first), its local time of day and the
+    problems the POS ingest found on its lines."""
     read = [i for i, f in enumerate(frames) if f.outcome != EstimateOutcome.UNREADABLE_FRAME]
     faces = [(i, f.age, f.spread) for i, f in enumerate(frames) if f.age is not None]
     raised: dict[FlagKind, int | None] = {}
@@ -137,10 +149,13 @@ def judge_sale(frames: Sequence[FrameOutcome], local_time: time, rules: Rules) -
         raised[FlagKind.UNREADABLE_FRAME] = 0
     else:
         raised[FlagKind.NO_FACE] = read[0]
+    shown = best_face if best_face is not None else (0 if frames else None)
     if not within_legal_hours(local_time, rules.legal_hours_start, rules.legal_hours_end):
-        raised[FlagKind.OUTSIDE_LEGAL_HOURS] = (
-            best_face if best_face is not None else (0 if frames else None)
-        )
+        raised[FlagKind.OUTSIDE_LEGAL_HOURS] = shown
+    details = {}
+    if pos_errors:
+        raised[FlagKind.POS_ERROR] = shown
+        details[FlagKind.POS_ERROR] = "\n".join(pos_errors)
     return Verdict(
         estimated_age=age,
         age_spread=spread,
@@ -149,4 +164,5 @@ def judge_sale(frames: Sequence[FrameOutcome], local_time: time, rules: Rules) -
         faces_found=len(faces),
         flags=tuple(kind for kind in FlagKind if kind in raised),
         evidence=raised,
+        details=details,
     )

@@ -193,7 +193,12 @@ def _judge_night(
     frames = night.frames.set_index("snapshot_id")
     root = settings.snapshot_root
     to_read = [
-        FrameToRead(int(sid), root / frames.at[sid, "path"], bool(frames.at[sid, "purged"]))
+        FrameToRead(
+            int(sid),
+            root / frames.at[sid, "path"],
+            bool(frames.at[sid, "purged"]),
+            _text_or_none(frames.at[sid, "problem"]),
+        )
         for sid in matches["snapshot_id"].unique()
     ]
     examined = ExamineTimings()
@@ -243,6 +248,10 @@ def _judge_night(
     return outcome
 
 
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def _collect(
     sales: pd.DataFrame,
     frames_of: dict[int, list[int]],
@@ -261,13 +270,17 @@ def _collect(
     flags: list[tuple[dict[str, Any], int | None]] = []
     counts: Counter[str] = Counter()
     flagged = 0
-    for sale_id, sold_at in zip(sales["sale_id"], sales["sold_at"], strict=True):
+    pos_errors = sales["pos_errors"] if "pos_errors" in sales else [None] * len(sales)
+    for sale_id, sold_at, problems in zip(
+        sales["sale_id"], sales["sold_at"], pos_errors, strict=True
+    ):
         sale_id = int(sale_id)
         shown = [results[s] for s in frames_of.get(sale_id, [])]
         verdict = judge_sale(
             [FrameOutcome(r.outcome, r.age, r.spread) for r in shown],
             sold_at.tz_convert(zone).time(),
             rules,
+            problems if isinstance(problems, list) else (),
         )
         first_estimate = len(estimates)
         estimates += [_estimate_row(sale_id, r, version) for r in shown]
@@ -337,6 +350,7 @@ def _flag_row(
         "face_h": h,
         "age": verdict.estimated_age,
         "spread": verdict.age_spread,
+        "detail": verdict.details.get(FlagKind(kind)),
         "face_crop": evidence.crop_jpeg
         if kind == FlagKind.UNDER_AGE_THRESHOLD and evidence is not None
         else None,

@@ -65,8 +65,8 @@ def require_known_stores(session: Session, store_ids: Sequence[str]) -> list[str
 class Night:
     """The night's inputs, read from the database."""
 
-    sales: pd.DataFrame  # sale_id, register_id, sold_at
-    frames: pd.DataFrame  # snapshot_id, register_id, captured_at, path, purged
+    sales: pd.DataFrame  # sale_id, register_id, sold_at, pos_errors (a list or None)
+    frames: pd.DataFrame  # snapshot_id, register_id, captured_at, path, purged, problem
 
 
 @dataclass
@@ -143,7 +143,7 @@ def read_night(
     audit = settings.audit
     with session.begin():
         sales = session.execute(
-            sa.select(Sale.id, Sale.register_id, Sale.sold_at)
+            sa.select(Sale.id, Sale.register_id, Sale.sold_at, Sale.pos_errors)
             .where(
                 Sale.store_id == store_id,
                 Sale.has_alcohol.is_(True),
@@ -159,6 +159,7 @@ def read_night(
                 Snapshot.captured_at,
                 Snapshot.path,
                 Snapshot.purged_at.is_not(None).label("purged"),
+                Snapshot.problem,
             ).where(
                 Snapshot.store_id == store_id,
                 Snapshot.captured_at >= start - timedelta(seconds=audit.window_before_s),
@@ -166,9 +167,11 @@ def read_night(
             )
         ).all()
     night = Night(
-        sales=_table(sales, ["sale_id", "register_id", "sold_at"], "sold_at"),
+        sales=_table(sales, ["sale_id", "register_id", "sold_at", "pos_errors"], "sold_at"),
         frames=_table(
-            frames, ["snapshot_id", "register_id", "captured_at", "path", "purged"], "captured_at"
+            frames,
+            ["snapshot_id", "register_id", "captured_at", "path", "purged", "problem"],
+            "captured_at",
         ),
     )
     timings["query"] = time.perf_counter() - started

@@ -69,7 +69,9 @@ class Cashier(Base):
 
 
 class Sale(Base):
-    """One receipt. ``content_hash`` covers the receipt and its lines, to spot a changed resend."""
+    """One receipt. ``content_hash`` covers the receipt, its lines and its POS problems, to spot
+    a changed resend. ``pos_errors`` lists the receipt's lines the ingest rejected
+    (``file:line: field: reason``), None when there were none."""
 
     __tablename__ = "sales"
     __table_args__ = (
@@ -95,6 +97,7 @@ class Sale(Base):
     content_hash: Mapped[str] = mapped_column(sa.String(64))
     source_file: Mapped[str] = mapped_column(sa.String(PATH_LENGTH))
     ingested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    pos_errors: Mapped[list[str] | None] = mapped_column(JSONDoc)
 
     lines: Mapped[list[SaleLine]] = relationship(
         back_populates="sale", order_by="SaleLine.line_no", passive_deletes=True
@@ -120,7 +123,11 @@ class SaleLine(Base):
 
 
 class Snapshot(Base):
-    """A checkout camera frame: metadata only, the image stays under the snapshot root."""
+    """A checkout camera frame: metadata only, the image stays under the snapshot root.
+
+    ``problem`` says why a file named by the layout could not be used as an image at ingest
+    (empty, not a JPEG, unreadable): the camera fired, the frame is unreadable.
+    """
 
     __tablename__ = "snapshots"
     __table_args__ = (
@@ -139,6 +146,7 @@ class Snapshot(Base):
     sha256: Mapped[str] = mapped_column(sa.String(64))
     ingested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    problem: Mapped[str | None] = mapped_column(sa.String(NAME_LENGTH))
 
 
 class AuditRun(Base):
@@ -235,6 +243,7 @@ class Flag(_FaceEvidence, Base):
     model_version: Mapped[str | None] = mapped_column(sa.String(NAME_LENGTH))
     threshold: Mapped[int] = mapped_column(sa.Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    detail: Mapped[str | None] = mapped_column(sa.Text)  # text evidence (a pos_error's lines)
 
 
 class SaleVerdict(Base):

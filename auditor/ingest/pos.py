@@ -4,11 +4,16 @@ The parse is pure: a file goes in, a frame of good lines and a list of rejects c
 receipt is all the lines of one ``(store_id, receipt_id)`` in a file, numbered in file order;
 when it comes again with other content it replaces the stored one (same sale id, new lines),
 and when it comes again unchanged nothing is written.
+
+A rejected line does not hide its receipt (:mod:`auditor.ingest.rejected`): the receipt keeps
+the problem in ``pos_errors`` and is an alcohol sale when the rejected line is alcohol, so the
+audit still sees it (and flags it ``pos_error``); a corrected file replaces it and clears them.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +24,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, sessionmaker
 
 from auditor.db.bulk import columns_of, dialect_insert, insert_rows, timestamp_texts
@@ -28,6 +34,7 @@ from auditor.db.types import UTCDateTime
 from auditor.ingest import Progress
 from auditor.ingest.checks import Problems
 from auditor.ingest.places import save_places
+from auditor.ingest.rejected import BOOLEANS, RECEIPT_PROBLEM_COLUMNS, receipt_problems
 from auditor.ingest.rejects import Reject, rejects_path_for, write_rejects
 from auditor.ingest.tables import read_table
 from auditor.ingest.times import parse_local_time
@@ -66,7 +73,6 @@ LENGTHS = {
 }
 MAX_QUANTITY = 1e9
 MAX_AMOUNT = 1e12
-BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 RECEIPT_FIELDS = ("register_id", "cashier_id", "sold_at")
 _LOCAL_TIME = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?"
 _OFFSET = r"(?:Z|[+-]\d{2}:\d{2})"
@@ -75,13 +81,17 @@ EARLIEST, LATEST = pd.Timestamp("1970-01-01", tz="UTC"), pd.Timestamp("2100-01-0
 
 @dataclass
 class ParsedSales:
-    """Good lines of one file (times in UTC, amounts in cents) and its rejects."""
+    """Good lines of one file (times in UTC, amounts in cents), its rejects, and the receipts
+    those name (:func:`~auditor.ingest.rejected.receipt_problems`)."""
 
     source: str
     header: list[str]
     lines: pd.DataFrame
     rejects: list[Reject]
     rows_read: int
+    receipt_problems: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=RECEIPT_PROBLEM_COLUMNS)
+    )
 
 
 @dataclass
@@ -104,6 +114,7 @@ class SalesIngestSummary:
     rejects_path: Path | None
     rejects: list[Reject] = field(default_factory=list, repr=False)
     unknown_stores: list[str] = field(default_factory=list)
+    receipts_with_errors: int = 0  # receipts stored with rejected lines (pos_errors)
 
     @property
     def receipts_unchanged(self) -> int:
@@ -183,7 +194,10 @@ def parse_sales(
         raw.rejects + problems.rejects(raw.source, frame, raw.header), key=lambda r: r.line or 0
     )
     logger.info("%s: %d good lines, %d rejected", raw.source, len(lines), len(rejects))
-    return ParsedSales(raw.source, raw.header, lines, rejects, raw.rows_read)
+    problems_of = receipt_problems(
+        rejects, alcohol_categories=alcohol_categories, zone_for=zone_for
+    )
+    return ParsedSales(raw.source, raw.header, lines, rejects, raw.rows_read, problems_of)
 
 
 def _numbers(frame: pd.DataFrame, column: str, problems: Problems) -> pd.Series:
@@ -243,8 +257,13 @@ def _check_receipts_agree(frame: pd.DataFrame, problems: Problems) -> None:
         problems.add(differs.reindex(frame.index, fill_value=False), column, reason)
 
 
-def build_batch(lines: pd.DataFrame) -> SalesBatch:
-    """Group good lines into receipts, number them in file order, and hash each receipt."""
+def build_batch(lines: pd.DataFrame, problems: pd.DataFrame | None = None) -> SalesBatch:
+    """Group good lines into receipts, number them in file order, and hash each receipt.
+
+    ``problems`` (:func:`~auditor.ingest.rejected.receipt_problems`) gives the receipts their
+    ``pos_errors``, makes those with a rejected alcohol line alcohol sales, and adds the alcohol
+    receipts whose every line was rejected, without lines, when their time is known.
+    """
     keys = lines["store_id"] + "\x1f" + lines["receipt_id"]
     codes, _ = pd.factorize(keys)
     order = np.argsort(codes, kind="stable")
@@ -275,7 +294,61 @@ def build_batch(lines: pd.DataFrame) -> SalesBatch:
         )
         .fillna({"cashier_name": ""})
     )
+    receipts["pos_errors"] = pd.Series([None] * len(receipts), dtype="object")
+    if problems is not None and not problems.empty:
+        receipts, cashiers = _with_problems(receipts, cashiers, problems)
     return SalesBatch(receipts=receipts, lines=lines, cashiers=cashiers)
+
+
+def _with_problems(
+    receipts: pd.DataFrame, cashiers: pd.DataFrame, problems: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    keys = ["store_id", "receipt_id"]
+    known = receipts[keys].merge(problems, on=keys, how="left")
+    named = known["pos_errors"].notna().to_numpy()
+    receipts = receipts.copy()
+    receipts["has_alcohol"] = receipts["has_alcohol"].to_numpy() | (
+        named & known["alcohol"].fillna(False).astype(bool).to_numpy()
+    )
+    receipts["pos_errors"] = [
+        e if n else None for e, n in zip(known["pos_errors"], named, strict=True)
+    ]
+    receipts["content_hash"] = [
+        _errors_hash(errors, h)
+        for h, errors in zip(receipts["content_hash"], receipts["pos_errors"], strict=True)
+    ]
+    stored = pd.MultiIndex.from_frame(receipts[keys])
+    alone = problems[
+        ~pd.MultiIndex.from_frame(problems[keys]).isin(stored)
+        & problems["alcohol"]
+        & problems["sold_at"].notna()
+    ]
+    if alone.empty:
+        return receipts, cashiers
+    lineless = alone[[*keys, *RECEIPT_FIELDS, "pos_errors"]].assign(
+        has_alcohol=True,
+        total_cents=0,
+        line_count=0,
+        content_hash=[_errors_hash(errors) for errors in alone["pos_errors"]],
+    )
+    receipts = pd.concat([receipts, lineless[receipts.columns]], ignore_index=True)
+    receipts["total_cents"] = receipts["total_cents"].astype("int64")
+    receipts["line_count"] = receipts["line_count"].astype("int64")
+    receipts["has_alcohol"] = receipts["has_alcohol"].astype(bool)
+    more = alone[["store_id", "cashier_id", "cashier_name"]].drop_duplicates(
+        ["store_id", "cashier_id"]
+    )
+    seen = pd.MultiIndex.from_frame(cashiers[["store_id", "cashier_id"]])
+    more = more[~pd.MultiIndex.from_frame(more[["store_id", "cashier_id"]]).isin(seen)]
+    return receipts, pd.concat([cashiers, more], ignore_index=True)
+
+
+def _errors_hash(errors: list[str] | None, lines_hash: str = "") -> str:
+    """A receipt's hash with its POS problems folded in (unchanged when it has none)."""
+    if not errors:
+        return lines_hash
+    text = "\n".join([lines_hash, *errors])
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 HASHED_COLUMNS = [
@@ -321,6 +394,7 @@ STAGE_SALES = sa.Table(
     sa.Column("line_count", sa.Integer),
     sa.Column("total_cents", sa.BigInteger),
     sa.Column("content_hash", sa.String(64)),
+    sa.Column("pos_errors", sa.Text),  # JSON text
     sa.Column("changed", sa.Boolean),
     prefixes=["TEMPORARY"],
 )
@@ -365,7 +439,14 @@ def load_sales(
     connection = session.connection()
     STAGE_SALES.drop(connection, checkfirst=True)
     STAGE_SALES.create(connection)
-    staged = receipts.assign(sold_at=timestamp_texts(receipts["sold_at"], connection.dialect.name))
+    staged = receipts.assign(
+        sold_at=timestamp_texts(receipts["sold_at"], connection.dialect.name),
+        pos_errors=pd.Series(
+            [json.dumps(e) if isinstance(e, list) else None for e in receipts["pos_errors"]],
+            index=receipts.index,
+            dtype="object",
+        ),
+    )
     insert_rows(
         session,
         STAGE_SALES,
@@ -400,8 +481,14 @@ def _upsert_staged_sales(session: Session, *, source_file: str) -> pd.DataFrame:
     replaced = sa.select(sales.c.id).join(staged, same_receipt).where(staged.c.changed)
     session.execute(sa.delete(lines).where(lines.c.sale_id.in_(replaced)))
 
+    as_json = session.get_bind().dialect.name == "postgresql"
     changed = sa.select(
-        *(staged.c[c] for c in RECEIPT_COLUMNS),
+        *(
+            sa.cast(staged.c[c], postgresql.JSONB).label(c)
+            if c == "pos_errors" and as_json
+            else staged.c[c]
+            for c in RECEIPT_COLUMNS
+        ),
         sa.literal(source_file, sa.String).label("source_file"),
         sa.literal(utcnow(), UTCDateTime()).label("ingested_at"),
     ).where(staged.c.changed)
@@ -435,7 +522,7 @@ def ingest_sales_file(
     parsed = parse_sales(
         path, alcohol_categories=settings.alcohol_categories, zone_for=settings.store_zone
     )
-    batch = build_batch(parsed.lines)
+    batch = build_batch(parsed.lines, parsed.receipt_problems)
     rejects_path = write_rejects(rejects_path_for(path), parsed.header, parsed.rejects)
     with database_errors(settings.database_url), session_factory.begin() as session:
         written = load_sales(
@@ -456,4 +543,5 @@ def ingest_sales_file(
         rejects_path=rejects_path,
         rejects=parsed.rejects,
         unknown_stores=sorted(s for s in store_ids if settings.store(s) is None),
+        receipts_with_errors=int(batch.receipts["pos_errors"].notna().sum()),
     )

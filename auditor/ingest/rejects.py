@@ -51,7 +51,7 @@ def write_rejects(path: Path, columns: Sequence[str], rejects: Sequence[Reject])
             for r in rejects:
                 values = {**r.row, "line": "" if r.line is None else str(r.line)}
                 values |= {"field": r.field, "reason": r.reason}
-                writer.writerow([_readable(values.get(c, "")) for c in header])
+                writer.writerow([readable(values.get(c, "")) for c in header])
         os.replace(tmp, path)
     except OSError as e:
         if tmp is not None:
@@ -60,7 +60,7 @@ def write_rejects(path: Path, columns: Sequence[str], rejects: Sequence[Reject])
     return path
 
 
-def _readable(value: str) -> str:
+def readable(value: str) -> str:
     """Undecodable bytes (kept as surrogates) shown as ``\\xNN``."""
     if is_utf8(value):
         return value

@@ -11,8 +11,12 @@ relative to that root. Two inputs:
 The folder given may be the snapshot root or any folder under it (a store, a register, a day):
 the layout is read from the last four parts of each file's path relative to the root. A file
 outside the snapshot root (through ``..`` or a symbolic link), missing, empty or not a JPEG is
-rejected. Folder symlinks are not followed; ``*.rejects.csv`` files are passed over. Frames are
-keyed by path, so ingesting the same frames again changes nothing.
+rejected. A frame is the file at its own path: a symbolic link (to a file inside the root or
+out, absolute or relative) is rejected, and so is a path through a linked folder, which is
+never followed; a hard link is an ordinary file. ``*.rejects.csv`` files are passed over.
+Frames are keyed by path, so ingesting the same frames again changes nothing. A file named by
+the layout (or listed) that is empty, not a JPEG or cannot be read is a reject and is also
+recorded with its ``problem``: the camera fired, and the audit sees an unreadable frame.
 """
 
 from __future__ import annotations
@@ -44,7 +48,15 @@ from auditor.settings import Settings
 logger = logging.getLogger(__name__)
 
 MANIFEST_COLUMNS = ("store_id", "register_id", "captured_at", "path")
-FRAME_COLUMNS = ["store_id", "register_id", "captured_at", "path", "size_bytes", "sha256"]
+FRAME_COLUMNS = [
+    "store_id",
+    "register_id",
+    "captured_at",
+    "path",
+    "size_bytes",
+    "sha256",
+    "problem",
+]
 LAYOUT = "<store_id>/<register_id>/<YYYY-MM-DD>/<HHMMSS>[_<milliseconds>].jpg"
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _FILE_NAME = re.compile(r"(\d{2})(\d{2})(\d{2})(?:_(\d{3}))?\.jpe?g", re.IGNORECASE)
@@ -76,12 +88,15 @@ class SnapshotIngestSummary:
     rejected: int
     rejects_path: Path | None
     rejects: list[Reject] = field(default_factory=list, repr=False)
+    unreadable: int = 0  # rejected files recorded as unreadable frames
 
     def __str__(self) -> str:
         text = (
             f"{self.source}: {self.files_seen} files, {self.frames} frames "
             f"({self.frames_written} new or changed), {self.rejected} rejected"
         )
+        if self.unreadable:
+            text += f" ({self.unreadable} of them kept as unreadable frames)"
         if self.rejects_path is not None:
             text += f" (see {self.rejects_path})"
         return text
@@ -91,6 +106,14 @@ class _FileProblem(ValueError):
     def __init__(self, field: str, reason: str) -> None:
         super().__init__(reason)
         self.field, self.reason = field, reason
+
+
+class _UnreadableFile(_FileProblem):
+    """A file at a frame's place that is no readable image: a reject, and a frame row too."""
+
+    def __init__(self, reason: str, size: int, sha256: str) -> None:
+        super().__init__("path", reason)
+        self.size, self.sha256 = size, sha256
 
 
 # -- pure parts ----------------------------------------------------------------------------------
@@ -140,10 +163,26 @@ def _inside(path: Path, root: Path) -> bool:
 # -- reading files (adapters) --------------------------------------------------------------------
 
 
+def _linked_part(path: Path, root: Path) -> Path | None:
+    """The first part of ``path`` below ``root`` that is a symbolic link (the file itself
+    included), or None."""
+    current = root
+    for part in Path(os.path.normpath(path.absolute())).relative_to(root).parts:
+        current = current / part
+        if current.is_symlink():
+            return current
+    return None
+
+
 def _describe_file(path: Path, root: Path) -> tuple[int, str]:
-    """Size and SHA-256 of a frame file that must really lie under ``root``."""
+    """Size and SHA-256 of a frame file that must really lie under ``root``, at its own path:
+    neither it nor a folder above it (below the root) may be a symbolic link."""
     if not _inside(path.resolve(), root):
         raise _FileProblem("path", "outside the snapshot root (symbolic link or '..')")
+    linked = _linked_part(path, root)
+    if linked is not None:
+        what = "the file" if linked == path else f"folder {linked.relative_to(root).as_posix()!r}"
+        raise _FileProblem("path", f"symbolic link ({what}): a frame must be a file of its own")
     if not path.is_file():
         raise _FileProblem("path", "file not found" if not path.exists() else "not a file")
     digest = hashlib.sha256()
@@ -157,12 +196,19 @@ def _describe_file(path: Path, root: Path) -> tuple[int, str]:
                 digest.update(chunk)
                 size += len(chunk)
     except OSError as e:
-        raise _FileProblem("path", f"cannot read: {e.strerror or e}") from None
+        raise _UnreadableFile(f"cannot read: {e.strerror or e}", _size(path), "") from None
     if size == 0:
-        raise _FileProblem("path", "empty file")
+        raise _UnreadableFile("empty file", 0, digest.hexdigest())
     if head != _JPEG_MAGIC:
-        raise _FileProblem("path", "not a JPEG image")
+        raise _UnreadableFile("not a JPEG image", size, digest.hexdigest())
     return size, digest.hexdigest()
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _walk(folder: Path) -> Iterator[tuple[Path, str | None]]:
@@ -197,17 +243,18 @@ def scan_folder(
             if problem is not None:
                 raise _FileProblem("path", problem)
             store_id, register_id, local = parse_layout_path(relative)
-            size, sha256 = _describe_file(path, root)
-            rows.append(
-                {
-                    "store_id": store_id,
-                    "register_id": register_id,
-                    "captured_at": localize(local, zone_for(store_id)),
-                    "path": _relative_to_root(path, root),
-                    "size_bytes": size,
-                    "sha256": sha256,
-                }
-            )
+            row = {
+                "store_id": store_id,
+                "register_id": register_id,
+                "captured_at": localize(local, zone_for(store_id)),
+                "path": _relative_to_root(path, root),
+            }
+            try:
+                size, sha256 = _describe_file(path, root)
+            except _UnreadableFile as e:
+                rows.append({**row, "size_bytes": e.size, "sha256": e.sha256, "problem": e.reason})
+                raise
+            rows.append({**row, "size_bytes": size, "sha256": sha256, "problem": None})
         except _FileProblem as e:
             rejects.append(Reject(str(path), None, e.field, e.reason, {"path": relative}))
         if progress:
@@ -247,12 +294,17 @@ def read_manifest(
         except ValueError as e:
             found[index] = ("captured_at", str(e))
             continue
+        problem = None
         try:
             path = _manifest_path(path_text, base, root)
-            size, sha256 = _describe_file(path, root)
             relative = _relative_to_root(path, root)
             if relative in first_line:
                 raise _FileProblem("path", f"same file as line {first_line[relative]}")
+            try:
+                size, sha256 = _describe_file(path, root)
+            except _UnreadableFile as e:
+                size, sha256, problem = e.size, e.sha256, e.reason
+                found[index] = (e.field, e.reason)
         except _FileProblem as e:
             found[index] = (e.field, e.reason)
             continue
@@ -265,6 +317,7 @@ def read_manifest(
                 "path": relative,
                 "size_bytes": size,
                 "sha256": sha256,
+                "problem": problem,
             }
         )
     problems.add_each(found)
@@ -298,8 +351,8 @@ def _frame(rows: list[dict[str, object]]) -> pd.DataFrame:
 
 
 def load_snapshots(*, session: Session, frames: pd.DataFrame, settings: Settings) -> int:
-    """Upsert frames by path; returns how many were new or changed. Runs in the caller's
-    transaction."""
+    """Upsert frames by path (unreadable ones too, with their ``problem``); returns how many
+    readable frames were new or changed. Runs in the caller's transaction."""
     if frames.empty:
         return 0
     save_places(
@@ -308,17 +361,21 @@ def load_snapshots(*, session: Session, frames: pd.DataFrame, settings: Settings
         store_ids=frames["store_id"].unique().tolist(),
         registers=frames[["store_id", "register_id"]].drop_duplicates(),
     )
-    changing = ["store_id", "register_id", "captured_at", "size_bytes", "sha256"]
+    changing = ["store_id", "register_id", "captured_at", "size_bytes", "sha256", "problem"]
+    records = [
+        {**row, "problem": row["problem"] if isinstance(row["problem"], str) else None}
+        for row in frames.to_dict("records")
+    ]
     written = upsert(
         session,
         Snapshot.__table__,
-        frames.to_dict("records"),
+        records,
         keys=["path"],
         update=[*changing, "ingested_at"],
         only_if_changed=changing,
-        returning=["id"],
+        returning=["id", "problem"],
     )
-    return len(written)
+    return sum(row.problem is None for row in written)
 
 
 def ingest_snapshots(
@@ -344,12 +401,14 @@ def ingest_snapshots(
     written_rejects = write_rejects(rejects_path, parsed.reject_columns, parsed.rejects)
     with database_errors(settings.database_url), session_factory.begin() as session:
         written = load_snapshots(session=session, frames=parsed.frames, settings=settings)
+    readable = int(parsed.frames["problem"].isna().sum())
     return SnapshotIngestSummary(
         source=parsed.source,
-        files_seen=len(parsed.frames) + len(parsed.rejects),
-        frames=len(parsed.frames),
+        files_seen=readable + len(parsed.rejects),
+        frames=readable,
         frames_written=written,
         rejected=len(parsed.rejects),
         rejects_path=written_rejects,
         rejects=parsed.rejects,
+        unreadable=len(parsed.frames) - readable,
     )

@@ -77,3 +77,25 @@ def test_threads_and_chunks_give_the_same_results(
             assert other.age is None
         else:
             assert other.age == pytest.approx(result.age, abs=0.05)
+
+
+def test_a_frame_that_became_a_symbolic_link_is_not_read(
+    tmp_path: Path, face_frames: list[bytes]
+) -> None:
+    real = tmp_path / "real.jpg"
+    real.write_bytes(face_frames[0])
+    (tmp_path / "link.jpg").symlink_to(real)
+    found = examine._find_face(FrameToRead(1, tmp_path / "link.jpg"), "unused", DEFAULT_MARGIN)
+    assert (found.result.outcome, found.result.reason) == (
+        EstimateOutcome.UNREADABLE_FRAME,
+        "symbolic link",
+    )
+
+
+def test_a_frame_the_ingest_found_unreadable_is_not_read_again(tmp_path: Path) -> None:
+    frame = FrameToRead(1, tmp_path / "120000.jpg", problem="empty file")
+    found = examine._find_face(frame, "unused", DEFAULT_MARGIN)
+    assert (found.result.outcome, found.result.reason) == (
+        EstimateOutcome.UNREADABLE_FRAME,
+        "at ingest: empty file",
+    )

@@ -151,3 +151,21 @@ def test_frame_outcomes_are_checked(outcome):
 def test_rules_from_settings():
     audit = AuditSettings(age_threshold=21, legal_hours_start=time(6), legal_hours_end=time(22))
     assert Rules.from_settings(audit) == Rules(21, time(6), time(22))
+
+
+@pytest.mark.parametrize(
+    "frames, local, flags, evidence",
+    [
+        ([face(40)], NOON, "pos_error", {"pos_error": 0}),
+        ([], NOON, "no_frame;pos_error", {"no_frame": None, "pos_error": None}),
+        ([face(18)], time(6), "under_age_threshold;outside_legal_hours;pos_error",
+         {"under_age_threshold": 0, "outside_legal_hours": 0, "pos_error": 0}),
+    ],
+)
+def test_a_sale_with_pos_errors_is_flagged_and_names_them(frames, local, flags, evidence):
+    problems = ["sales.csv:3: quantity: not a number: '1,0'", "sales.csv:4: sku: missing"]
+    verdict = judge_sale(frames, local, RULES, problems)
+    assert verdict.flag_text == flags
+    assert verdict.evidence == evidence
+    assert verdict.details == {"pos_error": "\n".join(problems)}
+    assert judge_sale(frames, local, RULES).details == {}

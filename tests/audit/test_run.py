@@ -16,8 +16,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from auditor.audit.lock import AuditInProgress
 from auditor.audit.run import AuditTools, audit_nights, audit_store_night
 from auditor.audit.store import INTERRUPTED, UnknownStore
-from auditor.db.models import AgeEstimate, AuditRun, Flag
+from auditor.db.models import AgeEstimate, AuditRun, Flag, Sale
 from auditor.db.queries import current_run
+from auditor.ingest.pos import SALES_COLUMNS, ingest_sales_file
+from auditor.ingest.snapshots import ingest_snapshots
 from auditor.settings import Settings
 from tests.audit.night import (
     NightBuilder,
@@ -26,6 +28,7 @@ from tests.audit.night import (
     verdicts_by_receipt,
     with_threshold,
 )
+from tests.factories import sale_row, write_sales_csv
 
 DAY = date(2024, 3, 1)
 
@@ -361,3 +364,141 @@ def test_audit_nights_reports_failures_and_goes_on(
     )
     assert [s.status for s in summaries] == ["failed", "succeeded"]
     assert "S9 2024-03-01: failed: store 'S9'" in str(summaries[0])
+
+
+def _basket(receipt_id: str, local: str, **vodka: str) -> list[dict[str, str]]:
+    """Bread, then a vodka line with ``vodka`` overriding its fields."""
+    when = local.replace(" ", "T")
+    bread = sale_row(
+        receipt_id=receipt_id,
+        sold_at=when,
+        sku="9001",
+        product_name="Bread",
+        category="bakery",
+        quantity="1",
+        amount="2.49",
+    )
+    spirit = sale_row(
+        receipt_id=receipt_id,
+        sold_at=when,
+        sku="5001",
+        product_name="Vodka 0.7 l",
+        category="spirits",
+        quantity="1",
+        amount="12.99",
+    )
+    return [bread, {**spirit, **vodka}]
+
+
+POS_CASES = {
+    # receipt: the vodka line's bad fields (the rest of its receipt is good)
+    "bad-quantity": {"quantity": "1,0"},
+    "other-register": {"register_id": "R2"},
+    "flagged-by-column": {"category": "", "is_alcohol": "true", "amount": "x"},
+}
+
+
+def test_a_receipt_with_a_rejected_alcohol_line_is_audited_and_flagged_pos_error(
+    night: NightBuilder,
+    session_factory: sessionmaker[Session],
+    engine: Engine,
+    audit_settings: Settings,
+    tools: AuditTools,
+) -> None:
+    """The hole: bread plus a vodka line that the ingest rejects was stored as a bread sale
+    and never audited. Now it is an alcohol sale flagged ``pos_error`` naming the file:line,
+    and the corrected file, ingested again, clears the flag on the next audit."""
+    root = audit_settings.snapshot_root
+    rows, fixed = [], []
+    for minute, (receipt_id, bad) in enumerate(POS_CASES.items()):
+        local = f"2024-03-01 12:{minute:02d}:00"
+        rows += _basket(receipt_id, local, **bad)
+        fixed += _basket(receipt_id, local)
+        night.frame(f"2024-03-01 12:{minute:02d}:02", "face")
+    rows += [sale_row(receipt_id="lone", sold_at="2024-03-01T13:00:00", quantity="-1")]
+    fixed += [sale_row(receipt_id="lone", sold_at="2024-03-01T13:00:00")]
+    night.frame("2024-03-01 13:00:02", "face")
+    rows += _basket("bread-only", "2024-03-01 14:00:00")[:1]
+    fixed += _basket("bread-only", "2024-03-01 14:00:00")[:1]
+    columns = [*SALES_COLUMNS, "is_alcohol"]
+    csv = write_sales_csv(root.parent / "sales.csv", rows, columns)
+    summary = ingest_sales_file(csv, settings=audit_settings, session_factory=session_factory)
+    assert summary.rejected == 4 and summary.receipts_with_errors == 4
+    ingest_snapshots(root, settings=audit_settings, session_factory=session_factory)
+
+    settings = with_threshold(audit_settings, 200)
+    audit(engine, settings, tools)
+    verdicts = verdicts_by_receipt(engine)
+    expected = dict.fromkeys([*POS_CASES, "lone"], "under_age_threshold;pos_error")
+    assert {r: v["flags"] for r, v in verdicts.items()} == expected
+    with Session(engine) as session:
+        details = dict(
+            session.execute(
+                sa.select(Sale.receipt_id, Flag.detail)
+                .join(Flag, Flag.sale_id == Sale.id)
+                .where(Flag.kind == "pos_error")
+            ).all()
+        )
+        assert session.execute(
+            sa.select(Sale.has_alcohol, Sale.line_count).where(Sale.receipt_id == "bad-quantity")
+        ).one() == (True, 1)
+    assert details == {
+        "bad-quantity": f"{csv}:3: quantity: not a number: '1,0'",
+        "other-register": f"{csv}:5: register_id: differs from line 4, the receipt's first line",
+        "flagged-by-column": f"{csv}:7: amount: not a number: 'x'",
+        "lone": f"{csv}:8: quantity: negative quantity",
+    }
+
+    # The corrected export replaces the receipts and clears their problems.
+    write_sales_csv(csv, fixed, columns)
+    again = ingest_sales_file(csv, settings=audit_settings, session_factory=session_factory)
+    assert again.rejected == 0 and again.receipts_written == 4
+    audit(engine, settings, tools)
+    verdicts = verdicts_by_receipt(engine)
+    assert {r: v["flags"] for r, v in verdicts.items()} == dict.fromkeys(
+        [*POS_CASES, "lone"], "under_age_threshold"
+    )
+    with Session(engine) as session:
+        assert (
+            session.execute(
+                sa.select(sa.func.count()).where(Sale.pos_errors.is_not(None))
+            ).scalar_one()
+            == 0
+        )
+
+
+def test_a_frame_the_ingest_found_unreadable_makes_unreadable_frame_not_no_frame(
+    night: NightBuilder,
+    session_factory: sessionmaker[Session],
+    engine: Engine,
+    audit_settings: Settings,
+    tools: AuditTools,
+) -> None:
+    """The camera wrote a file at the sale's time that is empty or not a JPEG: the ingest
+    lists it as a reject, and the audit says the frame was unreadable, not missing."""
+    root = audit_settings.snapshot_root
+    night.sale("empty-file", "2024-03-01 12:00:00")
+    night.sale("gif-file", "2024-03-01 12:01:00")
+    night.sale("no-file", "2024-03-01 12:02:00")
+    day = root / "S1" / "R1" / "2024-03-01"
+    day.mkdir(parents=True)
+    (day / "120001.jpg").write_bytes(b"")
+    (day / "120101.jpg").write_bytes(b"GIF89a not a jpeg")
+    csv = write_sales_csv(root.parent / "sales.csv", night.rows)
+    ingest_sales_file(csv, settings=audit_settings, session_factory=session_factory)
+    frames = ingest_snapshots(root, settings=audit_settings, session_factory=session_factory)
+    assert (frames.rejected, frames.unreadable) == (2, 2)
+
+    audit(engine, audit_settings, tools)
+    verdicts = verdicts_by_receipt(engine)
+    assert {r: v["flags"] for r, v in verdicts.items()} == {
+        "empty-file": "unreadable_frame",
+        "gif-file": "unreadable_frame",
+        "no-file": "no_frame",
+    }
+    assert (verdicts["empty-file"]["matched"], verdicts["empty-file"]["read"]) == (1, 0)
+    with Session(engine) as session:
+        run = current_run(session, store_id="S1", day=DAY)
+        assert run is not None
+        reasons = sorted(f["reason"] for f in run.stats["unreadable_frames"])
+    assert reasons == ["at ingest: empty file", "at ingest: not a JPEG image"]

@@ -159,3 +159,56 @@ def test_deleting_a_run_takes_its_results_but_reviews_stay(engine: Engine) -> No
 def test_check_constraints(engine: Engine, statement: str) -> None:
     with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
         connection.exec_driver_sql(statement)
+
+
+def test_the_flag_kinds_check_follows_the_vocabulary_up_and_down(fresh_url: str) -> None:
+    """0005 adds ``pos_error`` to the flags' CHECK constraint (SQLite rebuilds the table), and
+    going back removes such flags before restoring the old constraint."""
+    setup = [
+        "INSERT INTO stores (id, name, timezone, created_at) VALUES ('S1', '', 'UTC', :t)",
+        "INSERT INTO registers (store_id, register_id) VALUES ('S1', 'R1')",
+        "INSERT INTO cashiers (store_id, cashier_id, name) VALUES ('S1', 'C1', '')",
+        "INSERT INTO sales (id, store_id, receipt_id, register_id, cashier_id, sold_at,"
+        " has_alcohol, line_count, total_cents, content_hash, source_file, ingested_at)"
+        " VALUES (1, 'S1', 'X', 'R1', 'C1', :t, true, 1, 100, 'h', 'f', :t)",
+        "INSERT INTO audit_runs (id, store_id, business_date, status, started_at, settings,"
+        " model_version, sales_audited, flags_count) VALUES (1, 'S1', '2024-03-01', 'succeeded',"
+        " :t, '{}', 'm1', 1, 1)",
+        "INSERT INTO flags (id, run_id, sale_id, kind, threshold, created_at)"
+        " VALUES (1, 1, 1, 'no_frame', 25, :t)",
+    ]
+    now = sa.bindparam("t", datetime(2024, 3, 2, tzinfo=UTC), Store.created_at.type)
+
+    def flag(connection: sa.Connection, flag_id: int, kind: str) -> None:
+        connection.execute(
+            sa.text(
+                "INSERT INTO flags (id, run_id, sale_id, kind, threshold, created_at)"
+                f" VALUES ({flag_id}, 1, 1, '{kind}', 25, :t)"
+            ).bindparams(now)
+        )
+
+    engine = make_engine(fresh_url)
+    try:
+        upgrade(fresh_url, "0004")
+        with engine.begin() as connection:
+            for statement in setup:
+                clause = sa.text(statement)
+                connection.execute(clause.bindparams(now) if ":t" in statement else clause)
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
+            flag(connection, 2, "pos_error")
+        upgrade(fresh_url)
+        with engine.begin() as connection:
+            flag(connection, 2, "pos_error")
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
+            flag(connection, 3, "some_new_kind")
+        with engine.connect() as connection:
+            kinds = connection.exec_driver_sql("SELECT kind FROM flags ORDER BY id").scalars()
+            assert list(kinds) == ["no_frame", "pos_error"]
+        downgrade(fresh_url, "0004")
+        with engine.connect() as connection:
+            kinds = connection.exec_driver_sql("SELECT kind FROM flags ORDER BY id").scalars()
+            assert list(kinds) == ["no_frame"]
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
+            flag(connection, 2, "pos_error")
+    finally:
+        engine.dispose()

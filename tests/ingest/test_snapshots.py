@@ -54,7 +54,8 @@ def test_layout_path_problems(path: str, field: str, reason: str) -> None:
     assert error.value.field == field
 
 
-def stored(factory: sessionmaker[Session]) -> list[tuple[object, ...]]:
+def stored(factory: sessionmaker[Session], problem: bool = False) -> list[tuple[object, ...]]:
+    """The readable frames' rows (or, with ``problem``, the unreadable ones')."""
     with factory() as session:
         rows = session.execute(
             sa.select(
@@ -65,7 +66,10 @@ def stored(factory: sessionmaker[Session]) -> list[tuple[object, ...]]:
                 Snapshot.path,
                 Snapshot.size_bytes,
                 Snapshot.sha256,
-            ).order_by(Snapshot.path)
+                *([Snapshot.problem] if problem else []),
+            )
+            .where(Snapshot.problem.is_not(None) if problem else Snapshot.problem.is_(None))
+            .order_by(Snapshot.path)
         )
         return [tuple(r) for r in rows]
 
@@ -225,3 +229,98 @@ def test_unreadable_manifest_changes_nothing(
     with pytest.raises(UnreadableFileError, match="missing column"):
         ingest_snapshots(manifest, settings=db_settings, session_factory=session_factory)
     assert stored(session_factory) == []
+
+
+def test_a_linked_frame_is_rejected_and_a_hard_link_is_a_frame(
+    db_settings: Settings, session_factory: sessionmaker[Session]
+) -> None:
+    """A frame is the file at its own path: links to another frame, absolute or relative, and
+    paths through a linked folder are rejects; a hard link is an ordinary file."""
+    root = db_settings.snapshot_root
+    frame = write_frame(root, "S1", "R1", datetime(2024, 3, 1, 21, 15), seed=1)
+    (frame.parent / "211600.jpg").symlink_to(frame)
+    (frame.parent / "211700.jpg").symlink_to(frame.name)
+    (frame.parent / "211800.jpg").hardlink_to(frame)
+    (root / "S1" / "R2").symlink_to(root / "S1" / "R1", target_is_directory=True)
+
+    summary = ingest_snapshots(root, settings=db_settings, session_factory=session_factory)
+    reasons = {Path(r.source).name: r.reason for r in summary.rejects}
+    assert reasons == {
+        "211600.jpg": "symbolic link (the file): a frame must be a file of its own",
+        "211700.jpg": "symbolic link (the file): a frame must be a file of its own",
+        "R2": "symbolic link to a folder, not followed",
+    }
+    assert [r[4] for r in stored(session_factory)] == [
+        "S1/R1/2024-03-01/211500.jpg",
+        "S1/R1/2024-03-01/211800.jpg",
+    ]
+
+    manifest = write_manifest(
+        root / "manifest.csv",
+        [
+            {
+                "store_id": "S1",
+                "register_id": "R1",
+                "captured_at": "2024-03-01T21:16:00",
+                "path": "S1/R1/2024-03-01/211600.jpg",
+            },
+            {
+                "store_id": "S1",
+                "register_id": "R2",
+                "captured_at": "2024-03-01T21:15:00",
+                "path": "S1/R2/2024-03-01/211500.jpg",
+            },
+        ],
+    )
+    listed = ingest_snapshots(manifest, settings=db_settings, session_factory=session_factory)
+    assert [(r.line, r.reason) for r in listed.rejects] == [
+        (2, "symbolic link (the file): a frame must be a file of its own"),
+        (3, "symbolic link (folder 'S1/R2'): a frame must be a file of its own"),
+    ]
+    assert listed.frames == 0
+
+
+def test_a_frame_file_that_is_no_image_is_a_reject_and_an_unreadable_frame(
+    db_settings: Settings, session_factory: sessionmaker[Session]
+) -> None:
+    """The camera wrote a file at the sale's time that is empty or not a JPEG: it is listed as
+    a reject and recorded with its problem, so the audit can tell it from a missing frame."""
+    root = db_settings.snapshot_root
+    day = write_frame(root, "S1", "R1", datetime(2024, 3, 1, 21, 15), seed=1).parent
+    (day / "120000.jpg").write_bytes(b"")
+    (day / "130000.jpg").write_bytes(b"GIF89a")
+    (day / "notes.txt").write_text("not a frame")
+    summary = ingest_snapshots(root, settings=db_settings, session_factory=session_factory)
+    assert (summary.frames, summary.rejected, summary.unreadable) == (1, 3, 2)
+    assert "2 of them kept as unreadable frames" in str(summary)
+    rows = stored(session_factory, problem=True)
+    assert [(r[4], r[5], r[7]) for r in rows] == [
+        ("S1/R1/2024-03-01/120000.jpg", 0, "empty file"),
+        ("S1/R1/2024-03-01/130000.jpg", 6, "not a JPEG image"),
+    ]
+    assert rows[0][3] == datetime(2024, 3, 1, 11, tzinfo=UTC)
+
+    again = ingest_snapshots(root, settings=db_settings, session_factory=session_factory)
+    assert again.frames_written == 0 and stored(session_factory, problem=True) == rows
+    (day / "130000.jpg").write_bytes(jpeg_bytes(seed=3))  # the file is fixed
+    fixed = ingest_snapshots(root, settings=db_settings, session_factory=session_factory)
+    assert fixed.frames_written == 1
+    assert [r[4] for r in stored(session_factory)] == [
+        "S1/R1/2024-03-01/130000.jpg",
+        "S1/R1/2024-03-01/211500.jpg",
+    ]
+
+    manifest = write_manifest(
+        root / "manifest.csv",
+        [
+            {
+                "store_id": "S1",
+                "register_id": "R1",
+                "captured_at": "2024-03-01T12:00:00",
+                "path": "S1/R1/2024-03-01/120000.jpg",
+            }
+        ],
+    )
+    listed = ingest_snapshots(manifest, settings=db_settings, session_factory=session_factory)
+    assert [(r.line, r.reason) for r in listed.rejects] == [(2, "empty file")]
+    assert listed.unreadable == 1

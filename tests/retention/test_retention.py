@@ -251,3 +251,85 @@ def test_the_nightly_job_purges_after_the_reports(
         entry = session.execute(sa.select(AuditLogEntry)).scalar_one()
     assert (entry.action, entry.actor) == ("purge", "nightly")
     assert entry.details["frames_removed"] == 8  # today every test frame is past retention
+
+
+def _add_frame_row(session: Session, path: str, captured_at: datetime) -> None:
+    session.add(
+        Snapshot(
+            store_id="S1",
+            register_id="R1",
+            captured_at=captured_at,
+            path=path,
+            size_bytes=1,
+            sha256="0" * 64,
+        )
+    )
+
+
+def test_a_purge_never_deletes_what_a_link_points_to(
+    engine: Engine, stored: ChainBuilder, retention_settings: Settings, tmp_path: Path
+) -> None:
+    """Frames that are links to the held frame of an open flag, or that lie behind a linked
+    folder: the purge deletes none of their targets; a hard link loses its own name only."""
+    root = retention_settings.snapshot_root
+    with Session(engine) as session:
+        held_snapshot = session.get(Snapshot, stored.made.snapshots["old-open"])
+        assert held_snapshot is not None
+        held_path = held_snapshot.path
+    held = root / held_path
+    held_bytes = held.read_bytes()
+    day = held.parent
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "000000.jpg").write_bytes(b"\xff\xd8\xff not ours")
+    (day / "010000_absolute.jpg").symlink_to(held)
+    (day / "010001_relative.jpg").symlink_to(held.name)
+    (day / "010002_hard.jpg").hardlink_to(held)
+    (root / "S1" / "R8").symlink_to(held.parent.parent, target_is_directory=True)
+    (root / "S1" / "R9").symlink_to(outside, target_is_directory=True)
+    linked = [
+        f"S1/R1/{day.name}/010000_absolute.jpg",
+        f"S1/R1/{day.name}/010001_relative.jpg",
+        f"S1/R8/{day.name}/{held.name}",
+        "S1/R9/000000.jpg",
+    ]
+    hard = f"S1/R1/{day.name}/010002_hard.jpg"
+    with Session(engine) as session, session.begin():
+        for path in [*linked, hard]:
+            _add_frame_row(session, path, days_ago(90))
+
+    summary = purge(settings=retention_settings, engine=engine, now=NOW)
+
+    assert held.is_file() and not held.is_symlink() and held.read_bytes() == held_bytes
+    assert (outside / "000000.jpg").read_bytes() == b"\xff\xd8\xff not ours"
+    assert sorted(summary.files_failed) == sorted(linked)
+    assert all((root / path).is_symlink() or (root / path).exists() for path in linked)
+    assert not (root / hard).exists() and held.stat().st_nlink == 1
+    assert state(engine, stored)["old-open"] == KEPT
+    with Session(engine) as session:
+        purged = dict(
+            session.execute(
+                sa.select(Snapshot.path, Snapshot.purged_at.is_not(None)).where(
+                    Snapshot.path.in_([*linked, hard])
+                )
+            ).all()
+        )
+    assert purged == {**dict.fromkeys(linked, False), hard: True}
+
+
+def test_a_frame_swapped_for_a_link_after_ingest_is_not_followed(
+    engine: Engine, stored: ChainBuilder, retention_settings: Settings
+) -> None:
+    root = retention_settings.snapshot_root
+    with Session(engine) as session:
+        held = session.get(Snapshot, stored.made.snapshots["old-open"])
+        clean = session.get(Snapshot, stored.made.snapshots["old-clean"])
+        assert held is not None and clean is not None
+        held_file, clean_file = root / held.path, root / clean.path
+    clean_file.unlink()
+    clean_file.symlink_to(held_file)
+    summary = purge(settings=retention_settings, engine=engine, now=NOW)
+    assert held_file.is_file() and clean_file.is_symlink()
+    assert summary.files_failed == [clean.path]
+    assert state(engine, stored)["old-open"] == KEPT
+    assert state(engine, stored)["old-clean"][1] is True  # its row is left as it was
