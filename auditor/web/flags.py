@@ -23,6 +23,7 @@ from werkzeug.wrappers import Response
 from auditor.db.models import (
     Cashier,
     Flag,
+    Register,
     Sale,
     SaleLine,
     Snapshot,
@@ -37,11 +38,13 @@ from auditor.reviews import (
     record_review,
     review_history,
 )
-from auditor.vocabulary import Decision, ReviewFilter
+from auditor.vocabulary import Decision, FlagKind, ReviewFilter
 from auditor.web.access import Right
 from auditor.web.auth import requires
-from auditor.web.listing import flag_page
-from auditor.web.state import current_user, db, log_event, page_arg, state
+from auditor.web.export import flag_rows, to_csv
+from auditor.web.filters import FlagFilter, Order
+from auditor.web.listing import PAGE_SIZE, flag_page
+from auditor.web.state import MAX_PAGE, current_user, db, log_event, page_arg, state
 
 logger = logging.getLogger(__name__)
 
@@ -109,41 +112,112 @@ def _successor_or_404(flag_id: int) -> int:
 # -- the list ------------------------------------------------------------------------------------
 
 
+def _filters() -> FlagFilter:
+    """The list's filters from the query string (a GET) or the form's hidden fields (a POST)."""
+    user = current_user()
+    assert user is not None
+    args = request.form if request.method == "POST" else request.args
+    return FlagFilter.from_args(args, all_stores=user.all_stores)
+
+
+def _choices(filters: FlagFilter) -> dict[str, list[tuple[str, str]]]:
+    """The values the list's filter form offers: stores, cashiers and registers in scope."""
+    user = current_user()
+    assert user is not None
+    session = db()
+    stores = (
+        [
+            (s.id, f"{s.id} {s.name or ''}".strip())
+            for s in session.execute(sa.select(Store.id, Store.name).order_by(Store.id))
+        ]
+        if user.all_stores
+        else []
+    )
+    store = filters.store if user.all_stores else (user.store_id or "")
+    cashiers = sa.select(Cashier.cashier_id, sa.func.min(Cashier.name)).group_by(Cashier.cashier_id)
+    registers = sa.select(Register.register_id).distinct()
+    if store:
+        cashiers = cashiers.where(Cashier.store_id == store)
+        registers = registers.where(Register.store_id == store)
+    return {
+        "stores": stores,
+        "cashiers": [
+            (c, f"{name} ({c})" if name else c)
+            for c, name in session.execute(cashiers.order_by(Cashier.cashier_id))
+        ],
+        "registers": [
+            (r, r) for r in session.execute(registers.order_by(Register.register_id)).scalars()
+        ],
+    }
+
+
+def _form_page() -> int:
+    raw = request.form.get("page", "")
+    return min(int(raw), MAX_PAGE) if raw.isdigit() and len(raw) < 10 else 1
+
+
+def _flag_url(flag_id: int, filters: FlagFilter, **extra: Any) -> str:
+    return url_for("flags.show", flag_id=flag_id, **filters.args(), **extra)
+
+
+def _list_url(filters: FlagFilter, page: int = 1) -> str:
+    return url_for("flags.index", **filters.args(), page=page if page > 1 else None)
+
+
 @bp.get("/flags")
 @requires(Right.REVIEW)
 def index() -> str:
     user = current_user()
     assert user is not None
-    status = request.args.get("status", ReviewFilter.OPEN)
-    status = status if status in tuple(ReviewFilter) else ReviewFilter.OPEN
-    store = request.args.get("store", "") if user.all_stores else ""
+    filters = _filters()
     page = page_arg()
     listing = flag_page(
         db(),
         user=user,
         settings=state().settings,
-        status=status,
-        store=store,
+        filters=filters,
         page=page,
-        review_url=lambda flag_id: url_for("flags.show", flag_id=flag_id),
+        review_url=lambda flag_id: _flag_url(flag_id, filters),
     )
-    stores = (
-        list(db().execute(sa.select(Store.id, Store.name).order_by(Store.id)).all())
-        if user.all_stores
-        else []
-    )
+    matched = {
+        ReviewFilter.OPEN: listing.open_count,
+        ReviewFilter.REVIEWED: listing.reviewed_count,
+        ReviewFilter.ALL: listing.open_count + listing.reviewed_count,
+    }
     page_html = render_template(
         "review/flags.html",
         listing=listing,
         page=page,
-        status=status,
-        store=store,
-        stores=stores,
+        pages=max(1, -(-matched[filters.status] // PAGE_SIZE)),
+        filters=filters,
+        matched=matched,
+        choices=_choices(filters),
+        Order=Order,
+        FlagKind=FlagKind,
+        status=filters.status,
+        store=filters.store,
     )
     for flag_id, sale_id in listing.faces_shown:
         log_event("view_evidence", "flag", flag_id, image="face", sale_id=sale_id, page="list")
     db().commit()  # the faces leave only once their views are recorded
     return page_html
+
+
+@bp.get("/flags.csv")
+@requires(Right.REVIEW)
+def download() -> Response:
+    """Every flag the list's filters match, on every page, as CSV."""
+    user = current_user()
+    assert user is not None
+    filters = _filters()
+    rows = flag_rows(db(), user=user, filters=filters, zone=state().settings.store_zone)
+    log_event("download_flags", "flag_list", "csv", filters=filters.args(), rows=len(rows))
+    db().commit()
+    return Response(
+        to_csv(rows),
+        mimetype="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="flags.csv"'},
+    )
 
 
 # -- one flag ------------------------------------------------------------------------------------
@@ -204,7 +278,7 @@ def local_time(value: datetime, store_id: str) -> datetime:
 def show(flag_id: int) -> str | Response:
     flag = _current_flag(flag_id)
     if flag is None:
-        return redirect(url_for("flags.show", flag_id=_successor_or_404(flag_id)))
+        return redirect(_flag_url(_successor_or_404(flag_id), _filters()))
     session = db()
     sale = session.get(Sale, flag.sale_id)
     assert sale is not None
