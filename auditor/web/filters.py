@@ -27,7 +27,8 @@ from auditor.reviews import latest_reviews
 from auditor.vocabulary import FlagKind, ReviewFilter
 from auditor.web.access import CurrentUser
 
-MAX_VALUE_LENGTH = 64  # longer ids than the schema's are not ids: the filter is dropped
+MAX_VALUE_LENGTH = 64  # longer ids than the schema's are not ids: the filter is dropped, as is
+# a value with control characters (PostgreSQL refuses NUL in a text parameter)
 
 
 class Order(StrEnum):
@@ -102,7 +103,7 @@ def _date(raw: str) -> date | None:
 
 def _text(raw: str) -> str:
     value = raw.strip()
-    return value if len(value) <= MAX_VALUE_LENGTH else ""
+    return value if len(value) <= MAX_VALUE_LENGTH and value.isprintable() else ""
 
 
 def _choice(raw: str, allowed: tuple[str, ...], default: str) -> str:

@@ -38,17 +38,19 @@ from auditor.reviews import (
     record_review,
     review_history,
 )
-from auditor.vocabulary import Decision, FlagKind, ReviewFilter
+from auditor.vocabulary import Decision, FlagKind, ReviewFilter, kind_label
 from auditor.web.access import Right
 from auditor.web.auth import requires
 from auditor.web.export import flag_rows, to_csv
-from auditor.web.filters import FlagFilter, Order
+from auditor.web.filters import FlagFilter, Order, matching_flags, matching_sales, neighbour
 from auditor.web.listing import PAGE_SIZE, flag_page
 from auditor.web.state import MAX_PAGE, current_user, db, log_event, page_arg, state
 
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("flags", __name__)
+
+MAX_BULK = 1000  # sales ticked in one bulk decision
 
 
 def _current_flags() -> sa.Select[Any]:
@@ -220,15 +222,80 @@ def download() -> Response:
     )
 
 
+@bp.post("/flags/decisions")
+@requires(Right.REVIEW)
+def decide_many() -> Response:
+    """One decision on many sales of the list: the open flags (of the filtered kind, if one)
+    of the sales ticked, or of every sale the filters match. Each is its own review row and
+    audit-log row; flags that already have a decision are left as they are."""
+    user = current_user()
+    assert user is not None
+    filters = _filters()
+    decision = request.form.get("decision", "")
+    every = request.form.get("every") == "1"
+    chosen = {int(v) for v in request.form.getlist("sale")[:MAX_BULK] if v.isdigit()}
+    flags = matching_flags(user, filters).subquery("matching")
+    listed = matching_sales(user, filters).subquery("listed")
+    query = (
+        sa.select(Flag)
+        .options(defer(Flag.face_crop))
+        .join(flags, flags.c.flag_id == Flag.id)
+        .join(listed, listed.c.sale_id == Flag.sale_id)
+        .where(flags.c.undecided)
+        .order_by(Flag.id)
+    )
+    if not every:
+        query = query.where(Flag.sale_id.in_(chosen))
+    targets = list(db().execute(query).scalars())
+    reviewer = db().get(User, user.id)
+    assert reviewer is not None
+    try:
+        for flag in targets:
+            record_review(
+                session=db(),
+                flag=flag,
+                reviewer=reviewer,
+                decision=decision,
+                comment=request.form.get("comment", ""),
+            )
+        if not targets:
+            Decision(decision)  # a bad decision is refused even when there is nothing to do
+    except (ReviewError, ValueError) as e:
+        db().rollback()
+        abort(400, description=str(e))
+    sales = len({flag.sale_id for flag in targets})
+    log_event(
+        "bulk_review",
+        "flag_list",
+        "decisions",
+        decision=decision,
+        flags=[flag.id for flag in targets],
+        filters=filters.args(),
+        every=every,
+    )
+    db().commit()
+    if targets:
+        flash(
+            f"Recorded “{Decision(decision).label}” on {len(targets)} "
+            f"flag{'s' if len(targets) != 1 else ''} of {sales} sale{'s' if sales != 1 else ''}.",
+            "ok",
+        )
+    else:
+        flash("Nothing recorded: no open flag among those chosen.", "error")
+    return redirect(_list_url(filters, _form_page()))
+
+
 # -- one flag ------------------------------------------------------------------------------------
 
 
 @dataclass
 class FrameView:
-    """The frame shown on a flag's page, with the face box in percent of the picture."""
+    """The frame shown on a flag's page, with the face box in percent of the picture and the
+    picture's width to height (so the page can fit it in the window's height)."""
 
     url: str
     box: dict[str, float] | None
+    ratio: float | None = None
 
 
 def _frame_path(flag: Flag) -> Path | None:
@@ -247,20 +314,20 @@ def _frame_view(flag: Flag) -> FrameView | None:
     if path is None:
         return None
     box = None
-    if None not in (flag.face_x, flag.face_y, flag.face_w, flag.face_h):
-        try:
-            with Image.open(path) as image:
-                width, height = image.size
-        except (OSError, UnidentifiedImageError):
-            width = height = 0
-        if width and height:
-            box = {
-                "left": 100 * flag.face_x / width,  # type: ignore[operator]
-                "top": 100 * flag.face_y / height,  # type: ignore[operator]
-                "width": 100 * flag.face_w / width,  # type: ignore[operator]
-                "height": 100 * flag.face_h / height,  # type: ignore[operator]
-            }
-    return FrameView(url_for("flags.frame_image", flag_id=flag.id), box)
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except (OSError, UnidentifiedImageError):
+        width = height = 0
+    if None not in (flag.face_x, flag.face_y, flag.face_w, flag.face_h) and width and height:
+        box = {
+            "left": 100 * flag.face_x / width,  # type: ignore[operator]
+            "top": 100 * flag.face_y / height,  # type: ignore[operator]
+            "width": 100 * flag.face_w / width,  # type: ignore[operator]
+            "height": 100 * flag.face_h / height,  # type: ignore[operator]
+        }
+    ratio = width / height if width and height else None
+    return FrameView(url_for("flags.frame_image", flag_id=flag.id), box, ratio)
 
 
 def _has_crop(flag: Flag) -> bool:
@@ -277,8 +344,9 @@ def local_time(value: datetime, store_id: str) -> datetime:
 @requires(Right.REVIEW)
 def show(flag_id: int) -> str | Response:
     flag = _current_flag(flag_id)
+    filters = _filters()
     if flag is None:
-        return redirect(_flag_url(_successor_or_404(flag_id), _filters()))
+        return redirect(_flag_url(_successor_or_404(flag_id), filters))
     session = db()
     sale = session.get(Sale, flag.sale_id)
     assert sale is not None
@@ -298,6 +366,11 @@ def show(flag_id: int) -> str | Response:
         .order_by(Flag.id)
     ).all()
     history = review_history(session, sale_id=sale.id, kind=flag.kind)
+    nearby = {
+        name: _flag_of(next_sale, filters)
+        for name, after in (("next", True), ("prev", False))
+        if (next_sale := _neighbour(sale, filters, after=after)) is not None
+    }
     frame = _frame_view(flag)
     crop = _has_crop(flag)
     log_event(
@@ -322,6 +395,10 @@ def show(flag_id: int) -> str | Response:
         crop_url=url_for("flags.face_image", flag_id=flag.id) if crop else None,
         sold_local=local_time(sale.sold_at, sale.store_id),
         current=history[0][0] if history else None,
+        filters=filters,
+        list_url=_list_url(filters, page_arg()),
+        page=page_arg(),
+        nearby={name: _flag_url(i, filters) for name, i in nearby.items() if i is not None},
     )
     session.commit()  # the evidence leaves only once its view is recorded
     return page
@@ -338,32 +415,79 @@ def decide(flag_id: int) -> Response:
             "sale's flag from the latest audit; check its evidence and decide again.",
             "error",
         )
-        return redirect(url_for("flags.show", flag_id=successor))
+        return redirect(_flag_url(successor, _filters()))
     user = current_user()
     assert user is not None
     reviewer = db().get(User, user.id)
     assert reviewer is not None
+    filters = _filters()
     decision = request.form.get("decision", "")
+    covered = _covered(flag, request.form.getlist("cover"))
     try:
-        record_review(
-            session=db(),
-            flag=flag,
-            reviewer=reviewer,
-            decision=decision,
-            comment=request.form.get("comment", ""),
-        )
+        for each in covered:
+            record_review(
+                session=db(),
+                flag=each,
+                reviewer=reviewer,
+                decision=decision,
+                comment=request.form.get("comment", ""),
+            )
     except ReviewError as e:
         db().rollback()
         abort(400, description=str(e))
     db().commit()
     sale = db().get(Sale, flag.sale_id)
     assert sale is not None
+    kinds = f" on {', '.join(kind_label(f.kind) for f in covered)}" if len(covered) > 1 else ""
     flash(
         f"Recorded “{Decision(decision).label}” for receipt {sale.receipt_id} "
-        f"(store {sale.store_id}).",
+        f"(store {sale.store_id}){kinds}.",
         "ok",
     )
-    return redirect(url_for("flags.index"))
+    if request.form.get("then") == "next":
+        following = _neighbour(sale, filters, after=True)
+        flag_id = _flag_of(following, filters) if following is not None else None
+        if flag_id is not None:
+            return redirect(_flag_url(flag_id, filters))
+        flash("That was the last flagged sale of the list.", "ok")
+    return redirect(_list_url(filters, _form_page()))
+
+
+def _covered(flag: Flag, kinds: list[str]) -> list[Flag]:
+    """The sale's current flags a decision covers: those of ``kinds`` (the form's ticks),
+    just ``flag`` when none is given."""
+    if not kinds:
+        return [flag]
+    query = (
+        _current_flags()
+        .options(defer(Flag.face_crop))
+        .where(Flag.sale_id == flag.sale_id, Flag.kind.in_(kinds[: len(FlagKind) + 1]))
+        .order_by(Flag.id)
+    )
+    return list(db().execute(query).scalars()) or [flag]
+
+
+def _neighbour(sale: Sale, filters: FlagFilter, *, after: bool) -> int | None:
+    user = current_user()
+    assert user is not None
+    found = db().execute(neighbour(user, filters, sale, after=after)).scalar_one_or_none()
+    return int(found) if found is not None else None
+
+
+def _flag_of(sale_id: int, filters: FlagFilter) -> int | None:
+    """The flag of a listed sale that its review opens: a matching one without a decision
+    first, else the first matching one."""
+    user = current_user()
+    assert user is not None
+    flags = matching_flags(user, filters).subquery("matching")
+    query = (
+        sa.select(flags.c.flag_id)
+        .where(flags.c.sale_id == sale_id)
+        .order_by(flags.c.undecided.desc(), flags.c.flag_id)
+        .limit(1)
+    )
+    found = db().execute(query).scalar_one_or_none()
+    return int(found) if found is not None else None
 
 
 # -- evidence images -----------------------------------------------------------------------------

@@ -121,7 +121,7 @@ def flag_page(
                 store_id=store_id,
                 store_name=names.get(store_id, "") or store_id,
                 day=day,
-                table=flagged_sales_table(rows, review_links=links),
+                table=flagged_sales_table(rows, review_links=links, select_form="bulk"),
             )
         )
     return result
