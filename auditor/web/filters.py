@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import date
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 
@@ -140,7 +140,7 @@ def matching_flags(user: CurrentUser, filters: FlagFilter) -> sa.Select[Any]:
     ):
         if value:
             query = query.where(column == value)
-    return user.scoped(query)
+    return user.scoped(cast("sa.Select[Any]", query))
 
 
 def matching_sales(

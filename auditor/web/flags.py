@@ -159,11 +159,13 @@ def _form_page() -> int:
 
 
 def _flag_url(flag_id: int, filters: FlagFilter, **extra: Any) -> str:
-    return url_for("flags.show", flag_id=flag_id, **filters.args(), **extra)
+    values: dict[str, Any] = {**filters.args(), **extra}
+    return url_for("flags.show", flag_id=flag_id, **values)
 
 
 def _list_url(filters: FlagFilter, page: int = 1) -> str:
-    return url_for("flags.index", **filters.args(), page=page if page > 1 else None)
+    values: dict[str, Any] = {**filters.args(), "page": page if page > 1 else None}
+    return url_for("flags.index", **values)
 
 
 @bp.get("/flags")
@@ -446,9 +448,9 @@ def decide(flag_id: int) -> Response:
     )
     if request.form.get("then") == "next":
         following = _neighbour(sale, filters, after=True)
-        flag_id = _flag_of(following, filters) if following is not None else None
-        if flag_id is not None:
-            return redirect(_flag_url(flag_id, filters))
+        next_flag = _flag_of(following, filters) if following is not None else None
+        if next_flag is not None:
+            return redirect(_flag_url(next_flag, filters))
         flash("That was the last flagged sale of the list.", "ok")
     return redirect(_list_url(filters, _form_page()))
 

@@ -76,9 +76,12 @@ def flag_page(
 ) -> FlagPage:
     """One page of the list. ``review_url(flag_id)`` makes the link to a flag's page."""
     sales = matching_sales(user, filters, status=False).subquery("flagged")
-    counts = dict(
-        session.execute(sa.select(sales.c.open, sa.func.count()).group_by(sales.c.open)).all()
-    )
+    counts: dict[bool, int] = {
+        bool(is_open): int(n)
+        for is_open, n in session.execute(
+            sa.select(sales.c.open, sa.func.count()).group_by(sales.c.open)
+        )
+    }
     result = FlagPage(open_count=counts.get(True, 0), reviewed_count=counts.get(False, 0))
     query = ordered_sales(user, filters)
     sale_ids = list(

@@ -83,7 +83,7 @@ def _mixed_chain(engine: Engine, settings_: Settings) -> None:
         session.add(old)
         session.flush()
         session.add(
-            Flag(run_id=old.id, sale_id=build.made.sales["r0"], kind="no_face", threshold=25)
+            Flag(run_id=old.id, sale_id=build.made.sales["r0"], kind=FlagKind.NO_FACE, threshold=25)
         )
         session.commit()
 

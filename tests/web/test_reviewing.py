@@ -137,7 +137,9 @@ def test_decisions_on_many_sales_stay_in_scope_and_need_the_token(
     token = csrf_token(client.get("/flags"))
     response = client.post("/flags/decisions", data={**data, "csrf_token": token})
     assert response.status_code == 302
-    assert _reviews(engine) == [(made.sales["s2-flag"], FlagKind.UNDER_AGE_THRESHOLD, "adult")]
+    assert _reviews(engine) == [
+        (made.sales["s2-flag"], FlagKind.UNDER_AGE_THRESHOLD, Decision.ADULT)
+    ]
     bad = {**data, "decision": "maybe", "csrf_token": token}
     assert client.post("/flags/decisions", data=bad).status_code == 400
 
