@@ -58,6 +58,14 @@ class ChainBuilder:
             self.session.add(Cashier(store_id=store_id, cashier_id="C1", name="Anna Example"))
             self.session.flush()
 
+    def till(self, store_id: str, register: str, cashier: str) -> None:
+        """The register and the cashier, unless the store has them already."""
+        if self.session.get(Register, (store_id, register)) is None:
+            self.session.add(Register(store_id=store_id, register_id=register))
+        if self.session.get(Cashier, (store_id, cashier)) is None:
+            self.session.add(Cashier(store_id=store_id, cashier_id=cashier, name=f"Name {cashier}"))
+        self.session.flush()
+
     def run(self, store_id: str, day: date, threshold: int = 25) -> int:
         key = (store_id, day)
         if key not in self.made.runs:
@@ -90,16 +98,19 @@ class ChainBuilder:
         frame: bool = True,
         crop: bool = True,
         day: date | None = None,
+        register: str = "R1",
+        cashier: str = "C1",
     ) -> int:
         """An audited alcohol sale with its verdict; flags ``kinds`` (default: under-age when
         ``age`` is under ``threshold``), a frame file and a crop on the under-age flag."""
         self.store(store)
+        self.till(store, register, cashier)
         run_id = self.run(store, day or sold_at.date(), threshold)
         sale = Sale(
             store_id=store,
             receipt_id=receipt_id,
-            register_id="R1",
-            cashier_id="C1",
+            register_id=register,
+            cashier_id=cashier,
             sold_at=sold_at,
             has_alcohol=True,
             line_count=2,

@@ -184,15 +184,19 @@ def flagged_sales_table(
     *,
     with_zone: bool = False,
     review_links: Mapping[int, str] | None = None,
+    select_form: str = "",
 ) -> Markup:
     """The flagged-sales table (``report/_flagged_sales.html``) as HTML to place in a page.
 
     ``rows`` come from :func:`auditor.reports.figures.flagged_sales`; ``with_zone`` adds the
     zone to each time (nights when the clocks change); ``review_links`` maps a sale id to a
-    URL, shown as a "review" link in the row. The page must extend ``base.html`` for the styles.
+    URL, shown as a "review" link in the row; ``select_form`` (a form's id) starts each row with
+    a box that ticks the sale in that form. The page must extend ``base.html`` for the styles.
     """
     macro = template("report/_flagged_sales.html").module.flagged_sales  # type: ignore[attr-defined]
-    return Markup(macro(rows, with_zone=with_zone, review_links=review_links or {}))
+    return Markup(
+        macro(rows, with_zone=with_zone, review_links=review_links or {}, select_form=select_form)
+    )
 
 
 # -- files ---------------------------------------------------------------------------------------

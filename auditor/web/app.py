@@ -4,16 +4,18 @@ Security in one place: the session cookie is signed with ``[web] secret_key`` (s
 :mod:`auditor.web.secret`), HttpOnly, SameSite=Lax (Secure with ``secure_cookie``); every POST
 carries a CSRF token (Flask-WTF; a missing or wrong one is refused with 400); logins are
 throttled (:mod:`auditor.web.throttle`); every response says ``Cache-Control: no-store`` and
-carries a strict Content-Security-Policy (no scripts at all, images from the app only).
+carries a strict Content-Security-Policy (images from the app only; no script but the page's own
+inline one, named by a nonce made afresh for each response).
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 from datetime import timedelta
 from typing import Any
 
-from flask import Flask, render_template
+from flask import Flask, g, render_template
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
@@ -106,10 +108,14 @@ def create_app(settings: Settings, engine: Engine | None = None, **config: Any) 
 
     @app.context_processor
     def _user() -> dict[str, Any]:
-        return {"user": current_user()}
+        return {"user": current_user(), "csp_nonce": _csp_nonce}
 
     @app.after_request
     def _headers(response: Response) -> Response:
+        nonce = g.get("csp_nonce")
+        if nonce is not None:  # the page has a script of its own
+            policy = f"{CONTENT_SECURITY_POLICY}; script-src 'nonce-{nonce}'"
+            response.headers.setdefault("Content-Security-Policy", policy)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         return response
@@ -127,6 +133,13 @@ def create_app(settings: Settings, engine: Engine | None = None, **config: Any) 
         return _error_page(error.code, error.description or ""), error.code
 
     return app
+
+
+def _csp_nonce() -> str:
+    """The nonce of the response's Content-Security-Policy, for a page's ``<script>``."""
+    if "csp_nonce" not in g:
+        g.csp_nonce = secrets.token_urlsafe(18)
+    return str(g.csp_nonce)
 
 
 def _error_page(code: int, message: str) -> str:

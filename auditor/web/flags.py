@@ -23,6 +23,7 @@ from werkzeug.wrappers import Response
 from auditor.db.models import (
     Cashier,
     Flag,
+    Register,
     Sale,
     SaleLine,
     Snapshot,
@@ -37,15 +38,19 @@ from auditor.reviews import (
     record_review,
     review_history,
 )
-from auditor.vocabulary import Decision, ReviewFilter
+from auditor.vocabulary import Decision, FlagKind, ReviewFilter, kind_label
 from auditor.web.access import Right
 from auditor.web.auth import requires
-from auditor.web.listing import flag_page
-from auditor.web.state import current_user, db, log_event, page_arg, state
+from auditor.web.export import flag_rows, to_csv
+from auditor.web.filters import FlagFilter, Order, matching_flags, matching_sales, neighbour
+from auditor.web.listing import PAGE_SIZE, flag_page
+from auditor.web.state import MAX_PAGE, current_user, db, log_event, page_arg, state
 
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("flags", __name__)
+
+MAX_BULK = 1000  # sales ticked in one bulk decision
 
 
 def _current_flags() -> sa.Select[Any]:
@@ -109,36 +114,92 @@ def _successor_or_404(flag_id: int) -> int:
 # -- the list ------------------------------------------------------------------------------------
 
 
+def _filters() -> FlagFilter:
+    """The list's filters from the query string (a GET) or the form's hidden fields (a POST)."""
+    user = current_user()
+    assert user is not None
+    args = request.form if request.method == "POST" else request.args
+    return FlagFilter.from_args(args, all_stores=user.all_stores)
+
+
+def _choices(filters: FlagFilter) -> dict[str, list[tuple[str, str]]]:
+    """The values the list's filter form offers: stores, cashiers and registers in scope."""
+    user = current_user()
+    assert user is not None
+    session = db()
+    stores = (
+        [
+            (s.id, f"{s.id} {s.name or ''}".strip())
+            for s in session.execute(sa.select(Store.id, Store.name).order_by(Store.id))
+        ]
+        if user.all_stores
+        else []
+    )
+    store = filters.store if user.all_stores else (user.store_id or "")
+    cashiers = sa.select(Cashier.cashier_id, sa.func.min(Cashier.name)).group_by(Cashier.cashier_id)
+    registers = sa.select(Register.register_id).distinct()
+    if store:
+        cashiers = cashiers.where(Cashier.store_id == store)
+        registers = registers.where(Register.store_id == store)
+    return {
+        "stores": stores,
+        "cashiers": [
+            (c, f"{name} ({c})" if name else c)
+            for c, name in session.execute(cashiers.order_by(Cashier.cashier_id))
+        ],
+        "registers": [
+            (r, r) for r in session.execute(registers.order_by(Register.register_id)).scalars()
+        ],
+    }
+
+
+def _form_page() -> int:
+    raw = request.form.get("page", "")
+    return min(int(raw), MAX_PAGE) if raw.isdigit() and len(raw) < 10 else 1
+
+
+def _flag_url(flag_id: int, filters: FlagFilter, **extra: Any) -> str:
+    values: dict[str, Any] = {**filters.args(), **extra}
+    return url_for("flags.show", flag_id=flag_id, **values)
+
+
+def _list_url(filters: FlagFilter, page: int = 1) -> str:
+    values: dict[str, Any] = {**filters.args(), "page": page if page > 1 else None}
+    return url_for("flags.index", **values)
+
+
 @bp.get("/flags")
 @requires(Right.REVIEW)
 def index() -> str:
     user = current_user()
     assert user is not None
-    status = request.args.get("status", ReviewFilter.OPEN)
-    status = status if status in tuple(ReviewFilter) else ReviewFilter.OPEN
-    store = request.args.get("store", "") if user.all_stores else ""
+    filters = _filters()
     page = page_arg()
     listing = flag_page(
         db(),
         user=user,
         settings=state().settings,
-        status=status,
-        store=store,
+        filters=filters,
         page=page,
-        review_url=lambda flag_id: url_for("flags.show", flag_id=flag_id),
+        review_url=lambda flag_id: _flag_url(flag_id, filters),
     )
-    stores = (
-        list(db().execute(sa.select(Store.id, Store.name).order_by(Store.id)).all())
-        if user.all_stores
-        else []
-    )
+    matched = {
+        ReviewFilter.OPEN: listing.open_count,
+        ReviewFilter.REVIEWED: listing.reviewed_count,
+        ReviewFilter.ALL: listing.open_count + listing.reviewed_count,
+    }
     page_html = render_template(
         "review/flags.html",
         listing=listing,
         page=page,
-        status=status,
-        store=store,
-        stores=stores,
+        pages=max(1, -(-matched[filters.status] // PAGE_SIZE)),
+        filters=filters,
+        matched=matched,
+        choices=_choices(filters),
+        Order=Order,
+        FlagKind=FlagKind,
+        status=filters.status,
+        store=filters.store,
     )
     for flag_id, sale_id in listing.faces_shown:
         log_event("view_evidence", "flag", flag_id, image="face", sale_id=sale_id, page="list")
@@ -146,15 +207,97 @@ def index() -> str:
     return page_html
 
 
+@bp.get("/flags.csv")
+@requires(Right.REVIEW)
+def download() -> Response:
+    """Every flag the list's filters match, on every page, as CSV."""
+    user = current_user()
+    assert user is not None
+    filters = _filters()
+    rows = flag_rows(db(), user=user, filters=filters, zone=state().settings.store_zone)
+    log_event("download_flags", "flag_list", "csv", filters=filters.args(), rows=len(rows))
+    db().commit()
+    return Response(
+        to_csv(rows),
+        mimetype="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="flags.csv"'},
+    )
+
+
+@bp.post("/flags/decisions")
+@requires(Right.REVIEW)
+def decide_many() -> Response:
+    """One decision on many sales of the list: the open flags (of the filtered kind, if one)
+    of the sales ticked, or of every sale the filters match. Each is its own review row and
+    audit-log row; flags that already have a decision are left as they are."""
+    user = current_user()
+    assert user is not None
+    filters = _filters()
+    decision = request.form.get("decision", "")
+    every = request.form.get("every") == "1"
+    chosen = {int(v) for v in request.form.getlist("sale")[:MAX_BULK] if v.isdigit()}
+    flags = matching_flags(user, filters).subquery("matching")
+    listed = matching_sales(user, filters).subquery("listed")
+    query = (
+        sa.select(Flag)
+        .options(defer(Flag.face_crop))
+        .join(flags, flags.c.flag_id == Flag.id)
+        .join(listed, listed.c.sale_id == Flag.sale_id)
+        .where(flags.c.undecided)
+        .order_by(Flag.id)
+    )
+    if not every:
+        query = query.where(Flag.sale_id.in_(chosen))
+    targets = list(db().execute(query).scalars())
+    reviewer = db().get(User, user.id)
+    assert reviewer is not None
+    try:
+        for flag in targets:
+            record_review(
+                session=db(),
+                flag=flag,
+                reviewer=reviewer,
+                decision=decision,
+                comment=request.form.get("comment", ""),
+            )
+        if not targets:
+            Decision(decision)  # a bad decision is refused even when there is nothing to do
+    except (ReviewError, ValueError) as e:
+        db().rollback()
+        abort(400, description=str(e))
+    sales = len({flag.sale_id for flag in targets})
+    log_event(
+        "bulk_review",
+        "flag_list",
+        "decisions",
+        decision=decision,
+        flags=[flag.id for flag in targets],
+        filters=filters.args(),
+        every=every,
+    )
+    db().commit()
+    if targets:
+        flash(
+            f"Recorded “{Decision(decision).label}” on {len(targets)} "
+            f"flag{'s' if len(targets) != 1 else ''} of {sales} sale{'s' if sales != 1 else ''}.",
+            "ok",
+        )
+    else:
+        flash("Nothing recorded: no open flag among those chosen.", "error")
+    return redirect(_list_url(filters, _form_page()))
+
+
 # -- one flag ------------------------------------------------------------------------------------
 
 
 @dataclass
 class FrameView:
-    """The frame shown on a flag's page, with the face box in percent of the picture."""
+    """The frame shown on a flag's page, with the face box in percent of the picture and the
+    picture's width to height (so the page can fit it in the window's height)."""
 
     url: str
     box: dict[str, float] | None
+    ratio: float | None = None
 
 
 def _frame_path(flag: Flag) -> Path | None:
@@ -173,20 +316,20 @@ def _frame_view(flag: Flag) -> FrameView | None:
     if path is None:
         return None
     box = None
-    if None not in (flag.face_x, flag.face_y, flag.face_w, flag.face_h):
-        try:
-            with Image.open(path) as image:
-                width, height = image.size
-        except (OSError, UnidentifiedImageError):
-            width = height = 0
-        if width and height:
-            box = {
-                "left": 100 * flag.face_x / width,  # type: ignore[operator]
-                "top": 100 * flag.face_y / height,  # type: ignore[operator]
-                "width": 100 * flag.face_w / width,  # type: ignore[operator]
-                "height": 100 * flag.face_h / height,  # type: ignore[operator]
-            }
-    return FrameView(url_for("flags.frame_image", flag_id=flag.id), box)
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except (OSError, UnidentifiedImageError):
+        width = height = 0
+    if None not in (flag.face_x, flag.face_y, flag.face_w, flag.face_h) and width and height:
+        box = {
+            "left": 100 * flag.face_x / width,  # type: ignore[operator]
+            "top": 100 * flag.face_y / height,  # type: ignore[operator]
+            "width": 100 * flag.face_w / width,  # type: ignore[operator]
+            "height": 100 * flag.face_h / height,  # type: ignore[operator]
+        }
+    ratio = width / height if width and height else None
+    return FrameView(url_for("flags.frame_image", flag_id=flag.id), box, ratio)
 
 
 def _has_crop(flag: Flag) -> bool:
@@ -203,8 +346,9 @@ def local_time(value: datetime, store_id: str) -> datetime:
 @requires(Right.REVIEW)
 def show(flag_id: int) -> str | Response:
     flag = _current_flag(flag_id)
+    filters = _filters()
     if flag is None:
-        return redirect(url_for("flags.show", flag_id=_successor_or_404(flag_id)))
+        return redirect(_flag_url(_successor_or_404(flag_id), filters))
     session = db()
     sale = session.get(Sale, flag.sale_id)
     assert sale is not None
@@ -224,6 +368,11 @@ def show(flag_id: int) -> str | Response:
         .order_by(Flag.id)
     ).all()
     history = review_history(session, sale_id=sale.id, kind=flag.kind)
+    nearby = {
+        name: _flag_of(next_sale, filters)
+        for name, after in (("next", True), ("prev", False))
+        if (next_sale := _neighbour(sale, filters, after=after)) is not None
+    }
     frame = _frame_view(flag)
     crop = _has_crop(flag)
     log_event(
@@ -248,6 +397,10 @@ def show(flag_id: int) -> str | Response:
         crop_url=url_for("flags.face_image", flag_id=flag.id) if crop else None,
         sold_local=local_time(sale.sold_at, sale.store_id),
         current=history[0][0] if history else None,
+        filters=filters,
+        list_url=_list_url(filters, page_arg()),
+        page=page_arg(),
+        nearby={name: _flag_url(i, filters) for name, i in nearby.items() if i is not None},
     )
     session.commit()  # the evidence leaves only once its view is recorded
     return page
@@ -264,32 +417,79 @@ def decide(flag_id: int) -> Response:
             "sale's flag from the latest audit; check its evidence and decide again.",
             "error",
         )
-        return redirect(url_for("flags.show", flag_id=successor))
+        return redirect(_flag_url(successor, _filters()))
     user = current_user()
     assert user is not None
     reviewer = db().get(User, user.id)
     assert reviewer is not None
+    filters = _filters()
     decision = request.form.get("decision", "")
+    covered = _covered(flag, request.form.getlist("cover"))
     try:
-        record_review(
-            session=db(),
-            flag=flag,
-            reviewer=reviewer,
-            decision=decision,
-            comment=request.form.get("comment", ""),
-        )
+        for each in covered:
+            record_review(
+                session=db(),
+                flag=each,
+                reviewer=reviewer,
+                decision=decision,
+                comment=request.form.get("comment", ""),
+            )
     except ReviewError as e:
         db().rollback()
         abort(400, description=str(e))
     db().commit()
     sale = db().get(Sale, flag.sale_id)
     assert sale is not None
+    kinds = f" on {', '.join(kind_label(f.kind) for f in covered)}" if len(covered) > 1 else ""
     flash(
         f"Recorded “{Decision(decision).label}” for receipt {sale.receipt_id} "
-        f"(store {sale.store_id}).",
+        f"(store {sale.store_id}){kinds}.",
         "ok",
     )
-    return redirect(url_for("flags.index"))
+    if request.form.get("then") == "next":
+        following = _neighbour(sale, filters, after=True)
+        next_flag = _flag_of(following, filters) if following is not None else None
+        if next_flag is not None:
+            return redirect(_flag_url(next_flag, filters))
+        flash("That was the last flagged sale of the list.", "ok")
+    return redirect(_list_url(filters, _form_page()))
+
+
+def _covered(flag: Flag, kinds: list[str]) -> list[Flag]:
+    """The sale's current flags a decision covers: those of ``kinds`` (the form's ticks),
+    just ``flag`` when none is given."""
+    if not kinds:
+        return [flag]
+    query = (
+        _current_flags()
+        .options(defer(Flag.face_crop))
+        .where(Flag.sale_id == flag.sale_id, Flag.kind.in_(kinds[: len(FlagKind) + 1]))
+        .order_by(Flag.id)
+    )
+    return list(db().execute(query).scalars()) or [flag]
+
+
+def _neighbour(sale: Sale, filters: FlagFilter, *, after: bool) -> int | None:
+    user = current_user()
+    assert user is not None
+    found = db().execute(neighbour(user, filters, sale, after=after)).scalar_one_or_none()
+    return int(found) if found is not None else None
+
+
+def _flag_of(sale_id: int, filters: FlagFilter) -> int | None:
+    """The flag of a listed sale that its review opens: a matching one without a decision
+    first, else the first matching one."""
+    user = current_user()
+    assert user is not None
+    flags = matching_flags(user, filters).subquery("matching")
+    query = (
+        sa.select(flags.c.flag_id)
+        .where(flags.c.sale_id == sale_id)
+        .order_by(flags.c.undecided.desc(), flags.c.flag_id)
+        .limit(1)
+    )
+    found = db().execute(query).scalar_one_or_none()
+    return int(found) if found is not None else None
 
 
 # -- evidence images -----------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """The flag list: flagged sales of the current runs in a user's scope, newest first, a page at
 a time, in the reports' flagged-sales table (:func:`~auditor.reports.render.flagged_sales_table`).
 
-A sale is *open* while one of its flags has no decision yet. Rows are grouped by store and
-store-local date, since the table shows times of day.
+Which sales are listed, and when one is *open*, is :mod:`auditor.web.filters`'s: without
+filters, every flagged sale, open while one of its flags has no decision yet. Rows are grouped by
+store and store-local date, since the table shows times of day.
 """
 
 from __future__ import annotations
@@ -38,10 +39,10 @@ from auditor.reports.queries import (
     verdict_select,
 )
 from auditor.reports.render import flagged_sales_table
-from auditor.reviews import latest_reviews
 from auditor.settings import Settings
-from auditor.vocabulary import Evidence, FlagKind, ReviewFilter
+from auditor.vocabulary import Evidence, FlagKind
 from auditor.web.access import CurrentUser
+from auditor.web.filters import FlagFilter, matching_sales, ordered_sales
 
 PAGE_SIZE = 50
 
@@ -60,25 +61,8 @@ class FlagPage:
     open_count: int = 0
     reviewed_count: int = 0
     more: bool = False
+    sale_ids: list[int] = field(default_factory=list)  # the page's sales, in order
     faces_shown: list[tuple[int, int]] = field(default_factory=list)  # (flag id, sale id)
-
-
-def _flagged_sales_in_scope(user: CurrentUser, store: str) -> sa.Select[tuple[int, bool]]:
-    """(sale id, open?) of every flagged sale of a current run the user may see."""
-    latest = latest_reviews()
-    is_open = sa.func.max(sa.case((latest.c.id.is_(None), 1), else_=0)) == 1
-    query = (
-        sa.select(Flag.sale_id, is_open.label("open"))
-        .join(Sale, Sale.id == Flag.sale_id)
-        .outerjoin(
-            latest, sa.and_(latest.c.sale_id == Flag.sale_id, latest.c.flag_kind == Flag.kind)
-        )
-        .where(Flag.run_id.in_(current_run_ids()))
-        .group_by(Flag.sale_id)
-    )
-    if store:
-        query = query.where(Sale.store_id == store)
-    return user.scoped(query)
 
 
 def flag_page(
@@ -86,31 +70,25 @@ def flag_page(
     *,
     user: CurrentUser,
     settings: Settings,
-    status: str,
-    store: str,
+    filters: FlagFilter,
     page: int,
     review_url: Callable[[int], str],
 ) -> FlagPage:
     """One page of the list. ``review_url(flag_id)`` makes the link to a flag's page."""
-    sales = _flagged_sales_in_scope(user, store).subquery("flagged")
-    counts = dict(
-        session.execute(sa.select(sales.c.open, sa.func.count()).group_by(sales.c.open)).all()
-    )
+    sales = matching_sales(user, filters, status=False).subquery("flagged")
+    counts: dict[bool, int] = {
+        bool(is_open): int(n)
+        for is_open, n in session.execute(
+            sa.select(sales.c.open, sa.func.count()).group_by(sales.c.open)
+        )
+    }
     result = FlagPage(open_count=counts.get(True, 0), reviewed_count=counts.get(False, 0))
-    query = sa.select(sales.c.sale_id).join(Sale, Sale.id == sales.c.sale_id)
-    if status == ReviewFilter.OPEN:
-        query = query.where(sales.c.open.is_(True))
-    elif status == ReviewFilter.REVIEWED:
-        query = query.where(sales.c.open.is_(False))
+    query = ordered_sales(user, filters)
     sale_ids = list(
-        session.execute(
-            query.order_by(Sale.sold_at.desc(), Sale.id.desc())
-            .limit(PAGE_SIZE + 1)
-            .offset((page - 1) * PAGE_SIZE)
-        ).scalars()
+        session.execute(query.limit(PAGE_SIZE + 1).offset((page - 1) * PAGE_SIZE)).scalars()
     )
     result.more = len(sale_ids) > PAGE_SIZE
-    sale_ids = sale_ids[:PAGE_SIZE]
+    sale_ids = result.sale_ids = sale_ids[:PAGE_SIZE]
     if not sale_ids:
         return result
     data = _read(session, sale_ids)
@@ -137,23 +115,26 @@ def flag_page(
             result.faces_shown.append((flag_ids[under_age], row.sale_id))
     for (store_id, day), rows in _grouped(ordered, store_of):
         links = {
-            row.sale_id: review_url(flag_ids[(row.sale_id, _first_kind(row))])
+            row.sale_id: review_url(flag_ids[(row.sale_id, _first_kind(row, filters.kind))])
             for row in rows
-            if (row.sale_id, _first_kind(row)) in flag_ids
+            if (row.sale_id, _first_kind(row, filters.kind)) in flag_ids
         }
         result.groups.append(
             Group(
                 store_id=store_id,
                 store_name=names.get(store_id, "") or store_id,
                 day=day,
-                table=flagged_sales_table(rows, review_links=links),
+                table=flagged_sales_table(rows, review_links=links, select_form="bulk"),
             )
         )
     return result
 
 
-def _first_kind(row: FlaggedSale) -> str:
-    """The flag a sale's review link opens: its first open one, else its first."""
+def _first_kind(row: FlaggedSale, kind: str = "") -> str:
+    """The flag a sale's review link opens: the filtered kind, else its first open one, else
+    its first."""
+    if kind in row.kinds:
+        return kind
     return (row.open_kinds or row.kinds)[0]
 
 

@@ -16,6 +16,7 @@ from tests.web.conftest import csrf_token, login
 
 ROUTES = (
     "/flags",
+    "/flags.csv",
     "/flags/{id}",
     "/flags/{id}/face.jpg",
     "/flags/{id}/frame.jpg",
@@ -124,7 +125,11 @@ def test_no_parameter_gives_a_server_error(client_for, data) -> None:
         name: data.draw(odd_values())
         for name in data.draw(
             st.sets(
-                st.sampled_from(["page", "next", "status", "store", "nights", "action"]), max_size=4
+                st.sampled_from(
+                    ["page", "next", "status", "store", "nights", "action"]
+                    + ["from", "to", "date", "cashier", "register", "kind", "sort"]
+                ),
+                max_size=4,
             )
         )
     }
