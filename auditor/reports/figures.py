@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from auditor.audit.business_day import day_bounds
+from auditor.settings import RecordedAudit
 from auditor.vocabulary import Decision, Evidence, FlagKind, NightState, RunStatus
 
 Z_95 = 1.959964
@@ -234,10 +235,10 @@ def run_state(runs: pd.DataFrame) -> RunState:
 class SettingsUsed:
     """What a run was judged with, as recorded in its ``audit_runs`` row."""
 
-    age_threshold: Any
-    window_before_s: Any
-    window_after_s: Any
-    frames_per_sale: Any
+    age_threshold: int | float | None
+    window_before_s: int | float | None
+    window_after_s: int | float | None
+    frames_per_sale: int | float | None
     legal_hours: str
     model_version: str
     started_at: datetime | None
@@ -247,15 +248,15 @@ class SettingsUsed:
 
 
 def settings_used(run: dict[str, Any], zone: ZoneInfo) -> SettingsUsed:
-    audit = (run.get("settings") or {}).get("audit", {})
+    audit = RecordedAudit.of(run.get("settings"))
+    start, end = audit.legal_hours_start or "?", audit.legal_hours_end or "?"
     seconds = ((run.get("stats") or {}).get("seconds") or {}).get("total")
     return SettingsUsed(
-        age_threshold=audit.get("age_threshold"),
-        window_before_s=audit.get("window_before_s"),
-        window_after_s=audit.get("window_after_s"),
-        frames_per_sale=audit.get("frames_per_sale"),
-        legal_hours=f"{str(audit.get('legal_hours_start', '?'))[:5]}–"
-        f"{str(audit.get('legal_hours_end', '?'))[:5]}",
+        age_threshold=audit.age_threshold,
+        window_before_s=audit.window_before_s,
+        window_after_s=audit.window_after_s,
+        frames_per_sale=audit.frames_per_sale,
+        legal_hours=f"{start[:5]}–{end[:5]}",
         model_version=str(run.get("model_version") or ""),
         started_at=local(run.get("started_at"), zone),
         finished_at=local(run.get("finished_at"), zone),
