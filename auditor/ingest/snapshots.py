@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
-from auditor.db.bulk import upsert
+from auditor.db.bulk import records, upsert
 from auditor.db.engine import database_errors
 from auditor.db.models import ID_LENGTH, PATH_LENGTH, Snapshot
 from auditor.ingest import IngestError, Progress
@@ -312,7 +312,7 @@ def load_snapshots(*, session: Session, frames: pd.DataFrame, settings: Settings
     written = upsert(
         session,
         Snapshot.__table__,
-        frames.to_dict("records"),
+        records(frames),
         keys=["path"],
         update=[*changing, "ingested_at"],
         only_if_changed=changing,
