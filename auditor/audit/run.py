@@ -193,7 +193,7 @@ def _judge_night(
     frames = night.frames.set_index("snapshot_id")
     root = settings.snapshot_root
     to_read = [
-        FrameToRead(int(sid), root / frames.at[sid, "path"], bool(frames.at[sid, "purged"]))
+        FrameToRead(int(sid), root / str(frames.at[sid, "path"]), bool(frames.at[sid, "purged"]))
         for sid in matches["snapshot_id"].unique()
     ]
     examined = ExamineTimings()
