@@ -63,7 +63,7 @@ class FlagPage:
     faces_shown: list[tuple[int, int]] = field(default_factory=list)  # (flag id, sale id)
 
 
-def _flagged_sales_in_scope(user: CurrentUser, store: str) -> sa.Select[tuple[int, bool]]:
+def _flagged_sales_in_scope(user: CurrentUser, store: str) -> sa.Select[int, bool]:
     """(sale id, open?) of every flagged sale of a current run the user may see."""
     latest = latest_reviews()
     is_open = sa.func.max(sa.case((latest.c.id.is_(None), 1), else_=0)) == 1
@@ -93,7 +93,7 @@ def flag_page(
 ) -> FlagPage:
     """One page of the list. ``review_url(flag_id)`` makes the link to a flag's page."""
     sales = _flagged_sales_in_scope(user, store).subquery("flagged")
-    counts = dict(
+    counts: dict[bool, int] = dict(
         session.execute(sa.select(sales.c.open, sa.func.count()).group_by(sales.c.open)).all()
     )
     result = FlagPage(open_count=counts.get(True, 0), reviewed_count=counts.get(False, 0))
@@ -115,7 +115,11 @@ def flag_page(
         return result
     data = _read(session, sale_ids)
     names = dict(session.execute(sa.select(Store.id, Store.name)).all())
-    flag_ids = {(int(r.sale_id), str(r.kind)): int(r.flag_id) for r in data["flags"].itertuples()}
+    flag_keys = data["flags"][["sale_id", "kind", "flag_id"]]
+    flag_ids = {
+        (int(sale_id), str(kind)): int(flag_id)
+        for sale_id, kind, flag_id in flag_keys.itertuples(index=False)
+    }
     verdicts = data["verdicts"]
     store_of: dict[int, str] = dict(zip(verdicts["sale_id"], verdicts["store_id"], strict=True))
     by_sale: dict[int, FlaggedSale] = {}
