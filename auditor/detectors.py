@@ -7,7 +7,7 @@ How they were chosen, with the figures, is in ``docs/faces.md``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 # The names of :data:`DETECTORS`, for the settings to validate ``[audit] detector`` against.
@@ -59,18 +59,19 @@ class DetectorSpec:
 # model's framing (measured on demo frames with ``benchmarks/faces.py framing``). Its false
 # detections on the shelves score 0.50-0.68 and its faces 0.57 and up (99% over 0.74): a
 # minimum score of 0.6 keeps 99.3% of the faces and drops 14 of 16 false ones (600 frames).
-_SHORT = {
-    "model": "short_range",
-    "long_side": 224,
-    "box_scale": 1.058,
-    "box_dy": -0.066,
-    "min_score": 0.6,
-}
+_SHORT = DetectorSpec(
+    "blazeface",
+    model="short_range",
+    long_side=224,
+    box_scale=1.058,
+    box_dy=-0.066,
+    min_score=0.6,
+)
 _HAAR = "haarcascade_frontalface_default.xml"
 _HAAR_ALT2 = "haarcascade_frontalface_alt2.xml"
 DETECTORS: dict[DetectorName, DetectorSpec] = {
-    "blazeface-short": DetectorSpec("blazeface", **_SHORT),
-    "blazeface-short-opencv": DetectorSpec("blazeface", **_SHORT, runtime="opencv"),
+    "blazeface-short": _SHORT,
+    "blazeface-short-opencv": replace(_SHORT, runtime="opencv"),
     "blazeface": DetectorSpec("blazeface"),
     "blazeface-letterbox": DetectorSpec("blazeface", tiles=False),
     "blazeface-opencv": DetectorSpec("blazeface", runtime="opencv"),

@@ -99,7 +99,8 @@ def cron_weekdays(field: str) -> str:
 def next_run(settings: Settings, now: datetime | None = None) -> datetime | None:
     """When the nightly job fires next after ``now``, in the schedule's zone."""
     now = (now or datetime.now(UTC)).astimezone(schedule_zone(settings))
-    return nightly_trigger(settings).get_next_fire_time(None, now)
+    fire: datetime | None = nightly_trigger(settings).get_next_fire_time(None, now)
+    return fire
 
 
 def build_scheduler(settings: Settings, job: Callable[[], object]) -> BlockingScheduler:

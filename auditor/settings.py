@@ -16,6 +16,8 @@ import importlib.util
 import logging
 import os
 import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -32,6 +34,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -156,6 +159,45 @@ class AuditSettings(_Section):
                 "(AUDITOR_AUDIT__SCHEDULER, or --scheduler), e.g. tcp://10.0.0.5:8786"
             )
         return self
+
+
+@dataclass(frozen=True)
+class RecordedAudit:
+    """The ``[audit]`` settings an audit run recorded (``AuditRun.settings["audit"]``, written
+    by :meth:`Settings.as_json_dict`). A setting the record lacks, or holds as a value of
+    another type, is None: records are read back as they were written, never re-validated, so
+    an old record still reads when the settings have changed since."""
+
+    age_threshold: int | float | None = None
+    window_before_s: int | float | None = None
+    window_after_s: int | float | None = None
+    frames_per_sale: int | float | None = None
+    legal_hours_start: str | None = None
+    legal_hours_end: str | None = None
+
+    @classmethod
+    def of(cls, settings: Mapping[str, Any] | None) -> RecordedAudit:
+        """The audit section of a run's recorded settings (None or {}: every setting None)."""
+        audit = (settings or {}).get("audit")
+        if not isinstance(audit, Mapping):
+            return cls()
+
+        def number(key: str) -> int | float | None:
+            value = audit.get(key)
+            return value if isinstance(value, int | float) else None
+
+        def text(key: str) -> str | None:
+            value = audit.get(key)
+            return value if isinstance(value, str) else None
+
+        return cls(
+            age_threshold=number("age_threshold"),
+            window_before_s=number("window_before_s"),
+            window_after_s=number("window_after_s"),
+            frames_per_sale=number("frames_per_sale"),
+            legal_hours_start=text("legal_hours_start"),
+            legal_hours_end=text("legal_hours_end"),
+        )
 
 
 DASK_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
@@ -390,7 +432,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise SettingsError(f"{path}: not valid TOML: {e}") from None
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: ErrorDetails) -> str:
     key = ""
     for part in error["loc"]:
         key += f"[{part}]" if isinstance(part, int) else f".{part}" if key else str(part)

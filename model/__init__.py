@@ -26,6 +26,8 @@ from model.inference import AgeModel, Estimates, read_card
 from model.runtime import openvino_setup
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from model.augment import context_margin
     from model.build import ModelConfig, convert_torchvision_mobilenet_v2
     from model.data import FaceLoader, LoadedImages, SplitSpec, split_of
@@ -76,7 +78,7 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_ON_FIRST_USE])
 
 
-def bundled_model_dir():
+def bundled_model_dir() -> Path:
     """The model directory shipped inside this package."""
     from model.export import bundled_dir
 

@@ -211,7 +211,9 @@ def _photometric(crop: np.ndarray, name: str, rng: np.random.Generator) -> np.nd
     if name == "jpeg_40":
         bgr = cv2.cvtColor(crop, cv2.COLOR_RGB2BGR)
         ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 40])
-        return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        decoded = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        assert decoded is not None  # it was just encoded
+        return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
     if name == "face_40px":
         small = cv2.resize(crop, (40, 40), interpolation=cv2.INTER_AREA)
         return cv2.resize(small, (size, size), interpolation=cv2.INTER_LINEAR)

@@ -82,8 +82,7 @@ def read_labels(folder: str | Path) -> pd.DataFrame:
         )
     if df.empty:
         raise DatasetError(f"{labels}: no rows")
-    for index, row in df.iterrows():
-        line = int(index) + 2  # header is line 1
+    for line, (_, row) in enumerate(df.iterrows(), start=2):  # header is line 1
         if not row["file_name"].strip():
             raise DatasetError(f"{labels}:{line}: file_name: empty")
         if grouped:

@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -187,7 +188,7 @@ def build_engine(
             result["p99_age_change"] = round(float(np.percentile(change, 99)), 3)
         default = chosen or choose(results)
         shutil.rmtree(model_dir / OPENVINO_DIR, ignore_errors=True)
-        section = {
+        section: dict[str, Any] = {
             "default": "keras" if default == "keras" else "openvino",
             "chosen": default,
             "rule": RULE if chosen is None else f"chosen by hand ({chosen}); the rule: {RULE}",

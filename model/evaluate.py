@@ -158,8 +158,10 @@ def robustness(
     clean = next((r for r in rows if r["perturbation"] == "clean"), None)
     for row in rows:
         for key in ("mae", "bias", "minors_under"):
-            both = clean is not None and None not in (row[key], clean[key])
-            row[f"{key}_change"] = row[key] - clean[key] if both else None
+            if clean is not None and None not in (row[key], clean[key]):
+                row[f"{key}_change"] = row[key] - clean[key]
+            else:
+                row[f"{key}_change"] = None
     return rows
 
 

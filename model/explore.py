@@ -103,7 +103,8 @@ def explore(
         band = df[(df["band"] == name) & df["readable"]]
         chosen = band.iloc[rng.permutation(len(band))[:samples]] if len(band) else band
         sample_faces[name] = [
-            {"uri": thumbnail_uri(row.path), "age": row.real_age} for row in chosen.itertuples()
+            {"uri": thumbnail_uri(path), "age": age}
+            for path, age in chosen[["path", "real_age"]].itertuples(index=False)
         ]
 
     fig, ax = figure(7, 3.5)

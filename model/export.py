@@ -16,6 +16,7 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -23,7 +24,8 @@ from model.data import read_sets
 from model.engine import build_engine
 from model.errors import ModelError
 from model.evaluate import evaluate
-from model.inference import CARD_FILE, MODEL_FILE, file_hash, load_keras_model
+from model.inference import CARD_FILE, MODEL_FILE, load_keras_model
+from model.runtime import file_hash
 from model.train import BEST_FILE, LOG_FILE, STATE_FILE, TrainConfig
 
 log = logging.getLogger(__name__)
@@ -82,7 +84,7 @@ def export(
     staging.mkdir(parents=True)
     keras_model.save(staging / MODEL_FILE)
     version = file_hash(staging / MODEL_FILE)[:12]
-    card = {
+    card: dict[str, Any] = {
         "name": "age-estimator",
         "version": version,
         "created_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -38,7 +39,9 @@ def _summary(true: np.ndarray, pred: np.ndarray) -> dict:
     return {"n": int(len(true)), "mae": float(np.abs(error).mean()), "bias": float(error.mean())}
 
 
-def grouped(true: np.ndarray, pred: np.ndarray, groups: pd.Series | np.ndarray) -> dict:
+def grouped(
+    true: np.ndarray, pred: np.ndarray, groups: pd.Series | np.ndarray | Sequence[str]
+) -> dict:
     """MAE and bias (predicted minus true) per group label, in order of first appearance."""
     groups = pd.Series(np.asarray(groups))
     return {

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from datetime import time
 from pathlib import Path
-from typing import get_args
+from typing import Any, get_args
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from auditor.detectors import DETECTORS, DetectorName
-from auditor.settings import SettingsError, load_settings
+from auditor.settings import AuditSettings, RecordedAudit, SettingsError, load_settings
 from tests.factories import write_config
 
 
@@ -214,3 +214,26 @@ def test_dask_executor_from_environment(tmp_path: Path, monkeypatch: pytest.Monk
     audit = load_settings().audit
     assert (audit.executor, audit.scheduler) == ("dask", "tcp://10.0.0.5:8786")
     assert load_settings().as_json_dict()["audit"]["scheduler"] == "tcp://10.0.0.5:8786"
+
+
+def test_recorded_audit_reads_what_a_run_recorded() -> None:
+    recorded = {"audit": AuditSettings().model_dump(mode="json")}  # as Settings.as_json_dict
+    audit = RecordedAudit.of(recorded)
+    assert audit == RecordedAudit(25, 5.0, 10.0, 3, "08:00:00", "23:00:00")
+
+
+@pytest.mark.parametrize(
+    "settings,expected",
+    [
+        (None, RecordedAudit()),
+        ({}, RecordedAudit()),
+        ({"audit": None}, RecordedAudit()),
+        ({"audit": {"age_threshold": 21}}, RecordedAudit(age_threshold=21)),
+        ({"audit": {"age_threshold": "21", "legal_hours_end": 23}}, RecordedAudit()),
+        ({"audit": {"frames_per_sale": 5, "retired_setting": 1}}, RecordedAudit(frames_per_sale=5)),
+    ],
+)
+def test_recorded_audit_of_partial_records(
+    settings: dict[str, Any] | None, expected: RecordedAudit
+) -> None:
+    assert RecordedAudit.of(settings) == expected

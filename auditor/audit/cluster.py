@@ -143,7 +143,7 @@ def connect(address: str) -> Iterator[Client]:
 
 
 async def _identity(address: str) -> Any:
-    from distributed.comm import connect as open_comm
+    from distributed.comm.core import connect as open_comm
     from distributed.core import send_recv
 
     comm = await open_comm(address, timeout=CONNECT_TIMEOUT_S)
@@ -160,7 +160,7 @@ def _for_workers(settings: Settings) -> Settings:
 
 def _collect(
     client: Client,
-    futures: list[Future],
+    futures: list[Future[RunSummary]],
     nights: list[tuple[str, date]],
     stop: threading.Event | None,
     on_done: Callable[[RunSummary], None] | None,
@@ -190,7 +190,7 @@ def _collect(
     return summaries
 
 
-def _summary(future: Future, store_id: str, day: date) -> RunSummary:
+def _summary(future: Future[RunSummary], store_id: str, day: date) -> RunSummary:
     """The task's summary, or a ``failed`` one for a task that raised or was lost."""
     if future.status == "cancelled":
         return RunSummary(store_id, day, RunStatus.FAILED, error="cancelled by the Dask scheduler")

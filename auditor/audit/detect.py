@@ -13,6 +13,7 @@ import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -108,7 +109,7 @@ _per_thread = threading.local()
 
 def thread_detector(name: str = DEFAULT_DETECTOR) -> FaceDetector:
     """The calling thread's own detector of that name, made on its first call in the thread."""
-    detectors = _per_thread.__dict__.setdefault("detectors", {})
+    detectors: dict[str, FaceDetector] = _per_thread.__dict__.setdefault("detectors", {})
     if name not in detectors:
         detectors[name] = FaceDetector(name)
     return detectors[name]
@@ -117,7 +118,8 @@ def thread_detector(name: str = DEFAULT_DETECTOR) -> FaceDetector:
 class _Haar:
     def __init__(self, spec: DetectorSpec) -> None:
         self.spec = spec
-        path = Path(cv2.data.haarcascades) / spec.cascade
+        # cv2.data is a plain Python module of opencv's wheel that its stubs leave out.
+        path = Path(cv2.data.haarcascades) / spec.cascade  # type: ignore[attr-defined]
         self.cascade = cv2.CascadeClassifier(str(path))
         if self.cascade.empty():
             raise DetectorUnavailable(f"cannot load the face cascade {path}")
@@ -137,7 +139,9 @@ class _Haar:
             minSize=(min_side, min_side),
         )
         return [
-            FaceBox(*(round(v / scale) for v in (x, y, w, h)), score=float(n))
+            FaceBox(
+                round(x / scale), round(y / scale), round(w / scale), round(h / scale), float(n)
+            )
             for (x, y, w, h), n in zip(rects, neighbours, strict=True)
         ]
 
@@ -195,7 +199,7 @@ def _anchors(model: str, height: int, width: int) -> np.ndarray:
 
 
 @functools.cache
-def _openvino_blazeface(model: str, height: int, width: int):
+def _openvino_blazeface(model: str, height: int, width: int) -> Any:
     """A BlazeFace model compiled by OpenVINO for one CPU thread and a BGR uint8 input of that
     size (the conversion to the model's RGB in [-1, 1] done by OpenVINO).
 
@@ -256,8 +260,8 @@ class _BlazeFace:
                 self.runtime = "openvino"
             else:
                 logger.info("OpenVINO is not installed: BlazeFace runs on OpenCV's DNN module")
-        self._requests: dict[tuple[int, int], object] = {}
-        self._net = None
+        self._requests: dict[tuple[int, int], Any] = {}  # OpenVINO infer requests
+        self._net: cv2.dnn.Net | None = None
         logger.debug("BlazeFace detector from %s on %s", self.path, self.runtime)
 
     def _forward(self, small_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -293,10 +297,11 @@ class _BlazeFace:
             return []
         rects = rects.tolist()
         keep = cv2.dnn.NMSBoxes(rects, scores.tolist(), self.spec.min_score, BLAZEFACE_NMS_IOU)
-        return [
-            FaceBox(*(round(v) for v in rects[i]), score=float(scores[i]))
-            for i in np.asarray(keep, dtype=int).reshape(-1)
-        ]
+        faces = []
+        for i in np.asarray(keep, dtype=int).reshape(-1):
+            x, y, w, h = rects[i]
+            faces.append(FaceBox(round(x), round(y), round(w), round(h), score=float(scores[i])))
+        return faces
 
     def _squares(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The full-range model on square tiles (or the letterboxed frame)."""

@@ -15,6 +15,8 @@ Python.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import pandas as pd
 
@@ -40,7 +42,11 @@ def _register_codes(sales: pd.DataFrame, frames: pd.DataFrame) -> tuple[np.ndarr
 
 
 def _asof(
-    sale_keys: pd.DataFrame, frame_keys: pd.DataFrame, *, on: str, direction: str
+    sale_keys: pd.DataFrame,
+    frame_keys: pd.DataFrame,
+    *,
+    on: str,
+    direction: Literal["backward", "forward"],
 ) -> np.ndarray:
     """Position (in register-time order) of the frame ``merge_asof`` finds per sale; -1: none.
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -147,7 +148,7 @@ def estimate_photos(
     *,
     detector: str = DEFAULT_DETECTOR,
     engine: str = "auto",
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """For each photo: its file, the shopper's face box, the estimated age and its spread,
     and a note when no face was found or the file cannot be read."""
     from auditor.audit.examine import crop_margin, load_age_model
@@ -156,7 +157,7 @@ def estimate_photos(
     margin = crop_margin(model, DEFAULT_MARGIN)
     rows, crops = [], []
     for path in paths:
-        row: dict = {"file": str(path), "x": None, "y": None, "w": None, "h": None}
+        row: dict[str, Any] = {"file": str(path), "x": None, "y": None, "w": None, "h": None}
         row.update(age=None, spread=None, note="")
         rows.append(row)
         try:

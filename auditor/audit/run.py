@@ -195,7 +195,7 @@ def _judge_night(
     to_read = [
         FrameToRead(
             int(sid),
-            root / frames.at[sid, "path"],
+            root / str(frames.at[sid, "path"]),
             bool(frames.at[sid, "purged"]),
             _text_or_none(frames.at[sid, "problem"]),
         )

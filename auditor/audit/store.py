@@ -178,7 +178,7 @@ def read_night(
     return night
 
 
-def _table(rows: Sequence[sa.Row[Any]], columns: list[str], time_column: str) -> pd.DataFrame:
+def _table(rows: Sequence[tuple[Any, ...]], columns: list[str], time_column: str) -> pd.DataFrame:
     table = pd.DataFrame([tuple(r) for r in rows], columns=columns)
     table[time_column] = pd.to_datetime(table[time_column], utc=True)
     return table

@@ -52,7 +52,11 @@ def _frames_bar(store_id: str, day: date) -> Iterator[FrameProgress]:
 def _nights_bar(total: int) -> Iterator[Callable[[RunSummary], None]]:
     """A progress bar over store-nights audited elsewhere, on stderr when it is a terminal."""
     with tqdm(total=total, desc="store-nights", unit="night", disable=None, leave=False) as bar:
-        yield lambda _summary: bar.update()
+
+        def advance(_summary: RunSummary) -> None:
+            bar.update()
+
+        yield advance
 
 
 def _with_executor(settings: Settings, executor: str | None, scheduler: str | None) -> Settings:

@@ -7,8 +7,13 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from auditor.cli import AppContext
+    from model import FaceLoader
 
 log = logging.getLogger(__name__)
 
@@ -131,26 +136,26 @@ def model_group() -> None:
     "casts, low light, grayscale, noise, blur, JPEG and occlusion.",
 )
 def train_command(
-    data,
-    out,
-    backbone,
-    head,
-    input_size,
-    backbone_weights,
-    epochs,
-    head_epochs,
-    batch_size,
-    learning_rate,
-    dropout,
-    patience,
-    max_train,
-    max_val,
-    seed,
-    init_model,
-    age_balance,
-    framing,
-    context,
-    augment,
+    data: tuple[Path, ...],
+    out: Path,
+    backbone: str,
+    head: str,
+    input_size: int,
+    backbone_weights: Path | None,
+    epochs: int,
+    head_epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    dropout: float,
+    patience: int,
+    max_train: int | None,
+    max_val: int | None,
+    seed: int,
+    init_model: Path | None,
+    age_balance: float,
+    framing: str,
+    context: float,
+    augment: str,
 ) -> None:
     """Train an age model; an interrupted run resumes when started again with the same --out.
 
@@ -241,7 +246,17 @@ def train_command(
 )
 @click.pass_obj
 def evaluate_command(
-    app, model_path, data, out, split, limit, engine, find_faces, perturb, min_age, card
+    app: AppContext,
+    model_path: Path,
+    data: tuple[Path, ...],
+    out: Path,
+    split: str,
+    limit: int | None,
+    engine: str,
+    find_faces: bool,
+    perturb: bool,
+    min_age: float,
+    card: bool,
 ) -> None:
     """Measure a model on a split: metrics.json, predictions.csv and evaluation.html.
 
@@ -303,7 +318,7 @@ def evaluate_command(
 ROBUSTNESS_CONTEXT = 1.4
 
 
-def _face_stage(app, model_path: Path, context: float):
+def _face_stage(app: AppContext, model_path: Path, context: float) -> FaceLoader:
     """The audit's face stage as a loader of labelled photos, with the model's crop margin."""
     from auditor.audit.boxes import DEFAULT_MARGIN
     from auditor.audit.photos import face_stage_loader
@@ -315,13 +330,13 @@ def _face_stage(app, model_path: Path, context: float):
     return face_stage_loader(context, margin=margin, detector=app.settings.audit.detector)
 
 
-def _check_summary(metrics: dict) -> dict:
+def _check_summary(metrics: dict[str, Any]) -> dict[str, Any]:
     """What the card keeps of an evaluation on another photo set."""
     keep = ("n", "listed", "faces_not_found", "mae", "bias", "by_age_group", "operating_point")
     return {key: metrics[key] for key in keep if key in metrics}
 
 
-def echo_groups(rows: list[dict]) -> None:
+def echo_groups(rows: list[dict[str, Any]]) -> None:
     click.echo(f"{'group':>7} {'faces':>6} {'median':>7} {'<18':>6} {'<21':>6} {'<25':>6}")
     for row in rows:
         under = row["under"]
@@ -331,7 +346,7 @@ def echo_groups(rows: list[dict]) -> None:
         )
 
 
-def echo_robustness(result: dict) -> None:
+def echo_robustness(result: dict[str, Any]) -> None:
     click.echo(
         f"{result['faces']} faces aged {result['min_age']:g}+ ({result['faces_not_found']} "
         f"without a face found), minors 10-17 under {result['minors_under']}:"
@@ -364,7 +379,7 @@ def echo_robustness(result: dict) -> None:
     type=click.Choice(["table", "csv", "json"]),
 )
 @click.pass_obj
-def predict_command(app, photos, model_dir, fmt) -> None:
+def predict_command(app: AppContext, photos: tuple[Path, ...], model_dir: Path, fmt: str) -> None:
     """Estimate the age of the face in each photo, as the audit would.
 
     Each photo goes through the audit's face stage ([audit] detector; the largest face, cut
@@ -405,7 +420,7 @@ def predict_command(app, photos, model_dir, fmt) -> None:
 @model_group.command("explore")
 @click.option("--data", "data", multiple=True, required=True, type=EXISTING_DIR)
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
-def explore_command(data, out) -> None:
+def explore_command(data: tuple[Path, ...], out: Path) -> None:
     """Exploratory analysis of a labelled set as HTML: size, ages, sample faces, image sizes."""
     with model_errors():
         from model import explore_dataset
@@ -448,7 +463,14 @@ def explore_command(data, out) -> None:
     show_default=True,
     help="Build, measure and choose the fast inference engine too (see `auditor model engine`).",
 )
-def export_command(run, out, data, candidates, face_crop_margin, engine) -> None:
+def export_command(
+    run: Path,
+    out: Path,
+    data: tuple[Path, ...],
+    candidates: tuple[Path, ...],
+    face_crop_margin: float | None,
+    engine: bool,
+) -> None:
     """Write a model directory (model, model card, evaluation, engine) from a training run."""
     with model_errors():
         from model import (
@@ -504,7 +526,9 @@ def export_command(run, out, data, candidates, face_crop_margin, engine) -> None
     type=click.Choice(["keras", "openvino-fp32", "openvino-int8"]),
     help="Keep this candidate whatever the measurements say.",
 )
-def engine_command(model_dir, data, limit, choose) -> None:
+def engine_command(
+    model_dir: Path, data: tuple[Path, ...], limit: int | None, choose: str | None
+) -> None:
     """Build the fast inference engine of a model directory and choose it by measurement.
 
     Converts the model to OpenVINO IR (fp32, and int8 calibrated on training-split faces),
@@ -519,7 +543,7 @@ def engine_command(model_dir, data, limit, choose) -> None:
     echo_engine(section)
 
 
-def echo_engine(section: dict) -> None:
+def echo_engine(section: dict[str, Any]) -> None:
     """The engine measurements as a table, and the choice."""
     keras_mae = next(m["test_mae"] for m in section["measurements"] if m["engine"] == "keras")
     click.echo(f"{'engine':<15}{'images/s':>10}{'test MAE':>10}{'vs keras':>10}")
@@ -542,7 +566,7 @@ def echo_engine(section: dict) -> None:
     type=EXISTING_DIR,
     help="Labelled sets to measure on (default: the model's own; its test split is used).",
 )
-def candidate_command(model_dir, run, data) -> None:
+def candidate_command(model_dir: Path, run: Path, data: tuple[Path, ...]) -> None:
     """Measure another training run on a model's test split and list it in the model card."""
     with model_errors():
         from model import record_candidate
@@ -563,7 +587,7 @@ def candidate_command(model_dir, run, data) -> None:
     type=EXISTING_DIR,
     help="A model directory (default: the bundled model).",
 )
-def card_command(model_dir) -> None:
+def card_command(model_dir: Path | None) -> None:
     """Print a model directory's card as JSON."""
     with model_errors():
         from model import bundled_model_dir, read_card
@@ -585,7 +609,7 @@ def card_command(model_dir) -> None:
     type=click.Path(path_type=Path),
     help="A .weights.h5 file or a folder to write it into.",
 )
-def convert_weights_command(pth, out) -> None:
+def convert_weights_command(pth: Path | None, out: Path) -> None:
     """Port torchvision's ImageNet MobileNetV2 weights to Keras (needs: pip install '.[convert]').
 
     The result is the --backbone-weights file for `--backbone mobilenet_v2_tv`.

@@ -17,6 +17,12 @@ from sqlalchemy.orm import Session
 CHUNK_ROWS = 50_000
 
 
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """``frame``'s rows as dicts by column name, for :func:`insert_ignore` and :func:`upsert`."""
+    rows: list[dict[str, Any]] = frame.to_dict("records", into=dict)
+    return rows
+
+
 def batched(items: Iterable[Any], size: int) -> Iterable[tuple[Any, ...]]:
     """``itertools.batched`` (Python 3.12) for 3.11."""
     iterator = iter(items)
@@ -84,7 +90,8 @@ def timestamp_texts(values: pd.Series, dialect: str) -> list[str]:
     """
     utc = values.dt.tz_convert("UTC")
     pattern = "%Y-%m-%d %H:%M:%S.%f" + ("+00:00" if dialect == "postgresql" else "")
-    return utc.dt.strftime(pattern).tolist()
+    texts: list[str] = utc.dt.strftime(pattern).tolist()
+    return texts
 
 
 def insert_rows(

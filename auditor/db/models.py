@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -42,6 +42,8 @@ def _one_of(column: str, names: type[StrEnum]) -> str:
 
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    # Every model is mapped to a Table (DeclarativeBase only promises a FromClause).
+    __table__: ClassVar[sa.Table]
 
 
 class Store(Base):

@@ -23,7 +23,7 @@ def current_runs(
     store_ids: Sequence[str] | None = None,
     first: date | None = None,
     last: date | None = None,
-) -> sa.Select[tuple[AuditRun]]:
+) -> sa.Select[AuditRun]:
     """The current run of every audited store-night, of ``store_ids`` (default: every store)
     and of the business dates from ``first`` through ``last`` (default: every date)."""
     query = sa.select(AuditRun).where(AuditRun.status == RunStatus.SUCCEEDED)
@@ -41,7 +41,7 @@ def current_run_ids(
     store_ids: Sequence[str] | None = None,
     first: date | None = None,
     last: date | None = None,
-) -> sa.Select[tuple[int]]:
+) -> sa.Select[int]:
     """The ids of :func:`current_runs`, as a subquery for ``run_id.in_(...)``."""
     runs = current_runs(store_ids=store_ids, first=first, last=last)
     return runs.with_only_columns(AuditRun.id)

@@ -94,8 +94,8 @@ SETTINGS_HEADER = (
 )
 NOT_AN_IMAGE = b"\xff\xd8\xff\xe0" + b"camera storage fault " * 30
 
-# Called with the number of frames just written.
-FrameProgress = Callable[[int], None]
+# Called with the number of frames just written; what it returns is not used.
+FrameProgress = Callable[[int], object]
 
 
 class DemoError(AuditorError):

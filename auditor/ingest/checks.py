@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from auditor.db.bulk import records
 from auditor.ingest.rejects import Reject
 
 _CONTROL_CHARACTERS = r"[\x00-\x1f\x7f]"
@@ -64,7 +65,7 @@ class Problems:
     def rejects(self, source: str, raw: pd.DataFrame, columns: Sequence[str]) -> list[Reject]:
         """A :class:`Reject` for each row with a problem, holding the row's ``columns``."""
         bad = ~self.ok
-        rows = raw.loc[bad, list(columns)].to_dict("records")
+        rows = records(raw.loc[bad, list(columns)])
         lines = raw.loc[bad, "line"].tolist()
         found = zip(lines, self.field[bad], self.reason[bad], rows, strict=True)
         return [Reject(source, line, f, r, row) for line, f, r, row in found]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from auditor.db.bulk import insert_ignore, upsert
+from auditor.db.bulk import insert_ignore, records, upsert
 from auditor.db.models import Cashier, Register, Store
 from auditor.settings import Settings
 
@@ -36,12 +36,10 @@ def save_places(
         only_if_changed=["name", "timezone"],
     )
     insert_ignore(session, Store.__table__, [_store_row(settings, s) for s in unknown], ["id"])
-    insert_ignore(
-        session, Register.__table__, registers.to_dict("records"), ["store_id", "register_id"]
-    )
+    insert_ignore(session, Register.__table__, records(registers), ["store_id", "register_id"])
     if cashiers is None:
         return
-    rows = cashiers.rename(columns={"cashier_name": "name"}).to_dict("records")
+    rows = records(cashiers.rename(columns={"cashier_name": "name"}))
     keys = ["store_id", "cashier_id"]
     upsert(
         session,

@@ -17,6 +17,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import repeat
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -228,9 +229,9 @@ def _times(
     for store, index in frame[naive].groupby("store_id").groups.items():
         local = pd.to_datetime(text[index], format="ISO8601", errors="coerce")
         result[index] = local.dt.tz_localize(
-            zone_for(store), ambiguous=np.ones(len(index), dtype=bool), nonexistent="NaT"
+            zone_for(str(store)), ambiguous=np.ones(len(index), dtype=bool), nonexistent="NaT"
         ).dt.tz_convert("UTC")
-    parsed: dict[object, object] = {}
+    parsed: dict[int, datetime] = {}
     found: dict[object, tuple[str, str]] = {}
     rest = frame.loc[todo & result.isna(), ["sold_at", "store_id"]]
     for index, value, store in rest.itertuples():

@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
-from auditor.db.bulk import upsert
+from auditor.db.bulk import records, upsert
 from auditor.db.engine import database_errors
 from auditor.db.models import ID_LENGTH, PATH_LENGTH, Snapshot
 from auditor.ingest import IngestError, Progress
@@ -362,14 +362,14 @@ def load_snapshots(*, session: Session, frames: pd.DataFrame, settings: Settings
         registers=frames[["store_id", "register_id"]].drop_duplicates(),
     )
     changing = ["store_id", "register_id", "captured_at", "size_bytes", "sha256", "problem"]
-    records = [
+    rows = [
         {**row, "problem": row["problem"] if isinstance(row["problem"], str) else None}
-        for row in frames.to_dict("records")
+        for row in records(frames)
     ]
     written = upsert(
         session,
         Snapshot.__table__,
-        records,
+        rows,
         keys=["path"],
         update=[*changing, "ingested_at"],
         only_if_changed=changing,

@@ -209,7 +209,8 @@ def _read_parquet(path: Path, required: Sequence[str], optional: Sequence[str]) 
     columns: dict[str, pd.Series] = {}
     for name, column in zip(names, table.columns, strict=True):
         try:
-            as_text = pc.cast(column, pa.string()).fill_null("")
+            # pyarrow takes a plain value; its stubs ask for a Scalar.
+            as_text = pc.cast(column, pa.string()).fill_null("")  # type: ignore[arg-type]
         except pa.ArrowException as e:
             raise UnreadableFileError(
                 f"{source}: column {name!r} cannot be read as text: {e}"

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -111,6 +111,11 @@ def _store_nav(report_dir: Path, days: Sequence[date], day: date, name: str) -> 
 _NAV = re.compile(r'<nav aria-label="report pages">.*?</nav>', re.DOTALL)
 
 
+def _literally(text: str) -> Callable[[re.Match[str]], str]:
+    """A replacement for ``re.sub`` that puts in ``text`` as it is (no group references)."""
+    return lambda _: text
+
+
 def _relink_neighbours(report_dir: Path, days: Sequence[date], day: date) -> None:
     """Point the pages of the nearest earlier and later nights at ``day``'s.
 
@@ -129,7 +134,7 @@ def _relink_neighbours(report_dir: Path, days: Sequence[date], day: date) -> Non
             links = str(nav_macro(nav)).strip()
             try:
                 html = page.read_text(encoding="utf-8")
-                relinked = _NAV.sub(lambda _, links=links: links, html, count=1)
+                relinked = _NAV.sub(_literally(links), html, count=1)
                 if relinked != html:
                     write_atomic(page, relinked)
             except OSError as e:  # that night's pages keep their old links
@@ -283,17 +288,20 @@ def write_nights_index(*, session: Session, settings: Settings, now: datetime) -
     """``<report_dir>/index.html``: every night with a chain index, newest first."""
     days = rendered_nights(settings.report_dir)
     summary = queries.nights_summary(session, days)
-    by_day = {r.business_date: r for r in summary.itertuples(index=False)}
-    nights = [
-        {
-            "day": d,
-            "href": f"{d.isoformat()}/index.html",
-            "stores": int(by_day[d].stores or 0) if d in by_day else 0,
-            "alcohol_sales": int(by_day[d].alcohol_sales or 0) if d in by_day else 0,
-            "flags": int(by_day[d].flags or 0) if d in by_day else 0,
-        }
-        for d in reversed(days)
-    ]
+    counts = summary[["business_date", "stores", "alcohol_sales", "flags"]]
+    by_day = {day: (stores, sales, flags) for day, stores, sales, flags in counts.itertuples(False)}
+    nights = []
+    for d in reversed(days):
+        stores, sales, flags = by_day.get(d, (0, 0, 0))
+        nights.append(
+            {
+                "day": d,
+                "href": f"{d.isoformat()}/index.html",
+                "stores": int(stores or 0),
+                "alcohol_sales": int(sales or 0),
+                "flags": int(flags or 0),
+            }
+        )
     html = render(
         "report/nights.html",
         chain=settings.chain.name,

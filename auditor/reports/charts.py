@@ -20,9 +20,12 @@ from typing import Any
 import matplotlib
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.axis import Axis
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import DateFormatter, DayLocator
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+from matplotlib.typing import RcKeyType
 
 from auditor.reports.figures import Hourly, PurchaseMix, TrendPoint
 
@@ -42,7 +45,7 @@ MIX_COLOURS = [
     "#9aa3ad",
 ]
 
-STYLE: dict[str, Any] = {
+STYLE: dict[RcKeyType, Any] = {
     "font.family": "sans-serif",
     "font.size": 9,
     "axes.edgecolor": MUTED,
@@ -65,6 +68,13 @@ def _figure(width: float, height: float) -> Iterator[tuple[Figure, Axes]]:
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()
         yield fig, ax
+
+
+def _whole_numbers(axis: Axis) -> None:
+    """Ticks on whole numbers only, for counts (the default locator is a MaxNLocator)."""
+    locator = axis.get_major_locator()
+    if isinstance(locator, MaxNLocator):
+        locator.set_params(integer=True)
 
 
 def chart(
@@ -121,7 +131,7 @@ def age_histogram(ages: Sequence[float], threshold: float | None) -> str | None:
         ax.set_xlabel("estimated age (years)")
         ax.set_ylabel("alcohol sales")
         ax.set_ylim(bottom=0)
-        ax.yaxis.get_major_locator().set_params(integer=True)
+        _whole_numbers(ax.yaxis)
 
     return chart("ages", draw)
 
@@ -140,7 +150,7 @@ def flags_by_hour(hours: Hourly) -> str | None:
         ax.set_xlim(-0.6, 23.6)
         ax.set_xlabel("hour of sale (store time)")
         ax.set_ylabel("sales")
-        ax.yaxis.get_major_locator().set_params(integer=True)
+        _whole_numbers(ax.yaxis)
         ax.legend(frameon=False, fontsize=8, loc="upper left")
 
     return chart("hours", draw)
@@ -152,7 +162,8 @@ def nightly_trend(points: Sequence[TrendPoint]) -> str | None:
         return None
 
     def draw(fig: Figure, ax: Axes) -> None:
-        days = [p.day for p in points]
+        # Any: matplotlib draws dates through its unit converters, but its stubs take numbers.
+        days: list[Any] = [p.day for p in points]
         flagged = [_percent(p.flag_rate) for p in points]
         under = [_percent(p.under_age_rate) for p in points]
         ax.plot(days, flagged, color=ACCENT, marker="o", markersize=3, label="flag rate")

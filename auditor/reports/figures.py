@@ -37,8 +37,8 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from auditor.audit.business_day import day_bounds
+from auditor.settings import RecordedAudit
 from auditor.vocabulary import Decision, Evidence, FlagKind, NightState, RunStatus
 
 Z_95 = 1.959964
@@ -188,6 +189,9 @@ def baseline(verdicts: pd.DataFrame, nights_with_results: int) -> Baseline:
 
 # -- audit runs ----------------------------------------------------------------------------------
 
+# An ``audit_runs`` row by column name, as a frame's row gives it.
+RunRow = dict[Hashable, Any]
+
 
 @dataclass(frozen=True)
 class RunState:
@@ -201,15 +205,15 @@ class RunState:
     """
 
     state: NightState
-    current: dict[str, Any] | None = None
-    latest: dict[str, Any] | None = None
+    current: RunRow | None = None
+    latest: RunRow | None = None
 
     @property
     def has_results(self) -> bool:
         return self.current is not None
 
     @property
-    def later_attempt(self) -> dict[str, Any] | None:
+    def later_attempt(self) -> RunRow | None:
         """The latest attempt when it is not the run whose results are shown."""
         if self.latest is None or self.current is None or self.latest["id"] == self.current["id"]:
             return None
@@ -234,10 +238,10 @@ def run_state(runs: pd.DataFrame) -> RunState:
 class SettingsUsed:
     """What a run was judged with, as recorded in its ``audit_runs`` row."""
 
-    age_threshold: Any
-    window_before_s: Any
-    window_after_s: Any
-    frames_per_sale: Any
+    age_threshold: int | float | None
+    window_before_s: int | float | None
+    window_after_s: int | float | None
+    frames_per_sale: int | float | None
     legal_hours: str
     model_version: str
     started_at: datetime | None
@@ -246,16 +250,16 @@ class SettingsUsed:
     run_id: int
 
 
-def settings_used(run: dict[str, Any], zone: ZoneInfo) -> SettingsUsed:
-    audit = (run.get("settings") or {}).get("audit", {})
+def settings_used(run: RunRow, zone: ZoneInfo) -> SettingsUsed:
+    audit = RecordedAudit.of(run.get("settings"))
+    start, end = audit.legal_hours_start or "?", audit.legal_hours_end or "?"
     seconds = ((run.get("stats") or {}).get("seconds") or {}).get("total")
     return SettingsUsed(
-        age_threshold=audit.get("age_threshold"),
-        window_before_s=audit.get("window_before_s"),
-        window_after_s=audit.get("window_after_s"),
-        frames_per_sale=audit.get("frames_per_sale"),
-        legal_hours=f"{str(audit.get('legal_hours_start', '?'))[:5]}–"
-        f"{str(audit.get('legal_hours_end', '?'))[:5]}",
+        age_threshold=audit.age_threshold,
+        window_before_s=audit.window_before_s,
+        window_after_s=audit.window_after_s,
+        frames_per_sale=audit.frames_per_sale,
+        legal_hours=f"{start[:5]}–{end[:5]}",
         model_version=str(run.get("model_version") or ""),
         started_at=local(run.get("started_at"), zone),
         finished_at=local(run.get("finished_at"), zone),
@@ -321,19 +325,19 @@ def store_rows(
     """
     first = day - timedelta(days=nights)
     rows = []
-    for store in stores.itertuples(index=False):
-        store_runs = runs[(runs["store_id"] == store.id) & (runs["business_date"] == day)]
-        mine = verdicts[verdicts["store_id"] == store.id]
+    for store_id, name, timezone in stores[["id", "name", "timezone"]].itertuples(index=False):
+        store_runs = runs[(runs["store_id"] == store_id) & (runs["business_date"] == day)]
+        mine = verdicts[verdicts["store_id"] == store_id]
         tonight = mine[mine["business_date"] == day]
         before = mine[(mine["business_date"] >= first) & (mine["business_date"] < day)]
         rows.append(
             StoreRow(
-                store_id=store.id,
-                name=store.name or "",
-                timezone=store.timezone,
+                store_id=store_id,
+                name=name or "",
+                timezone=timezone,
                 run=run_state(store_runs),
                 night=night_figures(tonight),
-                baseline=baseline(before, _nights_with_results(runs, store.id, first, day)),
+                baseline=baseline(before, _nights_with_results(runs, store_id, first, day)),
             )
         )
     return rank_stores(rows)
@@ -444,7 +448,7 @@ def cashier_rows(
         kinds = sales["flag_kinds"]
         count = len(sales)
         rows.append(
-            dict(
+            CashierRow(
                 cashier_id=str(cashier_id),
                 name=str(names.get(cashier_id, "") or ""),
                 alcohol_sales=count,
@@ -455,23 +459,18 @@ def cashier_rows(
                 baseline_flagged=int(is_flagged(past["flag_kinds"]).sum()),
                 baseline_confirmed=int(past["sale_id"].isin(confirmed).sum()),
                 ranked=count >= min_sales,
+                rank=None,
             )
         )
     ranked = sorted(
-        (r for r in rows if r["ranked"]),
-        key=lambda r: (
-            -r["flagged_sales"] / r["alcohol_sales"],
-            -r["flagged_sales"],
-            r["cashier_id"],
-        ),
+        (r for r in rows if r.ranked),
+        key=lambda r: (-r.flagged_sales / r.alcohol_sales, -r.flagged_sales, r.cashier_id),
     )
     unranked = sorted(
-        (r for r in rows if not r["ranked"]),
-        key=lambda r: (-r["flagged_sales"], -r["alcohol_sales"], r["cashier_id"]),
+        (r for r in rows if not r.ranked),
+        key=lambda r: (-r.flagged_sales, -r.alcohol_sales, r.cashier_id),
     )
-    return [CashierRow(**r, rank=n) for n, r in enumerate(ranked, start=1)] + [
-        CashierRow(**r, rank=None) for r in unranked
-    ]
+    return [replace(r, rank=n) for n, r in enumerate(ranked, start=1)] + unranked
 
 
 # -- flagged sales -------------------------------------------------------------------------------
@@ -552,33 +551,47 @@ def flagged_sales(
     ):
         items[int(sale_id)].append(_item(quantity, product))
     current = current_reviews(reviews)
+    review_columns = ["sale_id", "flag_kind", "decision", "reviewed_at", "reviewer", "comment"]
     review_of = {
-        (int(r.sale_id), str(r.flag_kind)): ReviewStatus(
-            decision=str(r.decision),
-            reviewed_at=local(r.reviewed_at, zone),
-            reviewer=str(r.reviewer or ""),
-            comment=str(r.comment or ""),
+        (int(sale_id), str(kind)): ReviewStatus(
+            decision=str(decision),
+            reviewed_at=local(reviewed_at, zone),
+            reviewer=str(reviewer or ""),
+            comment=str(comment or ""),
         )
-        for r in current.itertuples(index=False)
+        for sale_id, kind, decision, reviewed_at, reviewer, comment in current[
+            review_columns
+        ].itertuples(index=False)
     }
+    sale_columns = [
+        "sale_id",
+        "flag_kinds",
+        "sold_at",
+        "receipt_id",
+        "register_id",
+        "cashier_id",
+        "estimated_age",
+        "age_spread",
+    ]
     rows = []
-    for v in flagged.itertuples(index=False):
-        sale_id = int(v.sale_id)
-        kinds = split_kinds(v.flag_kinds)
+    for row in flagged[sale_columns].itertuples(index=False):
+        number, flag_kinds, sold, receipt_id, register_id, cashier_id, age, spread = row
+        sale_id = int(number)
+        kinds = split_kinds(flag_kinds)
         evidence, crop = _evidence(evidence_of.get(sale_id), FlagKind.UNDER_AGE_THRESHOLD in kinds)
-        sold_at = local(v.sold_at, zone)
+        sold_at = local(sold, zone)
         assert sold_at is not None
         rows.append(
             FlaggedSale(
                 sale_id=sale_id,
-                receipt_id=str(v.receipt_id),
-                register_id=str(v.register_id),
-                cashier_id=str(v.cashier_id),
-                cashier_name=str(names.get(v.cashier_id, "") or ""),
+                receipt_id=str(receipt_id),
+                register_id=str(register_id),
+                cashier_id=str(cashier_id),
+                cashier_name=str(names.get(cashier_id, "") or ""),
                 sold_at=sold_at,
                 alcohol_items=items.get(sale_id, []),
-                estimated_age=_number(v.estimated_age),
-                age_spread=_number(v.age_spread),
+                estimated_age=_number(age),
+                age_spread=_number(spread),
                 kinds=kinds,
                 reviews={k: review_of.get((sale_id, k)) for k in kinds},
                 evidence=evidence,
@@ -727,14 +740,13 @@ def purchase_mix(
     shown = list(order.index[:top]) if len(order) > top + 1 else list(order.index)
     bought["column"] = np.where(bought["category"].isin(shown), bought["category"], OTHER)
     columns = shown + ([OTHER] if len(shown) < len(order) else [])
-    spend = bought.pivot_table(
-        index="band", columns="column", values="spend", aggfunc="sum", fill_value=0.0
-    ).reindex(columns=columns, fill_value=0.0)
     sales_per_band = band_of.value_counts()
     bands = [label for label, _, _ in AGE_BANDS if label in sales_per_band.index]
+    spend = bought.pivot_table(
+        index="band", columns="column", values="spend", aggfunc="sum", fill_value=0.0
+    ).reindex(index=bands, columns=columns, fill_value=0.0)
     shares = []
-    for band in bands:
-        row = spend.loc[band] if band in spend.index else pd.Series(0.0, index=columns)
+    for _, row in spend.iterrows():
         total = float(row.sum())
         shares.append([float(v) / total if total else 0.0 for v in row])
     return PurchaseMix(

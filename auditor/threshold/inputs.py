@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from auditor.db.models import AuditRun, SaleVerdict
 from auditor.db.queries import current_runs
 from auditor.reviews import latest_reviews
+from auditor.settings import RecordedAudit
 from auditor.threshold.figures import DEFAULT_NIGHTS, ReviewedSale, ThresholdInputs
 from auditor.vocabulary import Decision, FlagKind
 
@@ -64,8 +65,8 @@ def load_inputs(
     ).all()
     used: Counter[int] = Counter()
     for run in runs:
-        threshold = (run.settings or {}).get("audit", {}).get("age_threshold")
-        if isinstance(threshold, int | float):
+        threshold = RecordedAudit.of(run.settings).age_threshold
+        if threshold is not None:
             used[int(threshold)] += 1
     return ThresholdInputs(
         first_night=first,
@@ -73,7 +74,7 @@ def load_inputs(
         nights=len({run.business_date for run in runs}),
         store_nights=len(runs),
         stores=sorted({run.store_id for run in runs}),
-        estimates=[float(a) for a in estimates],
+        estimates=[float(a) for a in estimates if a is not None],
         reviewed=[
             ReviewedSale(float(age), decision == Decision.CONFIRMED_VIOLATION)
             for age, decision in reviewed

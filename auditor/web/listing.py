@@ -93,7 +93,11 @@ def flag_page(
         return result
     data = _read(session, sale_ids)
     names = dict(session.execute(sa.select(Store.id, Store.name)).all())
-    flag_ids = {(int(r.sale_id), str(r.kind)): int(r.flag_id) for r in data["flags"].itertuples()}
+    flag_keys = data["flags"][["sale_id", "kind", "flag_id"]]
+    flag_ids = {
+        (int(sale_id), str(kind)): int(flag_id)
+        for sale_id, kind, flag_id in flag_keys.itertuples(index=False)
+    }
     verdicts = data["verdicts"]
     store_of: dict[int, str] = dict(zip(verdicts["sale_id"], verdicts["store_id"], strict=True))
     by_sale: dict[int, FlaggedSale] = {}

@@ -40,7 +40,8 @@ def close_db(_error: BaseException | None = None) -> None:
 
 
 def current_user() -> CurrentUser | None:
-    return g.get("user")
+    user: CurrentUser | None = g.get("user")
+    return user
 
 
 def client_address() -> str:
