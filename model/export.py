@@ -31,8 +31,10 @@ from model.train import BEST_FILE, LOG_FILE, STATE_FILE, TrainConfig
 log = logging.getLogger(__name__)
 
 #: How the auditor frames a detected face before estimating its age: the detector's box grows
-#: by this share of its side on every side, which reproduces the framing of the training faces.
-DEFAULT_FACE_CROP_MARGIN = 0.25
+#: by this share of its side on every side, which reproduces the framing of the training faces
+#: (UTKFace aligned crops, or faces cut by the auditor's face stage with the same margin; it is
+#: the auditor's ``auditor.audit.boxes.DEFAULT_MARGIN``, and a test checks that they agree).
+DEFAULT_FACE_CROP_MARGIN = 0.01
 
 DATA_TERMS = (
     "Trained on UTKFace (Zhang, Song and Qi, CVPR 2017), available for non-commercial research "

@@ -34,3 +34,12 @@ def loaded_after(code: str) -> list[str]:
 )
 def test_loads_without_opencv_openvino_or_tensorflow(code: str) -> None:
     assert loaded_after(code) == []
+
+
+def test_the_model_card_margin_is_the_face_stage_margin() -> None:
+    """A model directory exported with the default margin crops faces at serving time as the
+    face stage cut them for training."""
+    from auditor.audit.boxes import DEFAULT_MARGIN
+    from model.export import DEFAULT_FACE_CROP_MARGIN
+
+    assert DEFAULT_FACE_CROP_MARGIN == DEFAULT_MARGIN
