@@ -455,7 +455,8 @@ def explore_command(data: tuple[Path, ...], out: Path) -> None:
     "--face-crop-margin",
     type=float,
     default=None,
-    help="Margin around a detected face box that reproduces the training framing (default: 0.01, the face stage's own).",
+    help="Margin around a detected face box that reproduces the training framing "
+    "(default: 0.01, the face stage's own).",
 )
 @click.option(
     "--engine/--no-engine",
