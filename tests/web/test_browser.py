@@ -177,3 +177,24 @@ def test_manager_reviews_a_flag_and_another_store_cannot_reach_it(
     page.screenshot(path=str(shots / "5-threshold.png"), full_page=True)
     response = page.goto(f"{flag_url}/frame.jpg")
     assert response is not None and response.status == 403
+
+
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+def test_a_cookie_kept_from_before_logout_gets_the_login_page(
+    server: str,
+    browser,
+    chain: Made,  # type: ignore[no-untyped-def]
+) -> None:
+    page = browser.new_page()
+    _log_in(page, server, "mgr1")
+    assert page.url == f"{server}/flags"
+    saved = [c for c in browser.cookies() if c["name"] == "auditor_session"]
+    assert saved
+    response = page.goto(f"{server}/flags?page=99999999999999999999")
+    assert response is not None and response.status == 200  # clamped, not a server error
+    page.click("button.link")  # log out
+    page.wait_for_load_state()
+    browser.add_cookies(saved)  # the cookie put back, as a thief who copied it would
+    page.goto(f"{server}/flags")
+    assert page.url.startswith(f"{server}/login")
+    assert page.locator("#username").count() == 1
