@@ -130,6 +130,7 @@ def test_night_figures_count_sales_frames_faces_and_each_kind() -> None:
         "no_face": 1,
         "unreadable_frame": 0,
         "outside_legal_hours": 1,
+        "pos_error": 0,
     }
     assert night.flag_rate == pytest.approx(0.8)
     assert night.frame_coverage == pytest.approx(0.8)
