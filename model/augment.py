@@ -29,7 +29,8 @@ class CameraAugment:
     contrast: float = 0.25  # contrast x U(1 - contrast, 1 + contrast), always
     noise: float = 0.30  # Gaussian noise, sigma U(2, 16)
     blur: float = 0.25  # shrink to 25-75% and back
-    jpeg: float = 0.30  # JPEG quality U(25, 90)
+    jpeg: float = 0.30  # JPEG quality U(25, 90), on the stored image with context
+    jpeg_final: float = 0.25  # JPEG quality U(20, 80) again on the model's crop, last
     hair: float = 0.15  # only the face oval shows
     band: float = 0.10  # a cap's band over the top of the crop
     border: float = 0.15  # one side of the crop's border covered
@@ -119,15 +120,16 @@ class _Random:
         return tf.random.normal(shape)
 
 
-def jpeg_augmenter(probability: float):
-    """A per-image function: JPEG compression at quality 25-90 with ``probability``."""
+def jpeg_augmenter(probability: float, low: int = 25, high: int = 90):
+    """A per-image function: JPEG compression at quality low-high with ``probability``;
+    the image comes back as uint8."""
     import tensorflow as tf
 
     rng = _Random()
 
     def apply(image):
-        image = tf.cast(tf.clip_by_value(image, 0, 255), tf.uint8)
-        quality = rng.uniform((), 25, 91, dtype=tf.int32)
+        image = tf.cast(tf.round(tf.clip_by_value(image, 0, 255)), tf.uint8)
+        quality = rng.uniform((), low, high + 1, dtype=tf.int32)
         return tf.cond(
             rng.uniform(()) < probability,
             lambda: tf.image.adjust_jpeg_quality(image, quality),

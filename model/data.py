@@ -252,7 +252,15 @@ def _camera_pipeline(ds, camera: CameraInput, *, batch_size: int, training: bool
     augment = camera_augmenter(camera.size, camera.context, camera.augment)
     ds = ds.map(lambda x, y: (jpeg(x), y), num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(batch_size, drop_remainder=False)
-    return ds.map(lambda x, y: (augment(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(lambda x, y: (augment(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+    if not camera.augment.jpeg_final:
+        return ds
+    # The camera encodes last, after noise and blur: JPEG once more on the model's own crop.
+    last = jpeg_augmenter(camera.augment.jpeg_final, 20, 80)
+    ds = ds.unbatch().map(
+        lambda x, y: (tf.cast(last(x), "float32"), y), num_parallel_calls=tf.data.AUTOTUNE
+    )
+    return ds.batch(batch_size, drop_remainder=False)
 
 
 def augmenter(size: int, seed: int = 0):

@@ -59,6 +59,9 @@ class TrainConfig:
     # ``context`` times the crop's side around them, so box jitter can be applied.
     framing: str = "aligned"
     context: float = 1.0
+    # With framing "audit": the share of faces the face stage first places in a synthetic
+    # checkout scene (``auditor.audit.photos``) and finds there.
+    scenes: float = 0.0
     # "basic": flips, small shifts, brightness/contrast, loss of resolution; "camera": box
     # jitter, colour casts, low light, grayscale, noise, blur, JPEG, occlusion (model.augment).
     augment: str = "basic"
@@ -74,6 +77,10 @@ class TrainConfig:
             raise ValueError("context: only the camera augmentation cuts crops from context")
         if not 1.0 <= self.context <= 2.5:
             raise ValueError(f"context: {self.context} is outside 1..2.5")
+        if not 0.0 <= self.scenes <= 1.0:
+            raise ValueError(f"scenes: {self.scenes} is not a share between 0 and 1")
+        if self.scenes and self.framing != "audit":
+            raise ValueError("scenes: only the audit's face stage places faces in scenes")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -96,6 +103,8 @@ class TrainConfig:
             tag += f"-bal{self.age_balance:g}"
         if self.framing != "aligned":
             tag += f"-{self.framing}{self.context:g}"
+        if self.scenes:
+            tag += f"-scenes{self.scenes:g}"
         if self.augment != "basic":
             tag += f"-{self.augment}"
         return tag

@@ -4,11 +4,17 @@ A photo goes through what a checkout frame goes through: the detector finds the 
 shopper's (the largest) is picked and cut by ``crop_face`` with the model's margin. A photo
 that is itself a tight face crop (a UTKFace aligned face) is first placed in a larger frame,
 on a grey surround, so the detector sees a whole face.
+
+For training, a share of the faces can instead be placed in a synthetic checkout scene (the
+demo's compositor: shelves, counter, head and shoulders, relighting, blur, vignetting, sensor
+noise) and found there, so the model also learns faces at a camera's scale with a scene's
+surround.
 """
 
 from __future__ import annotations
 
 import logging
+import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,6 +30,7 @@ from auditor.audit.boxes import (
     UTKFACE_BOX_DY,
     UTKFACE_BOX_SIDE,
     FaceBox,
+    box_found,
     pick_shopper,
 )
 from auditor.audit.detect import thread_detector
@@ -91,12 +98,37 @@ def _labelled_face(
     return crop_face(mirrored, moved, wide, size=side), found is not None
 
 
+def in_scene(path: str, share: float) -> bool:
+    """Whether a labelled face goes into a synthetic scene: a fixed draw from its file name,
+    so a resumed run and its validation split see the same faces framed the same way."""
+    return share > 0 and zlib.crc32(Path(path).name.encode()) % 10_000 < share * 10_000
+
+
+def _scene_face(path: str, side: int, wide: float, detector: str) -> tuple[np.ndarray, bool]:
+    """A labelled face placed as the shopper in a synthetic checkout scene, found there by the
+    detector and cut with margin ``wide``; where the detector misses it (or boxes something
+    else), it is cut at its true box, and the flag says so."""
+    from auditor.demo.scene import compose_frame
+
+    image = read_frame(path)
+    rng = np.random.default_rng(zlib.crc32(Path(path).name.encode()))
+    frame, (truth,) = compose_frame(rng, [cv2.cvtColor(image, cv2.COLOR_BGR2RGB)])
+    found = pick_shopper(thread_detector(detector).detect(frame), frame.shape[1::-1])
+    hit = found is not None and box_found(truth, found)
+    box = found if found is not None and hit else truth
+    pad = max(frame.shape[:2])
+    mirrored = cv2.copyMakeBorder(frame, pad, pad, pad, pad, cv2.BORDER_REFLECT_101)
+    moved = FaceBox(box.x + pad, box.y + pad, box.w, box.h, box.score)
+    return crop_face(mirrored, moved, wide, size=side), hit
+
+
 def face_stage_loader(
     context: float = 1.0,
     *,
     margin: float = DEFAULT_MARGIN,
     detector: str = DEFAULT_DETECTOR,
     fallback: bool = False,
+    scenes: float = 0.0,
     workers: int = 2,
 ) -> FaceLoader:
     """A ``model.data.FaceLoader`` that runs the audit's face stage: each face of a labelled
@@ -104,8 +136,12 @@ def face_stage_loader(
 
     With ``fallback`` (for training) a face the detector misses is cut where the detector
     puts its box on an aligned face, and the labels' ``face_found`` column says which; without
-    it (for measuring) such photos are left out and listed in ``not_found``.
+    it (for measuring) such photos are left out and listed in ``not_found``. ``scenes`` is the
+    share of faces (for training; a fixed draw per file, see ``in_scene``) first placed in a
+    synthetic checkout scene and found there (the labels' ``in_scene`` column).
     """
+    if not 0.0 <= scenes <= 1.0:
+        raise ValueError(f"scenes: {scenes} is not a share between 0 and 1")
     wide = context_margin(margin, context)
 
     def load(df: pd.DataFrame, side: int) -> LoadedImages:
@@ -113,6 +149,8 @@ def face_stage_loader(
 
         def one(path: str) -> tuple[np.ndarray, bool] | str:
             try:
+                if in_scene(path, scenes):
+                    return _scene_face(path, side, wide, detector)
                 return _labelled_face(path, side, wide, detector, fallback) or "not found"
             except UnreadableFrame as exc:
                 logger.warning("%s", exc)
@@ -126,15 +164,18 @@ def face_stage_loader(
             raise DatasetError(f"no face found and cut among {len(df)} listed photos")
         labels = df[keep].reset_index(drop=True)
         labels["face_found"] = [found for _, found in kept]
+        labels["in_scene"] = [in_scene(p, scenes) for p in labels["path"]]
         skipped = [p for p, r in zip(paths, results, strict=True) if r == "unreadable"]
         not_found = [p for p, r in zip(paths, results, strict=True) if r == "not found"]
         misses = len(not_found) + len(labels) - int(labels["face_found"].sum())
         logger.info(
-            "face stage: %d of %d photos cut, %d without a face found%s, %d unreadable",
+            "face stage: %d of %d photos cut (%d in a scene), %d without a face found%s, "
+            "%d unreadable",
             len(labels),
             len(paths),
+            int(labels["in_scene"].sum()),
             misses,
-            " (cut as aligned)" if fallback else "",
+            " (cut as aligned or at the true box)" if fallback else "",
             len(skipped),
         )
         return LoadedImages(np.stack([crop for crop, _ in kept]), labels, skipped, not_found)

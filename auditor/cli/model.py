@@ -128,6 +128,14 @@ def model_group() -> None:
     "augmentation can move and scale the crop (1.6 covers its jitter).",
 )
 @click.option(
+    "--scenes",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0.0, 1.0),
+    help="With --framing audit: this share of the faces is first placed as the shopper in a "
+    "synthetic checkout scene (the demo's compositor) and found there.",
+)
+@click.option(
     "--augment",
     default="basic",
     show_default=True,
@@ -155,6 +163,7 @@ def train_command(
     age_balance: float,
     framing: str,
     context: float,
+    scenes: float,
     augment: str,
 ) -> None:
     """Train an age model; an interrupted run resumes when started again with the same --out.
@@ -191,13 +200,14 @@ def train_command(
             age_balance=age_balance,
             framing=framing,
             context=context,
+            scenes=scenes,
             augment=augment,
         )
         load_faces = None
         if framing == "audit":
             from auditor.audit.photos import face_stage_loader
 
-            load_faces = face_stage_loader(context, fallback=True)
+            load_faces = face_stage_loader(context, fallback=True, scenes=scenes)
         result = train_model(cfg, out, load_faces=load_faces)
     click.echo(f"best validation MAE {result.best_val_mae:.3f} years -> {result.best_model}")
 

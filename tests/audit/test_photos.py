@@ -199,3 +199,23 @@ def test_card_needs_a_model_directory(tmp_path, age_model_dir):
         tmp_path / "x",
     )
     assert result.exit_code == 2 and "--card needs --model to be a model directory" in result.output
+
+
+def test_the_face_stage_loader_places_a_share_of_faces_in_scenes(tmp_path):
+    """Scene framing: the chosen faces are cut from a synthetic checkout frame (its shelves
+    and counter show around the face), the same faces every time; the rest as before."""
+    df = read_labels(make_labelled_set(tmp_path / "set", source="faces200", n=24))
+    plain = face_stage_loader(1.6, fallback=True)(df, 64)
+    mixed = face_stage_loader(1.6, fallback=True, scenes=0.5)(df, 64)
+    again = face_stage_loader(1.6, fallback=True, scenes=0.5)(df, 64)
+    chosen = mixed.labels["in_scene"].to_numpy()
+    assert 0 < chosen.sum() < len(df) and not plain.labels["in_scene"].any()
+    np.testing.assert_array_equal(mixed.images, again.images)
+    np.testing.assert_array_equal(mixed.images[~chosen], plain.images[~chosen])
+    changed = np.abs(mixed.images.astype(float) - plain.images).mean(axis=(1, 2, 3))
+    assert (changed[chosen] > 10).all()
+    assert mixed.labels["face_found"][chosen].mean() > 0.8  # the detector finds them there
+    everything = face_stage_loader(1.6, fallback=True, scenes=1.0)(df, 64)
+    assert everything.labels["in_scene"].all()
+    with pytest.raises(ValueError, match="scenes"):
+        face_stage_loader(scenes=1.5)

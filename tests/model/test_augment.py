@@ -120,3 +120,21 @@ def test_a_set_labelled_by_age_group_reads_and_rejects_bad_groups(tmp_path):
 
     with pytest.raises(DatasetError, match=r"labels.csv:2: age_group: 'teen' is not an age group"):
         read_labels(folder)
+
+
+def test_the_last_jpeg_pass_compresses_the_model_crop_and_keeps_labels(faces):
+    """With only the last JPEG pass, always on: the crops come back blocky (not equal to the
+    centre crop, but close to it) and every face keeps its own label."""
+    only_jpeg = CameraAugment(**{**NONE.__dict__, "jpeg_final": 1.0})
+    ages = np.arange(len(faces), dtype="float32") + 20
+    camera = CameraInput(64, 1.6, only_jpeg)
+    centre = {20 + i: crop.astype(float) for i, crop in enumerate(centre_crops(faces, 1.6, 64))}
+    seen = []
+    for x, y in tf_dataset(faces, ages, batch_size=3, training=True, camera=camera, seed=1):
+        for crop, age in zip(x.numpy(), y["age"].numpy(), strict=True):
+            want = centre[int(age)]
+            error = min(np.abs(crop - want).mean(), np.abs(crop[:, ::-1] - want).mean())
+            assert 0.3 < error < 8, error
+            assert crop.dtype == np.float32 and crop.shape == (64, 64, 3)
+            seen.append(float(age))
+    assert sorted(seen) == ages.tolist()

@@ -166,3 +166,15 @@ def test_warm_start_from_another_architecture_is_refused(tmp_path, tiny_run, tin
     with pytest.raises(ModelError, match="architecture differs"):
         train(other, tmp_path / "other", progress=False)
     assert not (tmp_path / "other" / "train_state.json").exists()  # the folder stays reusable
+
+
+def test_settings_that_do_not_go_together_are_refused():
+    with pytest.raises(ValueError, match="aligned faces have none"):
+        TrainConfig(context=1.6)
+    with pytest.raises(ValueError, match="only the audit's face stage places faces in scenes"):
+        TrainConfig(scenes=0.5)
+    with pytest.raises(ValueError, match="not a share"):
+        TrainConfig(framing="audit", context=1.6, augment="camera", scenes=1.5)
+    scened = TrainConfig(framing="audit", context=1.6, augment="camera", scenes=0.5)
+    assert scened.tag().endswith("-audit1.6-scenes0.5-camera")
+    assert TrainConfig.from_dict(scened.to_dict()) == scened
