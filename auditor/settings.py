@@ -103,11 +103,24 @@ class StoreSettings(_Section):
     timezone: TimeZoneName | None = Field(
         default=None, description="default: chain.default_timezone"
     )
+    legal_age: int | None = Field(
+        default=None, ge=16, le=25, description="years; default: chain.legal_age"
+    )
+    age_threshold: int | None = Field(
+        default=None, ge=16, le=99, description="years; default: audit.age_threshold"
+    )
+    legal_hours_start: time | None = Field(
+        default=None, description="default: audit.legal_hours_start"
+    )
+    legal_hours_end: time | None = Field(default=None, description="default: audit.legal_hours_end")
 
 
 class ChainSettings(_Section):
     name: str = "Demo chain"
     default_timezone: TimeZoneName = "Europe/Berlin"
+    legal_age: int = Field(
+        default=18, ge=16, le=25, description="years; a store's own legal_age wins"
+    )
     alcohol_categories: list[str] = ["beer", "wine", "sparkling wine", "spirits", "cider"]
 
     @field_validator("alcohol_categories")
@@ -120,7 +133,16 @@ class ChainSettings(_Section):
 
 
 class AuditSettings(_Section):
-    age_threshold: int = Field(default=25, ge=18, le=99, description="years")
+    age_threshold: int = Field(
+        default=25, ge=16, le=99, description="years; a store's own age_threshold wins"
+    )
+    id_contradiction_probability: float = Field(
+        default=0.9,
+        gt=0.5,
+        le=1.0,
+        description="flag id_contradicts_face when the birth date says adult and the model "
+        "puts at least this probability on a shopper under the legal age",
+    )
     window_before_s: float = Field(default=5.0, ge=0, le=600)
     window_after_s: float = Field(default=10.0, ge=0, le=600)
     frames_per_sale: int = Field(default=3, ge=1, le=50)
@@ -198,6 +220,25 @@ class RecordedAudit:
             legal_hours_start=text("legal_hours_start"),
             legal_hours_end=text("legal_hours_end"),
         )
+
+
+@dataclass(frozen=True)
+class StoreRules:
+    """The rules one store is audited by: its own settings where it has them, else the chain's
+    (``[chain] legal_age``, ``[audit]`` threshold and hours)."""
+
+    legal_age: int
+    age_threshold: int
+    legal_hours_start: time
+    legal_hours_end: time
+
+    def as_json_dict(self) -> dict[str, Any]:
+        return {
+            "legal_age": self.legal_age,
+            "age_threshold": self.age_threshold,
+            "legal_hours_start": self.legal_hours_start.isoformat(),
+            "legal_hours_end": self.legal_hours_end.isoformat(),
+        }
 
 
 DASK_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
@@ -332,6 +373,27 @@ class Settings(BaseSettings):
             seen.add(store.id)
         return stores
 
+    @model_validator(mode="after")
+    def _check_store_rules(self) -> Settings:
+        for i, store in enumerate(self.stores):
+            rules = self.rules(store.id)
+            if rules.age_threshold < rules.legal_age:
+                raise ValueError(
+                    f"stores[{i}] ({store.id}): age_threshold {rules.age_threshold} is under "
+                    f"the store's legal age {rules.legal_age}"
+                )
+            if rules.legal_hours_start == rules.legal_hours_end:
+                raise ValueError(
+                    f"stores[{i}] ({store.id}): legal_hours_start and legal_hours_end must differ"
+                )
+        default = self.rules(None)
+        if default.age_threshold < default.legal_age:
+            raise ValueError(
+                f"audit.age_threshold {default.age_threshold} is under chain.legal_age "
+                f"{default.legal_age}"
+            )
+        return self
+
     # -- derived values ------------------------------------------------------------------------
 
     @property
@@ -361,6 +423,21 @@ class Settings(BaseSettings):
 
     def store(self, store_id: str) -> StoreSettings | None:
         return next((s for s in self.stores if s.id == store_id), None)
+
+    def rules(self, store_id: str | None) -> StoreRules:
+        """The rules a store is audited by; the chain's for a store not in the settings."""
+        store = self.store(store_id) if store_id is not None else None
+
+        def own(value: Any, default: Any) -> Any:
+            return default if value is None else value
+
+        audit = self.audit
+        return StoreRules(
+            legal_age=own(store and store.legal_age, self.chain.legal_age),
+            age_threshold=own(store and store.age_threshold, audit.age_threshold),
+            legal_hours_start=own(store and store.legal_hours_start, audit.legal_hours_start),
+            legal_hours_end=own(store and store.legal_hours_end, audit.legal_hours_end),
+        )
 
     def store_zone(self, store_id: str) -> ZoneInfo:
         """The store's time zone; the chain's default zone for a store not in the settings."""
@@ -441,7 +518,7 @@ def _describe(error: ErrorDetails) -> str:
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] in ("literal_error", "enum"):  # a choice: name the bad value too
         message = f"unknown value {error['input']!r}; use one of {error['ctx']['expected']}"
-    return f"{key}{source}: {message}"
+    return f"{key}{source}: {message}" if key else message
 
 
 def load_settings(config_path: Path | str | None = None) -> Settings:

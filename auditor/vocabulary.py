@@ -18,6 +18,9 @@ from enum import StrEnum
 class FlagKind(StrEnum):
     """Why a sale was flagged (:mod:`auditor.audit.rules` says when each is raised)."""
 
+    BIRTH_DATE_UNDER_AGE = "birth_date_under_age"
+    ID_CONTRADICTS_FACE = "id_contradicts_face"
+    NO_ID_CHECK = "no_id_check"
     UNDER_AGE_THRESHOLD = "under_age_threshold"
     NO_FRAME = "no_frame"
     NO_FACE = "no_face"
@@ -34,8 +37,22 @@ class FlagKind(StrEnum):
         """The label in a table's narrow column head."""
         return _FLAG_SHORT[self]
 
+    @property
+    def is_age(self) -> bool:
+        """Whether the flag says the shopper may be under age (see :data:`AGE_KINDS`)."""
+        return self in AGE_KINDS
+
+    @property
+    def is_violation(self) -> bool:
+        """Whether the flag is a hard violation, ranked before every other in review: the
+        till's own record says the shopper was under age, or contradicts the face."""
+        return self in (FlagKind.BIRTH_DATE_UNDER_AGE, FlagKind.ID_CONTRADICTS_FACE)
+
 
 _FLAG_LABELS = {
+    FlagKind.BIRTH_DATE_UNDER_AGE: "birth date under legal age",
+    FlagKind.ID_CONTRADICTS_FACE: "ID contradicts face",
+    FlagKind.NO_ID_CHECK: "no ID check",
     FlagKind.UNDER_AGE_THRESHOLD: "under age threshold",
     FlagKind.NO_FRAME: "no frame",
     FlagKind.NO_FACE: "no face",
@@ -44,12 +61,53 @@ _FLAG_LABELS = {
     FlagKind.POS_ERROR: "POS error",
 }
 _FLAG_SHORT = {
+    FlagKind.BIRTH_DATE_UNDER_AGE: "birth date",
+    FlagKind.ID_CONTRADICTS_FACE: "ID vs face",
+    FlagKind.NO_ID_CHECK: "no ID check",
     FlagKind.UNDER_AGE_THRESHOLD: "under age",
     FlagKind.NO_FRAME: "no frame",
     FlagKind.NO_FACE: "no face",
     FlagKind.UNREADABLE_FRAME: "unreadable",
     FlagKind.OUTSIDE_LEGAL_HOURS: "after hours",
     FlagKind.POS_ERROR: "POS error",
+}
+
+
+# The flags that say the shopper may be under age: their sales keep the face as evidence,
+# and the reports count them as the under-age flags.
+AGE_KINDS = frozenset(
+    {
+        FlagKind.BIRTH_DATE_UNDER_AGE,
+        FlagKind.ID_CONTRADICTS_FACE,
+        FlagKind.NO_ID_CHECK,
+        FlagKind.UNDER_AGE_THRESHOLD,
+    }
+)
+
+
+class AgeCheck(StrEnum):
+    """What the till recorded of the shopper's age check (``sales.age_check``)."""
+
+    NONE = "none"
+    VISUAL = "visual"
+    ID_CHECKED = "id_checked"
+    ID_SCANNED = "id_scanned"
+
+    @property
+    def label(self) -> str:
+        return _CHECK_LABELS[self]
+
+    @property
+    def saw_id(self) -> bool:
+        """Whether the cashier recorded seeing the shopper's ID."""
+        return self in (AgeCheck.ID_CHECKED, AgeCheck.ID_SCANNED)
+
+
+_CHECK_LABELS = {
+    AgeCheck.NONE: "no check",
+    AgeCheck.VISUAL: "judged by sight",
+    AgeCheck.ID_CHECKED: "ID checked",
+    AgeCheck.ID_SCANNED: "ID scanned",
 }
 
 

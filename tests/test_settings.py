@@ -120,6 +120,17 @@ def test_as_json_dict_hides_the_password(tmp_path: Path, monkeypatch: pytest.Mon
         ("[[stores]]\nid = 'S1'\ntimezone = 'Nowhere'", "stores[0].timezone"),
         ("[[stores]]\nid = 'S1'\n[[stores]]\nid = 'S1'", "stores"),
         ("[[stores]]\nname = 'no id'", "stores[0].id"),
+        ("[[stores]]\nid = 'S1'\nlegal_age = 15", "stores[0].legal_age"),
+        (
+            "[[stores]]\nid = 'NY'\nlegal_age = 21\nage_threshold = 20",
+            "stores[0] (NY): age_threshold 20",
+        ),
+        ("[chain]\nlegal_age = 21\n[audit]\nage_threshold = 20", "audit.age_threshold 20 is under"),
+        (
+            "[[stores]]\nid = 'S1'\nlegal_hours_start = '09:00'\nlegal_hours_end = '09:00'",
+            "stores[0] (S1)",
+        ),
+        ("[audit]\nid_contradiction_probability = 0.4", "audit.id_contradiction_probability"),
         ("colour = 'red'", "colour"),
     ],
 )
@@ -237,3 +248,24 @@ def test_recorded_audit_of_partial_records(
     settings: dict[str, Any] | None, expected: RecordedAudit
 ) -> None:
     assert RecordedAudit.of(settings) == expected
+
+
+def test_each_store_has_its_own_rules_or_the_chains(tmp_path: Path) -> None:
+    config = tmp_path / "auditor.toml"
+    config.write_text(
+        "[chain]\nlegal_age = 18\n[audit]\nage_threshold = 25\nlegal_hours_end = '22:00'\n"
+        "[[stores]]\nid = 'NY'\ntimezone = 'America/New_York'\nlegal_age = 21\n"
+        "age_threshold = 30\nlegal_hours_start = '10:00'\n"
+        "[[stores]]\nid = 'B'\n"
+    )
+    settings = load_settings(config)
+    ny, berlin, unknown = (settings.rules(s) for s in ("NY", "B", "X"))
+    assert (ny.legal_age, ny.age_threshold) == (21, 30)
+    assert (ny.legal_hours_start.hour, ny.legal_hours_end.hour) == (10, 22)
+    assert berlin == unknown == settings.rules(None)
+    assert berlin.as_json_dict() == {
+        "legal_age": 18,
+        "age_threshold": 25,
+        "legal_hours_start": "08:00:00",
+        "legal_hours_end": "22:00:00",
+    }

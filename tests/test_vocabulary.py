@@ -13,6 +13,7 @@ from auditor.reports.figures import FlaggedSale, ReviewStatus
 from auditor.reports.render import flagged_sales_table
 from auditor.vocabulary import (
     NOT_REVIEWED,
+    AgeCheck,
     Decision,
     EstimateOutcome,
     Evidence,
@@ -29,6 +30,7 @@ from tests.reports.html import parse
 
 ALL: tuple[type[StrEnum], ...] = (
     FlagKind,
+    AgeCheck,
     EstimateOutcome,
     Decision,
     ReviewFilter,
@@ -46,6 +48,9 @@ ALL: tuple[type[StrEnum], ...] = (
         (
             FlagKind,
             [
+                "birth_date_under_age",
+                "id_contradicts_face",
+                "no_id_check",
                 "under_age_threshold",
                 "no_frame",
                 "no_face",
@@ -55,6 +60,7 @@ ALL: tuple[type[StrEnum], ...] = (
             ],
         ),
         (EstimateOutcome, ["estimated", "no_face", "unreadable_frame"]),
+        (AgeCheck, ["none", "visual", "id_checked", "id_scanned"]),
         (Decision, ["confirmed_violation", "id_checked", "adult", "invalid_frame"]),
         (RunStatus, ["running", "succeeded", "failed", "replaced"]),
         (Role, ["store_manager", "loss_prevention", "analyst", "admin"]),
@@ -108,7 +114,7 @@ def test_label_helpers_and_unknown_names() -> None:
 
 def test_the_reports_show_the_vocabularys_labels() -> None:
     kinds = [k.value for k in FlagKind]
-    decisions = [*Decision, None, None]
+    decisions = [*Decision, *[None] * (len(kinds) - len(Decision))]
     reviews = {
         kind: None
         if decision is None

@@ -19,28 +19,44 @@ Which flags a sale gets (:class:`~auditor.vocabulary.FlagKind`, in its order):
 - ``no_frame``: no frame in the window (a camera gap, or a sale hidden from the camera);
 - ``unreadable_frame``: frames were matched and not one of them could be read;
 - ``no_face``: at least one frame was read and no face was found in any frame read;
-- ``under_age_threshold``: a face was found and the combined age is under the threshold;
+- ``under_age_threshold``: a face was found and the combined age is under the store's
+  threshold, and the POS export records no age checks (no ``age_check`` column);
+- ``no_id_check``: the same, where the POS records age checks and the till recorded no ID
+  check for the sale (``none`` or ``visual``, and no birth date): the policy violation. Under
+  the threshold *with* an ID check recorded (``id_checked``, ``id_scanned``, or a birth date
+  typed or scanned) is no flag: the sale counts as *challenged*;
+- ``birth_date_under_age``: the recorded birth date makes the shopper younger than the store's
+  legal age on the sale's local date, yet the sale went through (no face needed);
+- ``id_contradicts_face``: the recorded birth date says adult, but the probability that the
+  shopper is under the legal age is at least ``Rules.contradiction`` (a borrowed or false ID);
 - ``outside_legal_hours``: the sale's local time is outside [legal_hours_start,
   legal_hours_end) (a range that passes midnight when the start is the later time);
 - ``pos_error``: the POS export had lines of the receipt that the ingest rejected (a bad
   number, a register that disagrees with the other lines...); the flag names them as
   ``file:line: field: reason``. Its frames are judged as any sale's.
 
-The first four describe the evidence and exactly one of ``no_frame``, ``unreadable_frame``,
-``no_face`` or an estimate applies: a sale with some unreadable frames and some good ones is
-judged on the good ones alone, and the counts of frames matched, read and with a face keep the
-rest. ``outside_legal_hours`` and ``pos_error`` may come with any of them.
+The probabilities of a shopper under the legal age and under the threshold come from each
+frame's estimate as a normal distribution, mean ``age - bias`` and standard deviation
+``scale * max(spread, MIN_SPREAD)`` (the model's calibration, :class:`AgeCalibration`, fitted
+on its validation split), mixed over the frames with the weights above.
+
+Of ``no_frame``, ``unreadable_frame``, ``no_face`` and an estimate exactly one applies: a
+sale with some unreadable frames and some good ones is judged on the good ones alone, and the
+counts of frames matched, read and with a face keep the rest. The other kinds may come with
+any of them (``birth_date_under_age`` needs no face; ``id_contradicts_face`` and the
+threshold's flags need one).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import date, time
+from typing import Any
 
-from auditor.settings import AuditSettings
-from auditor.vocabulary import EstimateOutcome, FlagKind
+from auditor.settings import AuditSettings, Settings
+from auditor.vocabulary import AgeCheck, EstimateOutcome, FlagKind
 
 MIN_SPREAD = 1.0  # years
 
@@ -63,16 +79,93 @@ class FrameOutcome:
 
 
 @dataclass(frozen=True)
+class AgeCalibration:
+    """How a frame's estimate becomes a distribution of the true age (the model card's
+    ``calibration``): mean ``age - bias``, standard deviation ``scale * max(spread, floor)``."""
+
+    bias: float = 0.0
+    scale: float = 1.0
+    floor: float = MIN_SPREAD
+
+    @classmethod
+    def of_card(cls, card: Mapping[str, Any]) -> AgeCalibration:
+        """The calibration a model card records; none recorded: the estimate as it is."""
+        raw = card.get("calibration")
+        if not isinstance(raw, Mapping):
+            return cls()
+        numbers = {
+            k: raw[k] for k in ("bias", "scale", "floor") if isinstance(raw.get(k), float | int)
+        }
+        return cls(**{k: float(v) for k, v in numbers.items()})
+
+    def p_under(self, age: float, spread: float, limit: float) -> float:
+        """The probability that the true age is under ``limit`` given one estimate."""
+        sd = self.scale * max(spread, self.floor)
+        return 0.5 * math.erfc((age - self.bias - limit) / (sd * math.sqrt(2.0)))
+
+
+@dataclass(frozen=True)
 class Rules:
-    """The settings the judgement depends on."""
+    """The settings the judgement depends on: one store's rules and the model's calibration."""
 
     age_threshold: float
     legal_hours_start: time
     legal_hours_end: time
+    legal_age: int = 18
+    contradiction: float = 0.9  # P(under legal age) that contradicts an adult birth date
+    calibration: AgeCalibration = AgeCalibration()
 
     @classmethod
     def from_settings(cls, audit: AuditSettings) -> Rules:
-        return cls(audit.age_threshold, audit.legal_hours_start, audit.legal_hours_end)
+        """The chain's default rules from the ``[audit]`` settings alone."""
+        return cls(
+            audit.age_threshold,
+            audit.legal_hours_start,
+            audit.legal_hours_end,
+            contradiction=audit.id_contradiction_probability,
+        )
+
+    @classmethod
+    def for_store(
+        cls, settings: Settings, store_id: str, calibration: AgeCalibration = AgeCalibration()
+    ) -> Rules:
+        """The rules of one store (its own settings, else the chain's)."""
+        store = settings.rules(store_id)
+        return cls(
+            store.age_threshold,
+            store.legal_hours_start,
+            store.legal_hours_end,
+            legal_age=store.legal_age,
+            contradiction=settings.audit.id_contradiction_probability,
+            calibration=calibration,
+        )
+
+
+@dataclass(frozen=True)
+class TillCheck:
+    """What the till recorded of the shopper's age check, and the sale's local date.
+
+    ``kind`` is None when the POS export has no ``age_check`` column (nothing is known of
+    checks); ``birth_date`` the date typed or scanned at the till, if any.
+    """
+
+    kind: AgeCheck | None
+    birth_date: date | None
+    sale_date: date
+
+    @property
+    def saw_id(self) -> bool:
+        """Whether an ID check is recorded: seen, scanned, or a birth date taken from it."""
+        return self.birth_date is not None or (self.kind is not None and self.kind.saw_id)
+
+    @property
+    def records_checks(self) -> bool:
+        return self.kind is not None or self.birth_date is not None
+
+
+def age_on(birth: date, day: date) -> int:
+    """Completed years of age on ``day`` (a 29 February birthday comes on 1 March)."""
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 
 
 @dataclass(frozen=True)
@@ -94,6 +187,9 @@ class Verdict:
     flags: tuple[FlagKind, ...]
     evidence: dict[FlagKind, int | None] = field(default_factory=dict)
     details: dict[FlagKind, str] = field(default_factory=dict)
+    p_under_legal: float | None = None
+    p_under_threshold: float | None = None
+    challenged: bool = False  # under the threshold, with an ID check recorded
 
     @property
     def flag_text(self) -> str:
@@ -116,6 +212,24 @@ def combine_estimates(ages: Sequence[float], spreads: Sequence[float]) -> tuple[
     return age, math.sqrt(variance)
 
 
+def probability_under(
+    ages: Sequence[float], spreads: Sequence[float], limit: float, calibration: AgeCalibration
+) -> float:
+    """The probability that the shopper is under ``limit`` from several frames' estimates:
+    each frame's calibrated distribution, mixed with the frames' weights (see the module)."""
+    if len(ages) != len(spreads) or not ages:
+        raise ValueError("give one spread per age, and at least one age")
+    weights = [1.0 / max(float(s), MIN_SPREAD) ** 2 for s in spreads]
+    total = sum(weights)
+    return (
+        sum(
+            w * calibration.p_under(float(a), float(s), limit)
+            for w, a, s in zip(weights, ages, spreads, strict=True)
+        )
+        / total
+    )
+
+
 def within_legal_hours(local: time, start: time, end: time) -> bool:
     """Whether a local time of day lies in [start, end); start > end passes midnight."""
     if start < end:
@@ -128,21 +242,49 @@ def judge_sale(
     local_time: time,
     rules: Rules,
     pos_errors: Sequence[str] = (),
+    till: TillCheck | None = None,
 ) -> Verdict:
-    """The verdict on one sale from its frames (nearest first), its local time of day and the
-    problems the POS ingest found on its lines."""
+    """The verdict on one sale from its frames (nearest first), its local time of day, the
+    problems the POS ingest found on its lines and what the till recorded of its age check."""
     read = [i for i, f in enumerate(frames) if f.outcome != EstimateOutcome.UNREADABLE_FRAME]
     faces = [(i, f.age, f.spread) for i, f in enumerate(frames) if f.age is not None]
     raised: dict[FlagKind, int | None] = {}
-    age = spread = None
+    details: dict[FlagKind, str] = {}
+    age = spread = p_legal = p_threshold = None
     best_face = None
+    challenged = False
+    checks = till is not None and till.records_checks
+    if till is not None and till.birth_date is not None:
+        years = age_on(till.birth_date, till.sale_date)
+        if years < rules.legal_age:
+            raised[FlagKind.BIRTH_DATE_UNDER_AGE] = None
+            details[FlagKind.BIRTH_DATE_UNDER_AGE] = (
+                f"birth date {till.birth_date.isoformat()}: {years} on the day of the sale, "
+                f"under the legal age {rules.legal_age}"
+            )
     if faces:
-        age, spread = combine_estimates(
-            [a for _, a, _ in faces], [s for _, _, s in faces if s is not None]
-        )
+        ages = [a for _, a, _ in faces if a is not None]
+        spreads = [s for _, _, s in faces if s is not None]
+        age, spread = combine_estimates(ages, spreads)
+        p_legal = probability_under(ages, spreads, rules.legal_age, rules.calibration)
+        p_threshold = probability_under(ages, spreads, rules.age_threshold, rules.calibration)
         best_face = min(faces, key=lambda f: (max(f[2] or 0.0, MIN_SPREAD), f[0]))[0]
+        if FlagKind.BIRTH_DATE_UNDER_AGE in raised:
+            raised[FlagKind.BIRTH_DATE_UNDER_AGE] = best_face
+        elif till is not None and till.birth_date is not None and p_legal >= rules.contradiction:
+            raised[FlagKind.ID_CONTRADICTS_FACE] = best_face
+            details[FlagKind.ID_CONTRADICTS_FACE] = (
+                f"birth date {till.birth_date.isoformat()} says "
+                f"{age_on(till.birth_date, till.sale_date)}; the face is under "
+                f"{rules.legal_age} with probability {p_legal:.2f}"
+            )
         if age < rules.age_threshold:
-            raised[FlagKind.UNDER_AGE_THRESHOLD] = best_face
+            if not checks:
+                raised[FlagKind.UNDER_AGE_THRESHOLD] = best_face
+            elif till is not None and not till.saw_id:
+                raised[FlagKind.NO_ID_CHECK] = best_face
+            else:
+                challenged = True
     elif not frames:
         raised[FlagKind.NO_FRAME] = None
     elif not read:
@@ -152,7 +294,6 @@ def judge_sale(
     shown = best_face if best_face is not None else (0 if frames else None)
     if not within_legal_hours(local_time, rules.legal_hours_start, rules.legal_hours_end):
         raised[FlagKind.OUTSIDE_LEGAL_HOURS] = shown
-    details = {}
     if pos_errors:
         raised[FlagKind.POS_ERROR] = shown
         details[FlagKind.POS_ERROR] = "\n".join(pos_errors)
@@ -165,4 +306,7 @@ def judge_sale(
         flags=tuple(kind for kind in FlagKind if kind in raised),
         evidence=raised,
         details=details,
+        p_under_legal=p_legal,
+        p_under_threshold=p_threshold,
+        challenged=challenged,
     )

@@ -27,7 +27,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -47,7 +47,14 @@ from auditor.audit.examine import (
 )
 from auditor.audit.lock import AuditInProgress, store_night_lock
 from auditor.audit.match import match_frames
-from auditor.audit.rules import FrameOutcome, Rules, Verdict, judge_sale
+from auditor.audit.rules import (
+    AgeCalibration,
+    FrameOutcome,
+    Rules,
+    TillCheck,
+    Verdict,
+    judge_sale,
+)
 from auditor.audit.store import (
     INTERRUPTED,
     Night,
@@ -61,7 +68,7 @@ from auditor.audit.summary import RunSummary
 from auditor.db.engine import database_errors
 from auditor.errors import AuditorError
 from auditor.settings import Settings
-from auditor.vocabulary import EstimateOutcome, FlagKind, RunStatus
+from auditor.vocabulary import AgeCheck, EstimateOutcome, FlagKind, RunStatus
 
 if TYPE_CHECKING:
     from model import AgeModel
@@ -248,6 +255,12 @@ def _judge_night(
     return outcome
 
 
+def _date_or_none(value: object) -> date | None:
+    if value is None or value is pd.NaT or not isinstance(value, date):
+        return None
+    return value.date() if isinstance(value, datetime) else value
+
+
 def _text_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -261,26 +274,36 @@ def _collect(
     tools: AuditTools,
 ) -> Outcome:
     """Judge every sale and lay out the rows to write."""
-    rules = Rules.from_settings(settings.audit)
+    rules = Rules.for_store(settings, store_id, AgeCalibration.of_card(tools.model.card))
     zone = settings.store_zone(store_id)
-    threshold = settings.audit.age_threshold
+    threshold = int(rules.age_threshold)
     version = tools.model.version
     estimates: list[dict[str, Any]] = []
     verdicts: list[dict[str, Any]] = []
     flags: list[tuple[dict[str, Any], int | None]] = []
     counts: Counter[str] = Counter()
     flagged = 0
-    pos_errors = sales["pos_errors"] if "pos_errors" in sales else [None] * len(sales)
-    for sale_id, sold_at, problems in zip(
-        sales["sale_id"], sales["sold_at"], pos_errors, strict=True
+    nothing = [None] * len(sales)
+    pos_errors = sales.get("pos_errors", nothing)
+    age_checks = sales.get("age_check", nothing)
+    births = sales.get("birth_date", nothing)
+    for sale_id, sold_at, problems, check, born in zip(
+        sales["sale_id"], sales["sold_at"], pos_errors, age_checks, births, strict=True
     ):
         sale_id = int(sale_id)
         shown = [results[s] for s in frames_of.get(sale_id, [])]
+        local = sold_at.tz_convert(zone)
+        till = TillCheck(
+            AgeCheck(check) if isinstance(check, str) else None,
+            _date_or_none(born),
+            local.date(),
+        )
         verdict = judge_sale(
             [FrameOutcome(r.outcome, r.age, r.spread) for r in shown],
-            sold_at.tz_convert(zone).time(),
+            local.time(),
             rules,
             problems if isinstance(problems, list) else (),
+            till,
         )
         first_estimate = len(estimates)
         estimates += [_estimate_row(sale_id, r, version) for r in shown]
@@ -289,6 +312,7 @@ def _collect(
             index = verdict.evidence.get(kind)
             evidence = shown[index] if index is not None else None
             row = _flag_row(sale_id, kind, verdict, evidence, version, threshold)
+            row["legal_age"] = rules.legal_age
             flags.append((row, first_estimate + index if index is not None else None))
             counts[kind] += 1
         flagged += bool(verdict.flags)
@@ -320,6 +344,9 @@ def _verdict_row(sale_id: int, verdict: Verdict) -> dict[str, Any]:
         "frames_read": verdict.frames_read,
         "faces_found": verdict.faces_found,
         "flag_kinds": verdict.flag_text,
+        "p_under_legal": verdict.p_under_legal,
+        "p_under_threshold": verdict.p_under_threshold,
+        "challenged": verdict.challenged,
     }
 
 
@@ -333,8 +360,9 @@ def _flag_row(
 ) -> dict[str, Any]:
     """A flag with its evidence: the frame, its face box, the sale's estimate and spread.
 
-    Only an under-age flag keeps a face crop: it is what a reviewer must see, and faces are
-    personal data, kept no further than the audit needs.
+    Only an under-age flag (:data:`~auditor.vocabulary.AGE_KINDS`) keeps a face crop: it is
+    what a reviewer must see, and faces are personal data, kept no further than the audit
+    needs.
     """
     box = evidence.box if evidence is not None and evidence.box is not None else None
     x, y, w, h = box if box is not None else (None, None, None, None)
@@ -351,9 +379,9 @@ def _flag_row(
         "age": verdict.estimated_age,
         "spread": verdict.age_spread,
         "detail": verdict.details.get(FlagKind(kind)),
-        "face_crop": evidence.crop_jpeg
-        if kind == FlagKind.UNDER_AGE_THRESHOLD and evidence is not None
-        else None,
+        "p_under_legal": verdict.p_under_legal,
+        "p_under_threshold": verdict.p_under_threshold,
+        "face_crop": evidence.crop_jpeg if FlagKind(kind).is_age and evidence is not None else None,
     }
 
 

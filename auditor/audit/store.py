@@ -65,7 +65,8 @@ def require_known_stores(session: Session, store_ids: Sequence[str]) -> list[str
 class Night:
     """The night's inputs, read from the database."""
 
-    sales: pd.DataFrame  # sale_id, register_id, sold_at, pos_errors (a list or None)
+    # sale_id, register_id, sold_at, pos_errors (a list or None), age_check, birth_date
+    sales: pd.DataFrame
     frames: pd.DataFrame  # snapshot_id, register_id, captured_at, path, purged, problem
 
 
@@ -103,7 +104,7 @@ def start_run(
             business_date=day,
             status=RunStatus.RUNNING,
             started_at=now,
-            settings=settings.as_json_dict(),
+            settings={**settings.as_json_dict(), "rules": settings.rules(store_id).as_json_dict()},
             model_version=model_version,
             sales_audited=0,
             flags_count=0,
@@ -143,7 +144,14 @@ def read_night(
     audit = settings.audit
     with session.begin():
         sales = session.execute(
-            sa.select(Sale.id, Sale.register_id, Sale.sold_at, Sale.pos_errors)
+            sa.select(
+                Sale.id,
+                Sale.register_id,
+                Sale.sold_at,
+                Sale.pos_errors,
+                Sale.age_check,
+                Sale.birth_date,
+            )
             .where(
                 Sale.store_id == store_id,
                 Sale.has_alcohol.is_(True),
@@ -167,7 +175,11 @@ def read_night(
             )
         ).all()
     night = Night(
-        sales=_table(sales, ["sale_id", "register_id", "sold_at", "pos_errors"], "sold_at"),
+        sales=_table(
+            sales,
+            ["sale_id", "register_id", "sold_at", "pos_errors", "age_check", "birth_date"],
+            "sold_at",
+        ),
         frames=_table(
             frames,
             ["snapshot_id", "register_id", "captured_at", "path", "purged", "problem"],

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from auditor.db.types import BigIntId, JSONDoc, UTCDateTime
-from auditor.vocabulary import Decision, EstimateOutcome, FlagKind, Role, RunStatus
+from auditor.vocabulary import AgeCheck, Decision, EstimateOutcome, FlagKind, Role, RunStatus
 
 # Longest values the POS and snapshot ingests accept; parsers reject longer ones.
 ID_LENGTH = 64
@@ -71,9 +71,11 @@ class Cashier(Base):
 
 
 class Sale(Base):
-    """One receipt. ``content_hash`` covers the receipt, its lines and its POS problems, to spot
-    a changed resend. ``pos_errors`` lists the receipt's lines the ingest rejected
-    (``file:line: field: reason``), None when there were none."""
+    """One receipt. ``content_hash`` covers the receipt, its lines, its age check and its POS
+    problems, to spot a changed resend. ``pos_errors`` lists the receipt's lines the ingest
+    rejected (``file:line: field: reason``), None when there were none. ``age_check`` and
+    ``birth_date`` are what the till recorded of the shopper's age check; None when the POS
+    export has no such column."""
 
     __tablename__ = "sales"
     __table_args__ = (
@@ -85,6 +87,9 @@ class Sale(Base):
             ["store_id", "cashier_id"], ["cashiers.store_id", "cashiers.cashier_id"]
         ),
         sa.Index("ix_sales_store_sold_at", "store_id", "sold_at"),
+        sa.CheckConstraint(
+            f"age_check IS NULL OR {_one_of('age_check', AgeCheck)}", name="age_check"
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
@@ -100,6 +105,8 @@ class Sale(Base):
     source_file: Mapped[str] = mapped_column(sa.String(PATH_LENGTH))
     ingested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     pos_errors: Mapped[list[str] | None] = mapped_column(JSONDoc)
+    age_check: Mapped[str | None] = mapped_column(sa.String(16))
+    birth_date: Mapped[date | None] = mapped_column(sa.Date)
 
     lines: Mapped[list[SaleLine]] = relationship(
         back_populates="sale", order_by="SaleLine.line_no", passive_deletes=True
@@ -246,13 +253,21 @@ class Flag(_FaceEvidence, Base):
     threshold: Mapped[int] = mapped_column(sa.Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     detail: Mapped[str | None] = mapped_column(sa.Text)  # text evidence (a pos_error's lines)
+    # The store's legal age in the run, and the sale's probabilities of a shopper under it and
+    # under the threshold (None without a face): what the review ranks by.
+    legal_age: Mapped[int | None] = mapped_column(sa.Integer)
+    p_under_legal: Mapped[float | None] = mapped_column(sa.Double)
+    p_under_threshold: Mapped[float | None] = mapped_column(sa.Double)
 
 
 class SaleVerdict(Base):
     """The audit's verdict on one alcohol sale in one run: the combined estimate and its flags.
 
     Every audited sale has one, flagged or not; ``flag_kinds`` is the kinds raised, joined by
-    ``;`` in :class:`~auditor.vocabulary.FlagKind` order, and empty for a clean sale.
+    ``;`` in :class:`~auditor.vocabulary.FlagKind` order, and empty for a clean sale. The
+    probabilities are of a shopper under the store's legal age and under its threshold (None
+    without a face); ``challenged`` is a sale estimated under the threshold where the till
+    recorded an ID check, so not flagged.
     """
 
     __tablename__ = "sale_verdicts"
@@ -270,6 +285,9 @@ class SaleVerdict(Base):
     frames_read: Mapped[int] = mapped_column(sa.Integer)
     faces_found: Mapped[int] = mapped_column(sa.Integer)
     flag_kinds: Mapped[str] = mapped_column(sa.String(NAME_LENGTH), default="")
+    p_under_legal: Mapped[float | None] = mapped_column(sa.Double)
+    p_under_threshold: Mapped[float | None] = mapped_column(sa.Double)
+    challenged: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
 
 
 class User(Base):

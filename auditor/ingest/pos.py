@@ -5,6 +5,12 @@ receipt is all the lines of one ``(store_id, receipt_id)`` in a file, numbered i
 when it comes again with other content it replaces the stored one (same sale id, new lines),
 and when it comes again unchanged nothing is written.
 
+The optional receipt-level columns ``age_check`` (``none``, ``visual``, ``id_checked``,
+``id_scanned``, any case; blank is ``none``) and ``birth_date`` (an ISO date, typed or
+scanned at the till) say what the till recorded of the shopper's age check; every line of a
+receipt must give the same. A file without them stores none (the audit then knows nothing of
+checks).
+
 A rejected line does not hide its receipt (:mod:`auditor.ingest.rejected`): the receipt keeps
 the problem in ``pos_errors`` and is an alcohol sale when the rejected line is alcohol, so the
 audit still sees it (and flags it ``pos_error``); a corrected file replaces it and clears them.
@@ -17,7 +23,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from itertools import repeat
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -40,6 +46,7 @@ from auditor.ingest.rejects import Reject, rejects_path_for, write_rejects
 from auditor.ingest.tables import read_table
 from auditor.ingest.times import parse_local_time
 from auditor.settings import Settings
+from auditor.vocabulary import AgeCheck
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +63,9 @@ SALES_COLUMNS = (
     "quantity",
     "amount",
 )
-OPTIONAL_COLUMNS = ("is_alcohol",)
+OPTIONAL_COLUMNS = ("is_alcohol", "age_check", "birth_date")
+CHECK_COLUMNS = ("age_check", "birth_date")
+EARLIEST_BIRTH = date(1900, 1, 1)
 REQUIRED_VALUES = {
     "store_id",
     "register_id",
@@ -70,7 +79,7 @@ REQUIRED_VALUES = {
 LENGTHS = {
     **dict.fromkeys(("store_id", "register_id", "cashier_id", "receipt_id", "sku"), ID_LENGTH),
     **dict.fromkeys(("cashier_name", "product_name", "category"), NAME_LENGTH),
-    **dict.fromkeys(("sold_at", "quantity", "amount", "is_alcohol"), 40),
+    **dict.fromkeys(("sold_at", "quantity", "amount", "is_alcohol", *CHECK_COLUMNS), 40),
 }
 MAX_QUANTITY = 1e9
 MAX_AMOUNT = 1e12
@@ -174,7 +183,13 @@ def parse_sales(
     problems.add((amount * 100 - cents).abs() > 1e-6, "amount", "more than 2 decimal places")
 
     sold_at = _times(frame, problems, zone_for)
-    _check_receipts_agree(frame.assign(sold_at=sold_at), problems)
+    age_check, birth_date = _age_checks(frame, problems, sold_at, zone_for)
+    # Compared as the till wrote them (age_check case-folded, blank as none).
+    as_written = {"age_check": age_check.fillna(""), "birth_date": frame.get("birth_date")}
+    more = [c for c in CHECK_COLUMNS if c in frame]
+    _check_receipts_agree(
+        frame.assign(sold_at=sold_at, **{c: as_written[c] for c in more}), problems, more
+    )
 
     category = frame["category"]
     is_alcohol = said.where(said.notna(), category.str.casefold().isin(list(alcohol_categories)))
@@ -189,6 +204,8 @@ def parse_sales(
             "quantity": quantity,
             "amount_cents": cents.where(np.isfinite(cents), 0).astype("int64"),
             "is_alcohol": is_alcohol.fillna(False).astype(bool),
+            "age_check": age_check,
+            "birth_date": birth_date,
         }
     )[good].reset_index(drop=True)
     rejects = sorted(
@@ -247,12 +264,70 @@ def _times(
     return result
 
 
-def _check_receipts_agree(frame: pd.DataFrame, problems: Problems) -> None:
-    """Reject a line whose register, cashier or time differ from its receipt's first line."""
+def _age_checks(
+    frame: pd.DataFrame,
+    problems: Problems,
+    sold_at: pd.Series,
+    zone_for: Callable[[str], ZoneInfo],
+) -> tuple[pd.Series, pd.Series]:
+    """``age_check`` (an :class:`AgeCheck` name, or None without the column) and
+    ``birth_date`` (a date or None), checked."""
+    nothing = pd.Series([None] * len(frame), index=frame.index, dtype="object")
+    age_check = nothing.copy()
+    if "age_check" in frame:
+        text = frame["age_check"].str.casefold().replace("", AgeCheck.NONE.value)
+        known = text.isin([c.value for c in AgeCheck])
+        problems.add(
+            ~known,
+            "age_check",
+            "not one of "
+            + ", ".join(c.value for c in AgeCheck)
+            + ": '"
+            + frame["age_check"].str.slice(0, 20)
+            + "'",
+        )
+        age_check = text.where(known, None).astype("object")
+    birth_date = nothing.copy()
+    if "birth_date" in frame:
+        text = frame["birth_date"]
+        given = text != ""
+        parsed = pd.to_datetime(text.where(given), format="%Y-%m-%d", errors="coerce")
+        bad = given & parsed.isna()
+        problems.add(bad, "birth_date", "not a date (YYYY-MM-DD): '" + text.str.slice(0, 20) + "'")
+        days = pd.Series([None] * len(frame), index=frame.index, dtype="object")
+        ok = given & parsed.notna()
+        days[ok] = [d.date() for d in parsed[ok]]
+        local_days = pd.Series([None] * len(frame), index=frame.index, dtype="object")
+        timed = ok & sold_at.notna()
+        for index in frame.index[timed]:
+            local_days[index] = (
+                sold_at[index].tz_convert(zone_for(frame.at[index, "store_id"])).date()
+            )
+        after_sale = pd.Series(
+            [
+                b is not None and d is not None and b > d
+                for b, d in zip(days, local_days, strict=True)
+            ],
+            index=frame.index,
+        )
+        problems.add(after_sale, "birth_date", "after the day of the sale")
+        too_early = pd.Series(
+            [b is not None and b < EARLIEST_BIRTH for b in days], index=frame.index
+        )
+        problems.add(too_early, "birth_date", f"before {EARLIEST_BIRTH.isoformat()}")
+        birth_date = days
+    return age_check, birth_date
+
+
+def _check_receipts_agree(
+    frame: pd.DataFrame, problems: Problems, more: list[str] | None = None
+) -> None:
+    """Reject a line whose register, cashier, time (or age check) differ from its receipt's
+    first line."""
     ok = frame[problems.ok]
     groups = ok.groupby(["store_id", "receipt_id"], sort=False)
     first_line = groups["line"].transform("first").astype(str)
-    for column in RECEIPT_FIELDS:
+    for column in [*RECEIPT_FIELDS, *(more or [])]:
         differs = ok[column] != groups[column].transform("first")
         reason = "differs from line " + first_line + ", the receipt's first line"
         problems.add(differs.reindex(frame.index, fill_value=False), column, reason)
@@ -273,7 +348,10 @@ def build_batch(lines: pd.DataFrame, problems: pd.DataFrame | None = None) -> Sa
     starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(codes) else codes
     sizes = np.diff(np.r_[starts, len(codes)]).astype("int64")
     lines["line_no"] = np.arange(len(lines)) - np.repeat(starts, sizes) + 1
-    receipts = lines.iloc[starts][["store_id", "receipt_id", *RECEIPT_FIELDS]]
+    for column in CHECK_COLUMNS:
+        if column not in lines:
+            lines[column] = pd.Series([None] * len(lines), index=lines.index, dtype="object")
+    receipts = lines.iloc[starts][["store_id", "receipt_id", *RECEIPT_FIELDS, *CHECK_COLUMNS]]
     receipts = receipts.reset_index(drop=True)
     if len(lines):
         receipts["has_alcohol"] = np.logical_or.reduceat(lines["is_alcohol"].to_numpy(), starts)
@@ -282,7 +360,15 @@ def build_batch(lines: pd.DataFrame, problems: pd.DataFrame | None = None) -> Sa
         receipts["has_alcohol"] = pd.Series(dtype=bool)
         receipts["total_cents"] = pd.Series(dtype="int64")
     receipts["line_count"] = sizes
-    receipts["content_hash"] = _content_hashes(lines, starts)
+    receipts["content_hash"] = [
+        _check_hash(kind, born, h)
+        for kind, born, h in zip(
+            receipts["age_check"],
+            receipts["birth_date"],
+            _content_hashes(lines, starts),
+            strict=True,
+        )
+    ]
     named = lines[lines["cashier_name"] != ""]
     cashiers = (
         lines[["store_id", "cashier_id"]]
@@ -327,6 +413,8 @@ def _with_problems(
     if alone.empty:
         return receipts, cashiers
     lineless = alone[[*keys, *RECEIPT_FIELDS, "pos_errors"]].assign(
+        age_check=None,
+        birth_date=None,
         has_alcohol=True,
         total_cents=0,
         line_count=0,
@@ -350,6 +438,15 @@ def _errors_hash(errors: list[str] | None, lines_hash: str = "") -> str:
         return lines_hash
     text = "\n".join([lines_hash, *errors])
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _check_hash(kind: str | None, born: date | None, lines_hash: str) -> str:
+    """A receipt's hash with its age check folded in (unchanged when none is recorded, so a
+    file without the columns hashes as it always did)."""
+    if kind is None and born is None:
+        return lines_hash
+    text = "\n".join([lines_hash, kind or "", born.isoformat() if born else ""])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 HASHED_COLUMNS = [
@@ -396,6 +493,8 @@ STAGE_SALES = sa.Table(
     sa.Column("total_cents", sa.BigInteger),
     sa.Column("content_hash", sa.String(64)),
     sa.Column("pos_errors", sa.Text),  # JSON text
+    sa.Column("age_check", sa.String(16)),
+    sa.Column("birth_date", sa.Date),
     sa.Column("changed", sa.Boolean),
     prefixes=["TEMPORARY"],
 )

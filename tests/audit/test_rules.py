@@ -1,18 +1,22 @@
 import math
-from datetime import time
+from datetime import date, time
 
 import pytest
 
 from auditor.audit.rules import (
     MIN_SPREAD,
+    AgeCalibration,
     FrameOutcome,
     Rules,
+    TillCheck,
+    age_on,
     combine_estimates,
     judge_sale,
+    probability_under,
     within_legal_hours,
 )
 from auditor.settings import AuditSettings
-from auditor.vocabulary import FlagKind
+from auditor.vocabulary import AgeCheck, FlagKind
 
 RULES = Rules(age_threshold=25, legal_hours_start=time(8), legal_hours_end=time(23))
 NOON = time(12)
@@ -169,3 +173,120 @@ def test_a_sale_with_pos_errors_is_flagged_and_names_them(frames, local, flags, 
     assert verdict.evidence == evidence
     assert verdict.details == {"pos_error": "\n".join(problems)}
     assert judge_sale(frames, local, RULES).details == {}
+
+
+# -- the till's age check ------------------------------------------------------------------------
+
+SALE_DAY = date(2026, 6, 15)
+CHECKS = [None, AgeCheck.NONE, AgeCheck.VISUAL, AgeCheck.ID_CHECKED, AgeCheck.ID_SCANNED]
+BIRTHS = {  # age on SALE_DAY
+    "no birth date": None,
+    "16": date(2010, 1, 1),
+    "19": date(2007, 2, 3),
+    "20, 21 tomorrow": date(2005, 6, 16),
+    "21 today": date(2005, 6, 15),
+    "30": date(1996, 3, 1),
+}
+FACES = {
+    "no face": [NO_FACE],
+    "clearly 14": [face(14, 1.5)],
+    "about 22": [face(22, 3)],
+    "clearly 40": [face(40, 3)],
+}
+
+
+def expected_kinds(check, birth, frames, legal_age):
+    """The rules as the issue states them, written out case by case."""
+    kinds = set()
+    age = None if frames[0].age is None else frames[0].age
+    years = None if birth is None else age_on(birth, SALE_DAY)
+    if years is not None and years < legal_age:
+        kinds.add("birth_date_under_age")
+    elif years is not None and age is not None and age < legal_age - 3:
+        kinds.add("id_contradicts_face")  # a clear minor's face against an adult ID
+    if age is not None and age < 25:
+        recorded = check is not None or birth is not None
+        id_seen = birth is not None or check in (AgeCheck.ID_CHECKED, AgeCheck.ID_SCANNED)
+        if not recorded:
+            kinds.add("under_age_threshold")
+        elif not id_seen:
+            kinds.add("no_id_check")
+    if age is None:
+        kinds.add("no_face")
+    return kinds
+
+
+@pytest.mark.parametrize("legal_age", [18, 21])
+@pytest.mark.parametrize("face_name", list(FACES))
+@pytest.mark.parametrize("birth_name", list(BIRTHS))
+@pytest.mark.parametrize("check", CHECKS)
+def test_every_combination_of_check_birth_date_estimate_and_legal_age(
+    check, birth_name, face_name, legal_age
+):
+    rules = Rules(25, time(8), time(23), legal_age=legal_age)
+    birth, frames = BIRTHS[birth_name], FACES[face_name]
+    verdict = judge_sale(frames, NOON, rules, till=TillCheck(check, birth, SALE_DAY))
+    assert set(verdict.flags) == expected_kinds(check, birth, frames, legal_age)
+    under = frames[0].age is not None and frames[0].age < 25
+    id_seen = birth is not None or (check is not None and check.saw_id)
+    assert verdict.challenged == (under and id_seen)
+    if frames[0].age is None:
+        assert verdict.p_under_legal is None and verdict.p_under_threshold is None
+    else:
+        assert 0 <= verdict.p_under_legal <= verdict.p_under_threshold <= 1
+    if FlagKind.BIRTH_DATE_UNDER_AGE in verdict.flags:
+        assert f"under the legal age {legal_age}" in verdict.details["birth_date_under_age"]
+
+
+def test_without_a_till_record_the_verdict_is_as_before():
+    for frames in FACES.values():
+        assert judge_sale(frames, NOON, RULES).flags == judge_sale(
+            frames, NOON, RULES, till=TillCheck(None, None, SALE_DAY)
+        ).flags
+
+
+def test_age_on_counts_completed_years():
+    assert age_on(date(2008, 6, 15), date(2026, 6, 15)) == 18
+    assert age_on(date(2008, 6, 16), date(2026, 6, 15)) == 17
+    assert age_on(date(2008, 2, 29), date(2026, 2, 28)) == 17
+    assert age_on(date(2008, 2, 29), date(2026, 3, 1)) == 18
+
+
+def test_probabilities_follow_the_calibrated_distribution():
+    plain = AgeCalibration()
+    assert plain.p_under(20, 2, 20) == pytest.approx(0.5)
+    assert plain.p_under(18, 2, 20) == pytest.approx(0.8413, abs=1e-4)  # one sd under
+    assert plain.p_under(22, 0.1, 20) == pytest.approx(plain.p_under(22, MIN_SPREAD, 20))
+    # a model that runs 2 years old: the same estimate is likelier under the limit
+    older = AgeCalibration(bias=2.0)
+    assert older.p_under(22, 2, 20) == pytest.approx(0.5)
+    # a model whose spreads are too narrow: scale widens them
+    wide = AgeCalibration(scale=2.0)
+    assert wide.p_under(18, 1, 20) == pytest.approx(plain.p_under(18, 2, 20))
+    # frames mix with their weights: a sharp 15 and a blurred 30
+    p = probability_under([15, 30], [1, 4], 18, plain)
+    w = [1.0, 1 / 16]
+    want = (w[0] * plain.p_under(15, 1, 18) + w[1] * plain.p_under(30, 4, 18)) / sum(w)
+    assert p == pytest.approx(want)
+    with pytest.raises(ValueError):
+        probability_under([], [], 18, plain)
+
+
+def test_the_calibration_is_read_from_the_model_card():
+    card = {"calibration": {"method": "gaussian", "bias": 1.5, "scale": 1.2, "floor": 1.0}}
+    assert AgeCalibration.of_card(card) == AgeCalibration(1.5, 1.2, 1.0)
+    assert AgeCalibration.of_card({}) == AgeCalibration()
+    assert AgeCalibration.of_card({"calibration": "fitted"}) == AgeCalibration()
+
+
+def test_an_id_contradicting_the_face_needs_the_set_probability():
+    frames = [face(16.5, 1.5)]
+    till = TillCheck(AgeCheck.ID_SCANNED, date(2000, 1, 1), SALE_DAY)
+    strict = Rules(25, time(8), time(23), contradiction=0.99)
+    loose = Rules(25, time(8), time(23), contradiction=0.7)
+    p = judge_sale(frames, NOON, loose, till=till).p_under_legal
+    assert 0.7 < p < 0.99
+    assert "id_contradicts_face" in judge_sale(frames, NOON, loose, till=till).flags
+    assert "id_contradicts_face" not in judge_sale(frames, NOON, strict, till=till).flags
+    detail = judge_sale(frames, NOON, loose, till=till).details["id_contradicts_face"]
+    assert detail.startswith("birth date 2000-01-01 says 26; the face is under 18")
