@@ -4,15 +4,16 @@ This package knows nothing of ``auditor``. The auditor uses only what is named h
 
 - inference (imported with the package): :class:`AgeModel`, :class:`Estimates`, :func:`read_card`,
   :func:`bundled_model_dir`, :func:`openvino_setup` and the errors;
+- calibrated probabilities of being under an age: ``Calibration`` and ``read_calibration``;
 - labelled sets and the training framing: ``FaceLoader``, ``LoadedImages``, ``SplitSpec``,
   ``split_of``, ``context_margin``;
 - what the ``auditor model`` commands run: ``ModelConfig``, ``TrainConfig``, ``train_model``,
   ``BEST_FILE``, ``resolve_weights_file``, ``convert_torchvision_mobilenet_v2``,
   ``evaluate_model``, ``evaluate_robustness``, ``explore_dataset``, ``export_model``,
-  ``run_summary``, ``record_candidate``, ``record_check``, ``DEFAULT_FACE_CROP_MARGIN`` and
-  ``build_engine``.
+  ``run_summary``, ``record_candidate``, ``record_check``, ``calibrate_model``,
+  ``DEFAULT_FACE_CROP_MARGIN`` and ``build_engine``.
 
-The names of the last two groups are imported from their modules on first use, so ``import
+The names of the last three groups are imported from their modules on first use, so ``import
 model`` loads neither Keras nor TensorFlow.
 """
 
@@ -30,12 +31,14 @@ if TYPE_CHECKING:
 
     from model.augment import context_margin
     from model.build import ModelConfig, convert_torchvision_mobilenet_v2
+    from model.calibration import Calibration, read_calibration
     from model.data import FaceLoader, LoadedImages, SplitSpec, split_of
     from model.engine import build_engine
     from model.evaluate import evaluate as evaluate_model
     from model.evaluate import evaluate_robustness
     from model.explore import explore as explore_dataset
     from model.export import DEFAULT_FACE_CROP_MARGIN, record_candidate, record_check, run_summary
+    from model.export import calibrate as calibrate_model
     from model.export import export as export_model
     from model.train import BEST_FILE, TrainConfig
     from model.train import train as train_model
@@ -43,6 +46,8 @@ if TYPE_CHECKING:
 
 # public name: (module, name in that module)
 _ON_FIRST_USE = {
+    "Calibration": ("model.calibration", "Calibration"),
+    "read_calibration": ("model.calibration", "read_calibration"),
     "context_margin": ("model.augment", "context_margin"),
     "FaceLoader": ("model.data", "FaceLoader"),
     "LoadedImages": ("model.data", "LoadedImages"),
@@ -61,6 +66,7 @@ _ON_FIRST_USE = {
     "run_summary": ("model.export", "run_summary"),
     "record_candidate": ("model.export", "record_candidate"),
     "record_check": ("model.export", "record_check"),
+    "calibrate_model": ("model.export", "calibrate"),
     "DEFAULT_FACE_CROP_MARGIN": ("model.export", "DEFAULT_FACE_CROP_MARGIN"),
     "build_engine": ("model.engine", "build_engine"),
 }
@@ -88,6 +94,7 @@ def bundled_model_dir() -> Path:
 __all__ = [
     "AgeModel",
     "BEST_FILE",
+    "Calibration",
     "DEFAULT_FACE_CROP_MARGIN",
     "DatasetError",
     "Estimates",
@@ -101,6 +108,7 @@ __all__ = [
     "WeightsFileError",
     "build_engine",
     "bundled_model_dir",
+    "calibrate_model",
     "context_margin",
     "convert_torchvision_mobilenet_v2",
     "evaluate_model",
@@ -108,6 +116,7 @@ __all__ = [
     "explore_dataset",
     "export_model",
     "openvino_setup",
+    "read_calibration",
     "read_card",
     "record_candidate",
     "record_check",

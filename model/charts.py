@@ -10,9 +10,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def figure(width: float = 6.0, height: float = 3.5):
-    """A new figure and axes on the Agg backend; pass the figure to :func:`to_svg`."""
-    return plt.subplots(figsize=(width, height))
+def figure(width: float = 6.0, height: float = 3.5, *, ncols: int = 1, sharey: bool = False):
+    """A new figure and its axes (a row of ``ncols``) on the Agg backend; pass the figure to
+    :func:`to_svg`."""
+    return plt.subplots(1, ncols, figsize=(width, height), sharey=sharey)
 
 
 def to_svg(fig) -> str:

@@ -1,4 +1,5 @@
-"""Evaluate an age model on the held-out split: ``metrics.json``, predictions and an HTML page."""
+"""Evaluate an age model on the held-out split: ``metrics.json``, predictions and an HTML page;
+fit its calibration (``model.calibration``) on the validation split."""
 
 from __future__ import annotations
 
@@ -11,6 +12,14 @@ import numpy as np
 import pandas as pd
 
 from model.augment import PERTURBATIONS, perturb
+from model.calibration import (
+    REPORT_LIMITS,
+    Calibration,
+    fit_calibration,
+    log_loss,
+    measure,
+    read_calibration,
+)
 from model.charts import figure, to_svg
 from model.data import (
     DEFAULT_SPLIT,
@@ -90,12 +99,14 @@ def evaluate(
     limit: int | None = None,
     engine: str = "keras",
     load_faces: FaceLoader | None = None,
+    calibration: Calibration | None = None,
 ) -> dict:
     """Write ``metrics.json``, ``predictions.csv`` and ``evaluation.html`` into ``out``.
 
     The split rule is ``spec``, else the one in the model card, else the default. A set
     labelled by age group is measured per group (``by_age_group``: median estimate, share
-    under each threshold) and gets no HTML page.
+    under each threshold) and gets no HTML page. The probabilities of being under 18, 21 and
+    25 are measured with ``calibration``, else the card's (``calibration`` in the metrics).
     """
     age_model = load_any(model_path, engine)
     if spec is None:
@@ -108,6 +119,9 @@ def evaluate(
         metrics = {"n": len(labels), "by_age_group": by_age_group(labels["age_group"], pred)}
     else:
         metrics = evaluate_predictions(labels, pred)
+        if calibration is None:
+            calibration = read_calibration(age_model.card)
+        metrics["calibration"] = calibration_figures(calibration, labels)
     metrics.update(
         model=str(model_path),
         model_version=age_model.version,
@@ -132,6 +146,52 @@ def evaluate(
     )
     log.info("test MAE %.3f on %d faces -> %s", metrics["mae"], metrics["n"], out)
     return metrics
+
+
+def calibration_figures(calibration: Calibration, labels: pd.DataFrame) -> dict:
+    """The calibration and how it holds on these predictions (``model.calibration.measure``):
+    ECE and reliability at 18, 21 and 25, calibrated and not, and the log losses."""
+    known = labels[labels["real_age"].notna()]
+    figures = measure(
+        calibration,
+        known["predicted_age"].to_numpy(float),
+        known["spread"].to_numpy(float),
+        known["real_age"].to_numpy(float),
+    )
+    return {**calibration.to_dict(), "n": len(known), **figures}
+
+
+def fit_on_split(
+    age_model: AgeModel,
+    data: Sequence[str | Path],
+    *,
+    spec: SplitSpec,
+    split: str = "val",
+    limit: int | None = None,
+    load_faces: FaceLoader | None = None,
+) -> tuple[Calibration, dict]:
+    """The calibration fitted on one split's predictions (the validation split: the test
+    split measures it), and the faces and log losses it was fitted on."""
+    labels, counts = predict_split(
+        age_model, data, split=split, spec=spec, limit=limit, load_faces=load_faces
+    )
+    labels = labels[labels["real_age"].notna()]
+    if labels.empty:
+        sets = ", ".join(map(str, data))
+        raise ModelError(f"no faces with an age in the {split} split of {sets}")
+    ages, spreads, true = (
+        labels[c].to_numpy(float) for c in ("predicted_age", "spread", "real_age")
+    )
+    fitted = fit_calibration(ages, spreads, true)
+    identity = Calibration(floor=fitted.floor)
+    fit = {
+        "n": len(labels),
+        **counts,
+        "log_loss": log_loss(fitted, ages, spreads, true),
+        "log_loss_uncalibrated": log_loss(identity, ages, spreads, true),
+    }
+    log.info("calibration fitted on %d %s faces: %s", len(labels), split, fitted)
+    return fitted, fit
 
 
 def split_spec(age_model: AgeModel) -> SplitSpec:
@@ -237,4 +297,34 @@ def evaluation_charts(labels: pd.DataFrame, metrics: dict) -> dict[str, str]:
     ax.set(xlabel="threshold (years)", ylabel="share", title="What a threshold flags", ylim=(0, 1))
     ax.legend()
     charts["thresholds"] = to_svg(fig)
+
+    if "calibration" in metrics:
+        charts["reliability"] = reliability_chart(metrics["calibration"])
     return charts
+
+
+def reliability_chart(figures: dict) -> str:
+    """Observed share against predicted probability of being under each reported age, per
+    bin: as estimated and, when the calibration is not the identity, calibrated."""
+    series = [("_uncalibrated", "as estimated", "s", "tab:grey")]
+    if (figures["bias"], figures["scale"]) != (0.0, 1.0):
+        series.append(("", "calibrated", "o", "tab:blue"))
+    fig, axes = figure(3.2 * len(REPORT_LIMITS), 3.4, ncols=len(REPORT_LIMITS), sharey=True)
+    for ax, limit in zip(axes, map(str, REPORT_LIMITS), strict=True):
+        ax.plot([0, 1], [0, 1], "k--", lw=1)
+        for suffix, label, marker, colour in series:
+            rows = [r for r in figures[f"reliability{suffix}"][limit] if r["n"]]
+            ece = figures[f"ece{suffix}"][limit]
+            ax.plot(
+                [r["mean_predicted"] for r in rows],
+                [r["observed"] for r in rows],
+                f"{marker}-",
+                color=colour,
+                ms=4,
+                lw=1.2,
+                label=f"{label} (ECE {ece:.3f})",
+            )
+        ax.set(xlim=(0, 1), ylim=(0, 1), title=f"P(true age < {limit})", xlabel="predicted")
+        ax.legend(fontsize=7, loc="upper left")
+    axes[0].set_ylabel("observed share")
+    return to_svg(fig)

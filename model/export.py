@@ -3,7 +3,9 @@
 A model directory holds ``age_model.keras`` (no optimizer state), ``model_card.json`` and
 ``evaluation/`` (``metrics.json``, ``predictions.csv``, ``evaluation.html``), and the engine
 files in ``openvino/`` when an OpenVINO engine was chosen. The card's ``version`` is the first
-12 hex digits of the SHA-256 of ``age_model.keras``; its metrics are the Keras model's.
+12 hex digits of the SHA-256 of ``age_model.keras``; its metrics are the Keras model's. Its
+``calibration`` turns an estimate into the probability of being under an age
+(``model.calibration``): fitted on the validation split, measured on the test split.
 """
 
 from __future__ import annotations
@@ -20,10 +22,18 @@ from typing import Any
 
 import pandas as pd
 
-from model.data import read_sets
+from model.calibration import FIT_LIMITS, FORMULA, METHOD, Calibration
+from model.data import FaceLoader, read_sets
 from model.engine import build_engine
 from model.errors import ModelError
-from model.evaluate import evaluate
+from model.evaluate import (
+    calibration_figures,
+    evaluate,
+    fit_on_split,
+    load_any,
+    predict_split,
+    split_spec,
+)
 from model.inference import CARD_FILE, MODEL_FILE, load_keras_model
 from model.runtime import file_hash
 from model.train import BEST_FILE, LOG_FILE, STATE_FILE, TrainConfig
@@ -118,7 +128,16 @@ def export(
         "engine": {"default": "keras"},
     }
     (staging / CARD_FILE).write_text(json.dumps(card, indent=2), encoding="utf-8")
-    metrics = evaluate(staging, data, staging / "evaluation", spec=config.split, limit=limit)
+    staged = load_any(staging)
+    calibration, fit = fit_on_split(staged, data, spec=config.split, limit=limit)
+    metrics = evaluate(
+        staging,
+        data,
+        staging / "evaluation",
+        spec=config.split,
+        limit=limit,
+        calibration=calibration,
+    )
     card["metrics"] = {
         "split": "test",
         "n": metrics["n"],
@@ -128,6 +147,9 @@ def export(
         "operating_point": metrics["operating_point"],
     }
     card["threshold_table"] = metrics["thresholds"]
+    card["calibration"] = calibration_section(
+        calibration, fit, metrics["calibration"], data=data, engine=staged.engine
+    )
     card["candidates"] = [
         *candidates,
         {
@@ -202,6 +224,86 @@ def record_candidate(
     card["candidates"] = [*others, entry]
     write_card(model_dir, card)
     return entry
+
+
+def calibrate(
+    model_dir: str | Path,
+    data: Sequence[str | Path] | None = None,
+    *,
+    load_faces: FaceLoader | None = None,
+    framing: str = "aligned crops",
+    engine: str = "auto",
+    limit: int | None = None,
+) -> dict:
+    """Fit a model directory's calibration on its validation split, measure it on its test
+    split and write it into the card (``calibration``, replacing any); returns that section.
+
+    The splits follow the card's rule; the sets are ``data``, else the card's. ``load_faces``
+    reads the faces (e.g. through the audit's face stage, described by ``framing``); by
+    default they are taken as aligned crops. ``engine`` runs the model (``auto``: the card's
+    engine, what the audit runs). ``limit`` takes only the first N faces of each split.
+    """
+    from model.inference import read_card
+
+    model_dir = Path(model_dir)
+    card = read_card(model_dir)
+    data = [str(d) for d in (data or card.get("training", {}).get("data") or ())]
+    if not data:
+        raise ModelError(f"{model_dir}: the card names no data; pass the labelled sets")
+    age_model = load_any(model_dir, engine)
+    spec = split_spec(age_model)
+    calibration, fit = fit_on_split(age_model, data, spec=spec, limit=limit, load_faces=load_faces)
+    labels, counts = predict_split(
+        age_model, data, split="test", spec=spec, limit=limit, load_faces=load_faces
+    )
+    measured = {**counts, **calibration_figures(calibration, labels)}
+    section = calibration_section(
+        calibration, fit, measured, data=data, framing=framing, engine=age_model.engine
+    )
+    card["calibration"] = section
+    write_card(model_dir, card)
+    log.info("calibration %s written into %s", calibration, model_dir / CARD_FILE)
+    return section
+
+
+def calibration_section(
+    calibration: Calibration,
+    fit: dict,
+    measured: dict,
+    *,
+    data: Sequence[str | Path],
+    framing: str = "aligned crops",
+    engine: str = "keras",
+) -> dict:
+    """The card's ``calibration``: the formula and its fitted figures, what it was fitted on
+    (``fit`` of ``model.evaluate.fit_on_split``) and how it holds on the test split
+    (``measured``, of ``model.evaluate.calibration_figures``)."""
+    section: dict[str, Any] = {
+        "method": METHOD,
+        "formula": FORMULA,
+        **calibration.to_dict(),
+        "fitted_on": f"validation split ({fit['n']} faces)",
+        "measured_on": f"test split ({measured['n']} faces)",
+        "fit_limits": list(FIT_LIMITS),
+        "faces": framing,
+        "engine": engine,
+        "data": [str(d) for d in data],
+    }
+    if "faces_not_found" in fit:
+        section["faces_not_found"] = {
+            "validation": fit["faces_not_found"],
+            "test": measured.get("faces_not_found", 0),
+        }
+    section["log_loss"] = {
+        "validation": {"calibrated": fit["log_loss"], "uncalibrated": fit["log_loss_uncalibrated"]},
+        "test": {
+            "calibrated": measured["log_loss"],
+            "uncalibrated": measured["log_loss_uncalibrated"],
+        },
+    }
+    for key in ("ece", "ece_uncalibrated", "reliability", "reliability_uncalibrated"):
+        section[key] = measured[key]
+    return section
 
 
 def record_check(model_dir: str | Path, name: str, result: dict) -> None:

@@ -1,4 +1,5 @@
-"""`auditor model ...`: train, evaluate, explore and export the age model, build its engine."""
+"""`auditor model ...`: train, evaluate, explore and export the age model, build its engine,
+calibrate its probabilities."""
 
 from __future__ import annotations
 
@@ -330,14 +331,21 @@ ROBUSTNESS_CONTEXT = 1.4
 
 def _face_stage(app: AppContext, model_path: Path, context: float) -> FaceLoader:
     """The audit's face stage as a loader of labelled photos, with the model's crop margin."""
-    from auditor.audit.boxes import DEFAULT_MARGIN
     from auditor.audit.photos import face_stage_loader
+
+    margin = _crop_margin(model_path)
+    return face_stage_loader(context, margin=margin, detector=app.settings.audit.detector)
+
+
+def _crop_margin(model_path: Path) -> float:
+    """The crop margin in a model directory's card, else the face stage's own."""
+    from auditor.audit.boxes import DEFAULT_MARGIN
     from model import read_card
 
-    margin = DEFAULT_MARGIN
-    if model_path.is_dir():
-        margin = read_card(model_path).get("preprocessing", {}).get("face_crop_margin", margin)
-    return face_stage_loader(context, margin=margin, detector=app.settings.audit.detector)
+    if not model_path.is_dir():
+        return DEFAULT_MARGIN
+    margin = read_card(model_path).get("preprocessing", {}).get("face_crop_margin", DEFAULT_MARGIN)
+    return float(margin)
 
 
 def _check_summary(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -565,6 +573,83 @@ def echo_engine(section: dict[str, Any]) -> None:
         )
     faces = section["measured_on"]["faces"]
     click.echo(f"chosen: {section['chosen']} ({section['rule']}; {faces} test faces)")
+
+
+@model_group.command("calibrate")
+@MODEL_DIR
+@click.option(
+    "--data",
+    "data",
+    multiple=True,
+    type=EXISTING_DIR,
+    help="Labelled sets (default: the card's training sets); their validation split is fitted "
+    "on, their test split measured.",
+)
+@click.option(
+    "--find-faces",
+    is_flag=True,
+    help="Run the audit's face stage on each photo first ([audit] detector, the card's crop "
+    "margin), so the faces are cut as the audit cuts them; photos without a face are counted.",
+)
+@click.option(
+    "--engine",
+    default="auto",
+    show_default=True,
+    type=click.Choice(["auto", "keras", "openvino"]),
+    help="What runs the model; auto is what the audit runs.",
+)
+@click.option("--limit", type=int, help="Use only the first N faces of each split.")
+@click.pass_obj
+def calibrate_command(
+    app: AppContext,
+    model_dir: Path,
+    data: tuple[Path, ...],
+    find_faces: bool,
+    engine: str,
+    limit: int | None,
+) -> None:
+    """Fit the probability that a shopper is under an age, and record it in the model card.
+
+    Per face, P(true age < L) = Phi((L - (age - bias)) / (scale * max(spread, 1))). The bias
+    and scale are fitted on the model's validation split (the split rule in its card) by the
+    log loss of the events true age < L for L = 16..30, then measured on the test split:
+    expected calibration error (ECE, 10 bins) and reliability tables at 18, 21 and 25, before
+    and after. The card's `calibration` section is replaced.
+    """
+    with model_errors():
+        from model import calibrate_model
+
+        framing = "aligned crops"
+        load_faces = None
+        if find_faces:
+            load_faces = _face_stage(app, model_dir, 1.0)
+            framing = (
+                f"face stage ({app.settings.audit.detector} detector, crop margin "
+                f"{_crop_margin(model_dir):g})"
+            )
+        section = calibrate_model(
+            model_dir,
+            data or None,
+            load_faces=load_faces,
+            framing=framing,
+            engine=engine,
+            limit=limit,
+        )
+    echo_calibration(section)
+
+
+def echo_calibration(section: dict[str, Any]) -> None:
+    """The fitted calibration and its ECE before and after, as a short table."""
+    click.echo(
+        f"bias {section['bias']:+.2f} years, scale {section['scale']:.3f}, floor "
+        f"{section['floor']:g}: fitted on the {section['fitted_on']}, {section['engine']} engine"
+    )
+    click.echo(f"ECE on the {section['measured_on']}:")
+    click.echo(f"{'under':>6} {'before':>7} {'after':>7}")
+    for limit, after in section["ece"].items():
+        click.echo(f"{limit:>6} {section['ece_uncalibrated'][limit]:>7.3f} {after:>7.3f}")
+    loss = section["log_loss"]["test"]
+    click.echo(f"log loss {loss['uncalibrated']:.4f} -> {loss['calibrated']:.4f}")
 
 
 @model_group.command("candidate")

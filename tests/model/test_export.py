@@ -23,6 +23,12 @@ def test_export_writes_a_versioned_model_directory(tiny_model_dir):
         == json.loads((tiny_model_dir / "evaluation" / "metrics.json").read_text())["n"]
     )
     assert card["candidates"][-1]["chosen"] is True
+    # the calibration: fitted on the validation split, measured on the test split
+    calibration = card["calibration"]
+    assert calibration["fitted_on"].startswith("validation split (")
+    assert calibration["measured_on"] == f"test split ({card['metrics']['n']} faces)"
+    assert calibration["faces"] == "aligned crops" and calibration["engine"] == "keras"
+    assert all(0 <= e <= 1 for e in calibration["ece"].values())
     # no optimizer state in the shipped file
     with zipfile.ZipFile(tiny_model_dir / MODEL_FILE) as archive:
         assert not any("optimizer" in name for name in archive.namelist())
@@ -61,6 +67,10 @@ def test_evaluate_reproduces_the_model_card(tiny_model_dir, tmp_path):
     assert metrics["mae"] == pytest.approx(card["metrics"]["mae"], abs=1e-6)
     html = (tmp_path / "eval" / "evaluation.html").read_text()
     assert "<svg" in html and f"{card['metrics']['mae']:,.2f}" in html
+    # the reliability chart and ECE table of the card's calibration, on the same test faces
+    assert metrics["calibration"]["ece"] == pytest.approx(card["calibration"]["ece"])
+    assert "P(true age &lt; 25)" in html
+    assert f"{card['calibration']['ece']['18']:,.3f}" in html
 
 
 def test_corrupt_model_file_is_one_clear_error(tiny_model_dir, tmp_path):
