@@ -37,8 +37,8 @@ Which flags a sale gets (:class:`~auditor.vocabulary.FlagKind`, in its order):
 
 The probabilities of a shopper under the legal age and under the threshold come from each
 frame's estimate as a normal distribution, mean ``age - bias`` and standard deviation
-``scale * max(spread, MIN_SPREAD)`` (the model's calibration, :class:`AgeCalibration`, fitted
-on its validation split), mixed over the frames with the weights above.
+``scale * max(spread, floor)`` (the model card's calibration, fitted on its validation split:
+:mod:`model.calibration`), mixed over the frames with the weights above.
 
 Of ``no_frame``, ``unreadable_frame``, ``no_face`` and an estimate exactly one applies: a
 sale with some unreadable frames and some good ones is judged on the good ones alone, and the
@@ -50,13 +50,13 @@ threshold's flags need one).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, time
-from typing import Any
 
 from auditor.settings import AuditSettings, Settings
 from auditor.vocabulary import AgeCheck, EstimateOutcome, FlagKind
+from model.calibration import Calibration
 
 MIN_SPREAD = 1.0  # years
 
@@ -79,32 +79,6 @@ class FrameOutcome:
 
 
 @dataclass(frozen=True)
-class AgeCalibration:
-    """How a frame's estimate becomes a distribution of the true age (the model card's
-    ``calibration``): mean ``age - bias``, standard deviation ``scale * max(spread, floor)``."""
-
-    bias: float = 0.0
-    scale: float = 1.0
-    floor: float = MIN_SPREAD
-
-    @classmethod
-    def of_card(cls, card: Mapping[str, Any]) -> AgeCalibration:
-        """The calibration a model card records; none recorded: the estimate as it is."""
-        raw = card.get("calibration")
-        if not isinstance(raw, Mapping):
-            return cls()
-        numbers = {
-            k: raw[k] for k in ("bias", "scale", "floor") if isinstance(raw.get(k), float | int)
-        }
-        return cls(**{k: float(v) for k, v in numbers.items()})
-
-    def p_under(self, age: float, spread: float, limit: float) -> float:
-        """The probability that the true age is under ``limit`` given one estimate."""
-        sd = self.scale * max(spread, self.floor)
-        return 0.5 * math.erfc((age - self.bias - limit) / (sd * math.sqrt(2.0)))
-
-
-@dataclass(frozen=True)
 class Rules:
     """The settings the judgement depends on: one store's rules and the model's calibration."""
 
@@ -113,7 +87,7 @@ class Rules:
     legal_hours_end: time
     legal_age: int = 18
     contradiction: float = 0.9  # P(under legal age) that contradicts an adult birth date
-    calibration: AgeCalibration = AgeCalibration()
+    calibration: Calibration = Calibration()
 
     @classmethod
     def from_settings(cls, audit: AuditSettings) -> Rules:
@@ -127,7 +101,7 @@ class Rules:
 
     @classmethod
     def for_store(
-        cls, settings: Settings, store_id: str, calibration: AgeCalibration = AgeCalibration()
+        cls, settings: Settings, store_id: str, calibration: Calibration | None = None
     ) -> Rules:
         """The rules of one store (its own settings, else the chain's)."""
         store = settings.rules(store_id)
@@ -137,7 +111,7 @@ class Rules:
             store.legal_hours_end,
             legal_age=store.legal_age,
             contradiction=settings.audit.id_contradiction_probability,
-            calibration=calibration,
+            calibration=calibration or Calibration(),
         )
 
 
@@ -213,7 +187,7 @@ def combine_estimates(ages: Sequence[float], spreads: Sequence[float]) -> tuple[
 
 
 def probability_under(
-    ages: Sequence[float], spreads: Sequence[float], limit: float, calibration: AgeCalibration
+    ages: Sequence[float], spreads: Sequence[float], limit: float, calibration: Calibration
 ) -> float:
     """The probability that the shopper is under ``limit`` from several frames' estimates:
     each frame's calibrated distribution, mixed with the frames' weights (see the module)."""
@@ -221,13 +195,8 @@ def probability_under(
         raise ValueError("give one spread per age, and at least one age")
     weights = [1.0 / max(float(s), MIN_SPREAD) ** 2 for s in spreads]
     total = sum(weights)
-    return (
-        sum(
-            w * calibration.p_under(float(a), float(s), limit)
-            for w, a, s in zip(weights, ages, spreads, strict=True)
-        )
-        / total
-    )
+    p = calibration.p_under(list(ages), list(spreads), limit)
+    return float(sum(w * float(q) for w, q in zip(weights, p, strict=True)) / total)
 
 
 def within_legal_hours(local: time, start: time, end: time) -> bool:

@@ -48,7 +48,6 @@ from auditor.audit.examine import (
 from auditor.audit.lock import AuditInProgress, store_night_lock
 from auditor.audit.match import match_frames
 from auditor.audit.rules import (
-    AgeCalibration,
     FrameOutcome,
     Rules,
     TillCheck,
@@ -69,6 +68,7 @@ from auditor.db.engine import database_errors
 from auditor.errors import AuditorError
 from auditor.settings import Settings
 from auditor.vocabulary import AgeCheck, EstimateOutcome, FlagKind, RunStatus
+from model.calibration import read_calibration
 
 if TYPE_CHECKING:
     from model import AgeModel
@@ -274,7 +274,7 @@ def _collect(
     tools: AuditTools,
 ) -> Outcome:
     """Judge every sale and lay out the rows to write."""
-    rules = Rules.for_store(settings, store_id, AgeCalibration.of_card(tools.model.card))
+    rules = Rules.for_store(settings, store_id, read_calibration(tools.model.card))
     zone = settings.store_zone(store_id)
     threshold = int(rules.age_threshold)
     version = tools.model.version

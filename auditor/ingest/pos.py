@@ -301,7 +301,7 @@ def _age_checks(
         timed = ok & sold_at.notna()
         for index in frame.index[timed]:
             local_days[index] = (
-                sold_at[index].tz_convert(zone_for(frame.at[index, "store_id"])).date()
+                sold_at[index].tz_convert(zone_for(str(frame.at[index, "store_id"]))).date()
             )
         after_sale = pd.Series(
             [

@@ -5,7 +5,6 @@ import pytest
 
 from auditor.audit.rules import (
     MIN_SPREAD,
-    AgeCalibration,
     FrameOutcome,
     Rules,
     TillCheck,
@@ -17,6 +16,7 @@ from auditor.audit.rules import (
 )
 from auditor.settings import AuditSettings
 from auditor.vocabulary import AgeCheck, FlagKind
+from model.calibration import Calibration, read_calibration
 
 RULES = Rules(age_threshold=25, legal_hours_start=time(8), legal_hours_end=time(23))
 NOON = time(12)
@@ -252,31 +252,29 @@ def test_age_on_counts_completed_years():
     assert age_on(date(2008, 2, 29), date(2026, 3, 1)) == 18
 
 
-def test_probabilities_follow_the_calibrated_distribution():
-    plain = AgeCalibration()
-    assert plain.p_under(20, 2, 20) == pytest.approx(0.5)
-    assert plain.p_under(18, 2, 20) == pytest.approx(0.8413, abs=1e-4)  # one sd under
-    assert plain.p_under(22, 0.1, 20) == pytest.approx(plain.p_under(22, MIN_SPREAD, 20))
-    # a model that runs 2 years old: the same estimate is likelier under the limit
-    older = AgeCalibration(bias=2.0)
-    assert older.p_under(22, 2, 20) == pytest.approx(0.5)
-    # a model whose spreads are too narrow: scale widens them
-    wide = AgeCalibration(scale=2.0)
-    assert wide.p_under(18, 1, 20) == pytest.approx(plain.p_under(18, 2, 20))
-    # frames mix with their weights: a sharp 15 and a blurred 30
+def test_frames_mix_their_calibrated_probabilities_with_their_weights():
+    plain = Calibration()
+    assert probability_under([20], [2], 20, plain) == pytest.approx(0.5)
+    assert probability_under([18], [2], 20, plain) == pytest.approx(0.8413, abs=1e-4)
+    older = Calibration(bias=2.0)  # a model that runs 2 years old
+    assert probability_under([22], [2], 20, older) == pytest.approx(0.5)
+    # a sharp 15 and a blurred 30: weights 1 and 1/16
     p = probability_under([15, 30], [1, 4], 18, plain)
     w = [1.0, 1 / 16]
-    want = (w[0] * plain.p_under(15, 1, 18) + w[1] * plain.p_under(30, 4, 18)) / sum(w)
-    assert p == pytest.approx(want)
+    each = plain.p_under([15, 30], [1, 4], 18)
+    assert p == pytest.approx((w[0] * each[0] + w[1] * each[1]) / sum(w))
+    assert 0.9 < p < 1
     with pytest.raises(ValueError):
         probability_under([], [], 18, plain)
 
 
-def test_the_calibration_is_read_from_the_model_card():
-    card = {"calibration": {"method": "gaussian", "bias": 1.5, "scale": 1.2, "floor": 1.0}}
-    assert AgeCalibration.of_card(card) == AgeCalibration(1.5, 1.2, 1.0)
-    assert AgeCalibration.of_card({}) == AgeCalibration()
-    assert AgeCalibration.of_card({"calibration": "fitted"}) == AgeCalibration()
+def test_the_rules_take_the_calibration_of_the_model_card(tmp_path):
+    card = {"calibration": {"method": "gaussian", "bias": -0.9, "scale": 0.9, "floor": 1.0}}
+    calibration = read_calibration(card)
+    rules = Rules(25, time(8), time(23), calibration=calibration)
+    verdict = judge_sale([face(17, 2)], NOON, rules)
+    assert verdict.p_under_legal == pytest.approx(float(calibration.p_under(17, 2, 18)))
+    assert verdict.p_under_legal < judge_sale([face(17, 2)], NOON, RULES).p_under_legal
 
 
 def test_an_id_contradicting_the_face_needs_the_set_probability():
