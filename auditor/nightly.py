@@ -25,6 +25,7 @@ from auditor.audit.run import AuditTools, audit_nights
 from auditor.audit.summary import RunSummary
 from auditor.db.migrations import require_current_schema
 from auditor.db.queries import known_store_ids
+from auditor.notify import send_nightly_summary
 from auditor.reports import render_after_audit
 from auditor.retention import nightly_purge
 from auditor.settings import Settings
@@ -35,8 +36,9 @@ logger = logging.getLogger(__name__)
 ReportStep = Callable[[Settings, Engine, list[RunSummary]], None]
 
 # Steps run after the night's audits, in order: the HTML reports of the nights just audited,
-# then the purge of frames and face crops past their retention.
-REPORT_STEPS: list[ReportStep] = [render_after_audit, nightly_purge]
+# the summary sent to loss prevention and the stores' managers, then the purge of frames and
+# face crops past their retention.
+REPORT_STEPS: list[ReportStep] = [render_after_audit, send_nightly_summary, nightly_purge]
 
 
 def nightly(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -65,6 +66,16 @@ def _check_zone(name: str) -> str:
 TimeZoneName = Annotated[str, AfterValidator(_check_zone)]
 
 
+def _check_address(address: str) -> str:
+    address = address.strip()
+    if not re.fullmatch(r"[^@\s<>,;]+@[^@\s<>,;]+", address):
+        raise ValueError(f"{address!r} is not an e-mail address")
+    return address
+
+
+EmailAddress = Annotated[str, AfterValidator(_check_address)]
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
@@ -113,6 +124,9 @@ class StoreSettings(_Section):
         default=None, description="default: audit.legal_hours_start"
     )
     legal_hours_end: time | None = Field(default=None, description="default: audit.legal_hours_end")
+    managers: list[EmailAddress] = Field(
+        default=[], description="addresses that get the store's nightly summary"
+    )
 
 
 class ChainSettings(_Section):
@@ -318,6 +332,44 @@ class WebSettings(_Section):
         return key
 
 
+class NotifySettings(_Section):
+    """Who hears of a night's reports: e-mail over SMTP, and a webhook for chat tools."""
+
+    loss_prevention: list[EmailAddress] = Field(
+        default=[], description="addresses that get the chain's nightly summary"
+    )
+    sender: EmailAddress = "auditor@localhost"
+    smtp_host: str | None = Field(default=None, description="needed to send e-mail")
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls", description="starttls: upgrade a plain connection; tls: TLS at once"
+    )
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = Field(
+        default=None, description="set it in the environment: AUDITOR_NOTIFY__SMTP_PASSWORD"
+    )
+    webhook_url: str | None = Field(
+        default=None, description="POSTed the chain's nightly summary as JSON"
+    )
+    reports_url: str | None = Field(
+        default=None, description="where the report folder is served, for links in the summary"
+    )
+    review_url: str | None = Field(
+        default=None, description="the review app's address, for links in the summary"
+    )
+    max_attempts: int = Field(
+        default=7, ge=1, le=100, description="nights a failed send is tried before it is dropped"
+    )
+    timeout_s: float = Field(default=30.0, gt=0, le=600)
+
+    @field_validator("webhook_url", "reports_url", "review_url")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
+            raise ValueError(f"{url!r} is not an http:// or https:// address")
+        return url
+
+
 class ModelSettings(_Section):
     path: Path | None = Field(default=None, description="default: the bundled model/bundled/")
     engine: Literal["auto", "keras", "openvino"] = Field(
@@ -350,6 +402,7 @@ class Settings(BaseSettings):
     reports: ReportsSettings = ReportsSettings()
     model: ModelSettings = ModelSettings()
     web: WebSettings = WebSettings()
+    notify: NotifySettings = NotifySettings()
 
     @classmethod
     def settings_customise_sources(
@@ -372,6 +425,16 @@ class Settings(BaseSettings):
                 raise ValueError(f"store id {store.id!r} is listed twice")
             seen.add(store.id)
         return stores
+
+    @model_validator(mode="after")
+    def _check_mail(self) -> Settings:
+        wants_mail = self.notify.loss_prevention or any(s.managers for s in self.stores)
+        if wants_mail and self.notify.smtp_host is None:
+            raise ValueError(
+                "notify.smtp_host: set the SMTP server to send the nightly summary to the "
+                "addresses in notify.loss_prevention and stores[].managers"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_store_rules(self) -> Settings:
@@ -447,8 +510,8 @@ class Settings(BaseSettings):
         return ZoneInfo(self.chain.default_timezone)
 
     def as_json_dict(self) -> dict[str, Any]:
-        """Every setting as plain JSON values (database password and secret key hidden), for
-        audit records."""
+        """Every setting as plain JSON values (database and SMTP passwords and the secret key
+        hidden), for audit records."""
         data = self.model_dump(mode="json")
         data["database"]["url"] = make_url(self.database_url).render_as_string(hide_password=True)
         return data

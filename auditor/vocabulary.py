@@ -248,6 +248,25 @@ _ROLE_LABELS = {
 }
 
 
+class SendStatus(StrEnum):
+    """Where one message of the nightly summary stands (``notifications.status``)."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    DROPPED = "dropped"
+
+    @property
+    def label(self) -> str:
+        return _SEND_LABELS[self]
+
+
+_SEND_LABELS = {
+    SendStatus.PENDING: "not sent yet",
+    SendStatus.SENT: "sent",
+    SendStatus.DROPPED: "dropped after failed attempts",
+}
+
+
 def kind_label(kind: str) -> str:
     """The label of a flag kind; an unknown name with its underscores as spaces."""
     try:

@@ -17,7 +17,15 @@ import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from auditor.db.types import BigIntId, JSONDoc, UTCDateTime
-from auditor.vocabulary import AgeCheck, Decision, EstimateOutcome, FlagKind, Role, RunStatus
+from auditor.vocabulary import (
+    AgeCheck,
+    Decision,
+    EstimateOutcome,
+    FlagKind,
+    Role,
+    RunStatus,
+    SendStatus,
+)
 
 # Longest values the POS and snapshot ingests accept; parsers reject longer ones.
 ID_LENGTH = 64
@@ -378,3 +386,33 @@ class WebSession(Base):
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Notification(Base):
+    """One message of a nightly summary to one recipient: an e-mail or a webhook call.
+
+    ``key`` names the night and scope (``2026-11-30/chain``, ``2026-11-30/store/S1``); a
+    message is written once per key, channel and recipient, so a rerun of the night does not
+    send it twice. One that fails stays ``pending`` and is tried again on the next nights, up
+    to ``[notify] max_attempts``; then it is ``dropped``.
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        sa.UniqueConstraint("key", "channel", "recipient"),
+        sa.CheckConstraint(_one_of("status", SendStatus), name="status"),
+        sa.CheckConstraint("channel IN ('email', 'webhook')", name="channel"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(NAME_LENGTH))
+    channel: Mapped[str] = mapped_column(sa.String(16))
+    recipient: Mapped[str] = mapped_column(sa.String(PATH_LENGTH))
+    subject: Mapped[str] = mapped_column(sa.String(NAME_LENGTH))
+    body: Mapped[str] = mapped_column(sa.Text)  # the e-mail's text, or the webhook's JSON
+    html: Mapped[str | None] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.String(16), default=SendStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

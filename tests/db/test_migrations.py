@@ -43,6 +43,7 @@ TABLES = {
     "sale_verdicts",
     "login_failures",
     "web_sessions",
+    "notifications",
 }
 
 
