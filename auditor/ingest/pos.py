@@ -299,10 +299,9 @@ def _age_checks(
         days[ok] = [d.date() for d in parsed[ok]]
         local_days = pd.Series([None] * len(frame), index=frame.index, dtype="object")
         timed = ok & sold_at.notna()
-        for index in frame.index[timed]:
-            local_days[index] = (
-                sold_at[index].tz_convert(zone_for(str(frame.at[index, "store_id"]))).date()
-            )
+        for store, index in frame[timed].groupby("store_id").groups.items():
+            local = sold_at[index].dt.tz_convert(zone_for(str(store)))
+            local_days[index] = list(local.dt.date)
         after_sale = pd.Series(
             [
                 b is not None and d is not None and b > d
