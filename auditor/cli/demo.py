@@ -13,8 +13,13 @@ from pathlib import Path
 from typing import IO
 
 import click
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
 from tqdm import tqdm
 
+from auditor.db import make_engine
+from auditor.db.models import Sale, SaleVerdict
+from auditor.db.queries import current_run_ids
 from auditor.demo.build import (
     BuiltDemo,
     plan_demo,
@@ -35,7 +40,7 @@ from auditor.demo.chain import (
     store_plans,
 )
 from auditor.demo.summary import compare, describe
-from auditor.settings import load_settings
+from auditor.settings import Settings, load_settings
 
 DATE = click.DateTime(formats=["%Y-%m-%d"])
 LOG_FILE = "demo.log"
@@ -122,6 +127,25 @@ def _chain_lines(built: BuiltDemo) -> list[str]:
     return lines
 
 
+def _challenged(settings: Settings, dates: Sequence[date]) -> set[tuple[str, str]]:
+    """The sales of the nights' current runs estimated under the threshold where the till
+    recorded an ID check (not flagged, so not in the flags export)."""
+    query = (
+        sa.select(Sale.store_id, Sale.receipt_id)
+        .join(SaleVerdict, SaleVerdict.sale_id == Sale.id)
+        .where(
+            SaleVerdict.run_id.in_(current_run_ids(first=min(dates), last=max(dates))),
+            SaleVerdict.challenged,
+        )
+    )
+    engine = make_engine(settings.database_url)
+    try:
+        with Session(engine) as session:
+            return {(store_id, receipt_id) for store_id, receipt_id in session.execute(query)}
+    finally:
+        engine.dispose()
+
+
 def _read_csv(path: Path) -> list[dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
@@ -176,12 +200,14 @@ def demo_command(
       exports/       POS exports per store and day, with a few malformed lines
       snapshots/     checkout frames (640x480 JPEG) in the snapshot layout, showing
                      faces the bundled model never trained on
-      truth.csv      per alcohol sale: true age, what the camera did, expected flags
+      truth.csv      per alcohol sale: true age, the till's age check, what the camera
+                     did, expected flags
 
     Then runs the commands on them as a user would: db upgrade, ingest sales, ingest
     snapshots, audit (each store-night), flags (into flags/<date>.csv) and report when this
     version has it; their output goes to demo.log. Prints the verdicts set against the truth.
-    The same options give the same files and the same verdicts.
+    The POS exports record each sale's age check (age_check, birth_date) and the stores
+    their country's legal age. The same options give the same files and the same verdicts.
 
     AUDITOR_* variables still apply: with AUDITOR_DATABASE__URL the demo loads into that
     database, which should be empty. The settings given with --config are not used.
@@ -233,7 +259,12 @@ def demo_command(
                 bar.set_postfix_str(label)
                 commands(*args)
 
-    verdicts = [row for day in plan.dates for row in _read_csv(flags_dir / f"{day}.csv")]
+    challenged = _challenged(settings, plan.dates)
+    verdicts = [
+        {**row, "challenged": (row["store_id"], row["receipt_id"]) in challenged}
+        for day in plan.dates
+        for row in _read_csv(flags_dir / f"{day}.csv")
+    ]
     result = compare(read_truth(built.truth_path), verdicts)
     for line in describe(result, settings.audit.age_threshold):
         click.echo(line)

@@ -5,7 +5,8 @@ A demo folder holds::
     auditor.toml                       the chain's settings (paths relative to the file)
     exports/<store>/<YYYY-MM-DD>.csv   POS lines of each store's business day
     snapshots/<store>/<register>/<YYYY-MM-DD>/<HHMMSS>[_<ms>].jpg   checkout frames
-    truth.csv                          per alcohol sale: true age, camera, expected flags
+    truth.csv                          per alcohol sale: true age, age check, camera,
+                                       expected flags
 
 and, once the commands have run, ``auditor.db``, ``flags/``, ``reports/`` and ``demo.log``.
 The same spec gives byte-identical files: frames are encoded at a fixed JPEG quality from
@@ -23,7 +24,7 @@ import json
 import logging
 import shutil
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,7 @@ import numpy as np
 
 from auditor.audit.rules import Rules
 from auditor.demo.chain import (
+    POS_COLUMNS,
     ChainPlan,
     DemoSpec,
     FaceCatalogue,
@@ -46,7 +48,6 @@ from auditor.demo.chain import (
 from auditor.demo.datasets import DatasetsMissing, datasets_dir
 from auditor.demo.scene import compose_frame, load_face
 from auditor.errors import AuditorError
-from auditor.ingest.pos import SALES_COLUMNS
 from auditor.settings import Settings, load_settings
 from auditor.vocabulary import FlagKind
 
@@ -82,6 +83,10 @@ TRUTH_COLUMNS = [
     "cashier_name",
     "sold_at",
     "shopper_age",
+    "legal_age",
+    "age_check",
+    "birth_date",
+    "borrowed_id",
     "face_file",
     "camera",
     "frames",
@@ -175,6 +180,7 @@ def write_settings(folder: Path, stores: Iterable[StorePlan]) -> Path:
             f"id = {_toml_string(store.id)}",
             f"name = {_toml_string(store.name)}",
             f"timezone = {_toml_string(store.timezone)}",
+            f"legal_age = {store.legal_age}",
         ]
     path = folder / SETTINGS_FILE
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -220,7 +226,7 @@ def write_pos_exports(folder: Path, plan: ChainPlan) -> list[Path]:
         path = folder / EXPORTS / store_id / f"{day}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=list(SALES_COLUMNS), lineterminator="\n")
+            writer = csv.DictWriter(f, fieldnames=list(POS_COLUMNS), lineterminator="\n")
             writer.writeheader()
             writer.writerows(pos_rows(sales))
         paths.append(path)
@@ -255,11 +261,13 @@ def write_frames(
     return count
 
 
-def truth_rows(plan: ChainPlan, rules: Rules) -> list[dict[str, str]]:
-    """One row per alcohol sale: who bought, what the camera did, the flags to expect."""
+def truth_rows(plan: ChainPlan, rules: Mapping[str, Rules]) -> list[dict[str, str]]:
+    """One row per alcohol sale: who bought, what the till recorded of the age check, what
+    the camera did, the flags to expect by the rules of the sale's store."""
     rows = []
     for sale in sorted(plan.alcohol_sales, key=lambda s: (s.store_id, s.sold_at, s.receipt_id)):
-        flags = expected_flags(sale, rules)
+        store_rules = rules[sale.store_id]
+        flags = expected_flags(sale, store_rules)
         rows.append(
             {
                 "store_id": sale.store_id,
@@ -270,6 +278,10 @@ def truth_rows(plan: ChainPlan, rules: Rules) -> list[dict[str, str]]:
                 "cashier_name": sale.cashier.name,
                 "sold_at": sale.local_time.isoformat(),
                 "shopper_age": str(sale.shopper_age),
+                "legal_age": str(store_rules.legal_age),
+                "age_check": sale.age_check.value if sale.age_check is not None else "",
+                "birth_date": sale.birth_date.isoformat() if sale.birth_date is not None else "",
+                "borrowed_id": "true" if sale.borrowed_id else "false",
                 "face_file": sale.face_file,
                 "camera": sale.camera,
                 "frames": str(len(sale.frames)),
@@ -280,7 +292,12 @@ def truth_rows(plan: ChainPlan, rules: Rules) -> list[dict[str, str]]:
     return rows
 
 
-def write_truth(folder: Path, plan: ChainPlan, rules: Rules) -> Path:
+def store_rules(plan: ChainPlan, settings: Settings) -> dict[str, Rules]:
+    """The rules each of the plan's stores is audited by, as the demo's settings give them."""
+    return {store.id: Rules.for_store(settings, store.id) for store in plan.stores}
+
+
+def write_truth(folder: Path, plan: ChainPlan, rules: Mapping[str, Rules]) -> Path:
     path = folder / TRUTH_FILE
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=TRUTH_COLUMNS, lineterminator="\n")
@@ -309,14 +326,14 @@ def write_demo(
 ) -> BuiltDemo:
     """Write the chain's POS exports, frames and truth into ``folder`` (settings already there).
 
-    ``settings`` are the demo's: its snapshot root, age threshold and legal hours.
+    ``settings`` are the demo's: its snapshot root and each store's rules.
     """
     faces_dir = (datasets or datasets_dir()) / FACE_SET / "final_files"
     sales_files = write_pos_exports(folder, plan)
     root = settings.snapshot_root
     root.mkdir(parents=True, exist_ok=True)
     written = write_frames(root, plan, faces_dir, progress)
-    truth = write_truth(folder, plan, Rules.from_settings(settings.audit))
+    truth = write_truth(folder, plan, store_rules(plan, settings))
     logger.info("demo written to %s: %d receipts, %d frames", folder, len(plan.sales), written)
     return BuiltDemo(folder, folder / SETTINGS_FILE, plan, sales_files, root, truth, written)
 

@@ -12,9 +12,16 @@ Shape of the chain:
 - stores in different zones (:data:`STORES`): Berlin and London change their clocks on
   :data:`DST_DAY`, Sydney lies east of UTC (its business day starts at 13:00 UTC the day
   before), New York west of it; the default dates are centred on :data:`DST_DAY`;
+- each store audited by its country's legal age (:attr:`StoreSpec.legal_age`: 21 in New York,
+  20 in Tokyo, 18 elsewhere) and the chain's threshold;
 - 2 to 4 registers per store, two cashiers per register and day (a morning and an evening
   shift, rotating); one cashier in each of the first two stores serves young shoppers far more
   often than the others (:data:`LAX_CASHIER`);
+- the till records each alcohol sale's age check (:func:`age_checks`), by the cashier's habit
+  (:data:`HABITS`): most check the ID of a shopper who looks under the threshold, taking the
+  true birth date; the first store's lax cashier rarely checks; the second store's, and C05 of
+  each later store that has five cashiers or more, take a borrowed ID with an adult's birth
+  date from a shopper under the legal age;
 - each store-day: ``sales_per_day`` alcohol sales, a share of grocery-only receipts, a few night
   sales (outside the legal hours), and on a clock-change day one night sale on each side of the
   change; two sales of one register are at least :data:`SLOT_SECONDS` / 2 apart, so the frames
@@ -23,6 +30,9 @@ Shape of the chain:
   once (:data:`CAMERA_OUTCOMES`); frames are taken a few seconds around the sale;
 - the POS files of each store-day carry a malformed line now and then (:data:`SPOIL_KINDS`),
   always an extra line of a grocery receipt, so the alcohol sales load in full.
+
+The age checks come from a stream of their own, drawn after the rest of the plan: the sales,
+shoppers, faces and frames are those a plan without age checks would have.
 
 No sale or frame falls on a wall-clock time that occurs twice (when the clocks go back), as a
 snapshot's file name could not tell which one it was. Each store draws from its own random
@@ -34,14 +44,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
+from statistics import NormalDist
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from auditor.audit.business_day import day_bounds
-from auditor.audit.rules import Rules, within_legal_hours
+from auditor.audit.rules import Rules, TillCheck, age_on, within_legal_hours
+from auditor.ingest.pos import SALES_COLUMNS
 from auditor.settings import AuditSettings
-from auditor.vocabulary import FlagKind
+from auditor.vocabulary import AgeCheck, FlagKind
 
 # The night Europe's clocks go forward (Berlin 02:00 CET -> 03:00 CEST, London 01:00 -> 02:00).
 DST_DAY = date(2024, 3, 31)
@@ -66,10 +78,26 @@ GROCERY_SHARE = 0.3  # grocery-only receipts per alcohol sale
 LAX_CASHIER = (2, 1)  # index of the lax cashier in the first and second store
 LAX_MINOR_SHARE = 0.30  # of a lax cashier's alcohol sales, to shoppers aged 13-17
 MINOR_SHARE = 0.01  # of everyone else's
-# Adult shoppers' ages by band: (low, high exclusive), share; a lax cashier's lean young.
+# Adult shoppers' ages by band: (low, high exclusive), share; a lax cashier's lean young. The
+# youngest band starts at the store's legal age (21 in New York).
 AGE_BANDS = ((18, 25), (25, 35), (35, 55), (55, 81))
 ADULT_SHARES = (0.16, 0.26, 0.34, 0.24)
 LAX_ADULT_SHARES = (0.35, 0.25, 0.25, 0.15)
+# The till's age checks. A cashier judges a shopper's age with an error of LOOKS_SD years and
+# is asked to check the ID of anyone who looks under the chain's threshold (CHALLENGE_AGE).
+CHALLENGE_AGE = AuditSettings().age_threshold
+LOOKS_SD = 4.0
+CHECKS = "checks"  # checks the ID of a shopper who looks young, nearly always
+RARELY_CHECKS = "rarely_checks"
+BORROWED_IDS = "borrowed_ids"  # checks, but takes a borrowed adult ID from an under-age shopper
+HABITS = {(0, LAX_CASHIER[0]): RARELY_CHECKS, (1, LAX_CASHIER[1]): BORROWED_IDS}
+LATER_BORROWED_IDS = 4  # the cashier (C05) taking borrowed IDs in the third store and later
+# Chance of an ID check for a shopper who looks (under, over) the threshold, by habit; a sale
+# without one is recorded as judged by sight ("visual") with VISUAL_SHARE, else as "none".
+CHECK_RATES = {CHECKS: (0.95, 0.03), RARELY_CHECKS: (0.1, 0.0), BORROWED_IDS: (0.95, 0.03)}
+VISUAL_SHARE = {CHECKS: 0.5, RARELY_CHECKS: 0.1, BORROWED_IDS: 0.5}
+SCAN_SHARE = 0.5  # of ID checks, scanned (else the ID is seen and the birth date typed)
+BORROWED_AGES = (3, 10)  # a borrowed ID's owner is this many years over the legal age
 # Alcohol sales by local hour, 08:00 to 22:00 (busiest after work).
 HOUR_WEIGHTS = (3, 4, 5, 6, 7, 6, 5, 5, 6, 8, 10, 10, 8, 6, 4)
 
@@ -82,6 +110,7 @@ class StoreSpec:
     registers: int
     cashiers: tuple[str, ...]
     camera_ms: bool  # its cameras name files HHMMSS_mmm.jpg rather than HHMMSS.jpg
+    legal_age: int = 18
 
 
 STORES = (
@@ -117,6 +146,7 @@ STORES = (
             "Emily Davis", "Carlos Rodriguez", "Grace Lee", "Michael Brown",
         ),
         True,
+        21,
     ),
     StoreSpec(
         "LON1",
@@ -136,6 +166,7 @@ STORES = (
         2,
         ("Yui Sato", "Haruto Suzuki", "Aoi Takahashi", "Sota Tanaka"),
         True,
+        20,
     ),
 )  # fmt: skip
 
@@ -205,7 +236,8 @@ class DemoSpec:
 class Cashier:
     id: str
     name: str
-    lax: bool
+    lax: bool  # serves young shoppers far more often than the others
+    habit: str = CHECKS  # how the cashier checks age (HABITS)
 
 
 @dataclass(frozen=True)
@@ -216,6 +248,7 @@ class StorePlan:
     registers: tuple[str, ...]
     cashiers: tuple[Cashier, ...]
     camera_ms: bool
+    legal_age: int = 18
 
     @property
     def zone(self) -> ZoneInfo:
@@ -262,10 +295,20 @@ class Sale:
     face_file: str
     camera: str
     frames: tuple[Frame, ...]
+    age_check: AgeCheck | None = None  # what the till recorded (alcohol sales only)
+    birth_date: date | None = None  # typed or scanned at the till with an ID check
+    borrowed_id: bool = False  # the ID checked was someone else's, with an adult birth date
 
     @property
     def night(self) -> bool:
         return not within_legal_hours(self.local_time.time(), LEGAL_START, LEGAL_END)
+
+    @property
+    def till(self) -> TillCheck | None:
+        """What the till recorded of the age check, as the audit reads it."""
+        if self.age_check is None:
+            return None
+        return TillCheck(self.age_check, self.birth_date, self.local_time.date())
 
 
 @dataclass(frozen=True)
@@ -340,20 +383,73 @@ def nearest_face(rng: np.random.Generator, faces: FaceCatalogue, age: int) -> st
 
 
 def expected_flags(sale: Sale, rules: Rules) -> tuple[FlagKind, ...]:
-    """The flags an audit that knows the shopper's true age would raise, in FlagKind order."""
+    """The flags an audit that knows the shopper's true age would raise, in FlagKind order.
+
+    Such an audit is sure whether the shopper is under the legal age, so an adult birth date
+    on a shopper under it contradicts the face whenever the face is in view.
+    """
     kinds: set[FlagKind] = set()
+    till = sale.till
+    birth_years = None
+    if till is not None and till.birth_date is not None:
+        birth_years = age_on(till.birth_date, till.sale_date)
+        if birth_years < rules.legal_age:
+            kinds.add(FlagKind.BIRTH_DATE_UNDER_AGE)
     if sale.camera == MISSED:
         kinds.add(FlagKind.NO_FRAME)
     elif sale.camera == DAMAGED:
         kinds.add(FlagKind.UNREADABLE_FRAME)
     elif sale.camera == EMPTY:
         kinds.add(FlagKind.NO_FACE)
-    elif sale.shopper_age < rules.age_threshold:
-        kinds.add(FlagKind.UNDER_AGE_THRESHOLD)
+    else:
+        if birth_years is not None and birth_years >= rules.legal_age > sale.shopper_age:
+            kinds.add(FlagKind.ID_CONTRADICTS_FACE)
+        if sale.shopper_age < rules.age_threshold:
+            if till is None:
+                kinds.add(FlagKind.UNDER_AGE_THRESHOLD)
+            elif not till.saw_id:
+                kinds.add(FlagKind.NO_ID_CHECK)
     local = sale.local_time.time()
     if not within_legal_hours(local, rules.legal_hours_start, rules.legal_hours_end):
         kinds.add(FlagKind.OUTSIDE_LEGAL_HOURS)
     return tuple(k for k in FlagKind if k in kinds)
+
+
+def birth_date_at(age: int, day: date, days_since_birthday: int) -> date:
+    """The birth date of someone ``age`` years old on ``day``, whose birthday was
+    ``days_since_birthday`` (0 to 364) days before it; always :func:`age_on` ``== age``."""
+    leap_day = (day.month, day.day) == (2, 29)
+    birthday = day.replace(year=day.year - age, day=28 if leap_day else day.day)
+    return birthday - timedelta(days=days_since_birthday)
+
+
+def age_checks(rng: np.random.Generator, sale: Sale, legal_age: int) -> Sale:
+    """The alcohol sale with the age check its cashier recorded (see :data:`HABITS`).
+
+    The cashier judges the shopper's age with a normal error of ``LOOKS_SD`` years and checks
+    by habit (:data:`CHECK_RATES`). An
+    ID check records the birth date of the ID: the shopper's own, except at a cashier who
+    takes borrowed IDs from a shopper under the legal age, where it is an adult's. Every sale
+    draws the same numbers, so one sale's check never moves another's.
+    """
+    looks, check, visual, scan, owner, day = rng.random(6)
+    habit = sale.cashier.habit
+    looks_age = sale.shopper_age + LOOKS_SD * _normal(looks)
+    under, over = CHECK_RATES[habit]
+    if check >= (under if looks_age < CHALLENGE_AGE else over):
+        kind = AgeCheck.VISUAL if visual < VISUAL_SHARE[habit] else AgeCheck.NONE
+        return replace(sale, age_check=kind, birth_date=None, borrowed_id=False)
+    kind = AgeCheck.ID_SCANNED if scan < SCAN_SHARE else AgeCheck.ID_CHECKED
+    borrowed = habit == BORROWED_IDS and sale.shopper_age < legal_age
+    low, high = BORROWED_AGES
+    years = legal_age + low + int(owner * (high - low)) if borrowed else sale.shopper_age
+    birth = birth_date_at(years, sale.local_time.date(), int(day * 365))
+    return replace(sale, age_check=kind, birth_date=birth, borrowed_id=borrowed)
+
+
+def _normal(u: float) -> float:
+    """The standard normal quantile of ``u`` in [0, 1) (kept away from 0)."""
+    return NormalDist().inv_cdf(max(u, 1e-12))
 
 
 def sold_at_text(sale: Sale) -> str:
@@ -361,8 +457,13 @@ def sold_at_text(sale: Sale) -> str:
     return sale.local_time.replace(tzinfo=None).isoformat(timespec="seconds")
 
 
+# The POS export's columns: the required ones and the till's age check.
+POS_COLUMNS = (*SALES_COLUMNS, "age_check", "birth_date")
+
+
 def pos_rows(sales: Sequence[Sale]) -> list[dict[str, str]]:
-    """The POS lines of ``sales`` (one store-day) in file order, spoilt lines spoilt."""
+    """The POS lines of ``sales`` (one store-day) in file order (:data:`POS_COLUMNS`), spoilt
+    lines spoilt; a grocery-only receipt leaves the age check blank."""
     rows = []
     for sale in sorted(sales, key=lambda s: (s.sold_at, s.receipt_id)):
         for line in sale.lines:
@@ -378,6 +479,8 @@ def pos_rows(sales: Sequence[Sale]) -> list[dict[str, str]]:
                 "category": line.category,
                 "quantity": line.quantity,
                 "amount": line.amount,
+                "age_check": sale.age_check.value if sale.age_check is not None else "",
+                "birth_date": sale.birth_date.isoformat() if sale.birth_date is not None else "",
             }
             if line.spoilt == "bad_number":
                 row["amount"] = row["amount"].replace(".", ",")  # a decimal comma
@@ -397,13 +500,28 @@ def store_plans(count: int) -> tuple[StorePlan, ...]:
     for index, spec in enumerate(STORES[:count]):
         lax = LAX_CASHIER[index] if index < len(LAX_CASHIER) else None
         cashiers = tuple(
-            Cashier(f"C{n + 1:02d}", name, n == lax) for n, name in enumerate(spec.cashiers)
+            Cashier(f"C{n + 1:02d}", name, n == lax, _habit(index, n))
+            for n, name in enumerate(spec.cashiers)
         )
         registers = tuple(f"R{n + 1}" for n in range(spec.registers))
         plans.append(
-            StorePlan(spec.id, spec.name, spec.timezone, registers, cashiers, spec.camera_ms)
+            StorePlan(
+                spec.id,
+                spec.name,
+                spec.timezone,
+                registers,
+                cashiers,
+                spec.camera_ms,
+                spec.legal_age,
+            )
         )
     return tuple(plans)
+
+
+def _habit(store_index: int, cashier_index: int) -> str:
+    if store_index >= len(LAX_CASHIER) and cashier_index == LATER_BORROWED_IDS:
+        return BORROWED_IDS
+    return HABITS.get((store_index, cashier_index), CHECKS)
 
 
 def plan_chain(spec: DemoSpec, faces: FaceCatalogue) -> ChainPlan:
@@ -419,7 +537,12 @@ def plan_chain(spec: DemoSpec, faces: FaceCatalogue) -> ChainPlan:
             rng = np.random.default_rng([spec.seed, s, d])
             store_sales += _store_day(rng, store, s, day, d, spec.sales_per_day, faces)
         store_rng = np.random.default_rng([spec.seed, s, 1_000_000])
-        sales += _every_outcome(store_rng, store_sales, faces)
+        store_sales = _every_outcome(store_rng, store_sales, faces)
+        checks_rng = np.random.default_rng([spec.seed, s, 2_000_000])
+        sales += [
+            age_checks(checks_rng, sale, store.legal_age) if sale.alcohol else sale
+            for sale in store_sales
+        ]
     return ChainPlan(spec, stores, tuple(dates), tuple(sales))
 
 
@@ -460,7 +583,8 @@ def _store_day(
         spoilt = ""
         if spoil and not draft.alcohol:
             spoilt, spoil = spoil_kind, False
-        age = _shopper_age(rng, cashier.lax if draft.alcohol else False, draft.alcohol)
+        lax = cashier.lax and draft.alcohol
+        age = _shopper_age(rng, lax, draft.alcohol, store.legal_age)
         face = nearest_face(rng, faces, age)
         camera = _pick(rng, ALCOHOL_CAMERA if draft.alcohol else GROCERY_CAMERA)
         receipt_id = f"{day:%Y%m%d}-{draft.register}-{sequence[draft.register]:04d}"
@@ -571,12 +695,13 @@ def _cashier_on_duty(store: StorePlan, register: str, local: datetime, day_index
     return store.cashiers[(slot + day_index) % len(store.cashiers)]
 
 
-def _shopper_age(rng: np.random.Generator, lax: bool, alcohol: bool) -> int:
+def _shopper_age(rng: np.random.Generator, lax: bool, alcohol: bool, legal_age: int) -> int:
     minors = (LAX_MINOR_SHARE if lax else MINOR_SHARE) if alcohol else 0.05
     if rng.random() < minors:
         return int(rng.integers(13, 18))
     band = int(rng.choice(len(AGE_BANDS), p=LAX_ADULT_SHARES if lax else ADULT_SHARES))
     low, high = AGE_BANDS[band]
+    low = max(low, legal_age)
     return int(rng.integers(low, high))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from auditor.demo.build import (
     read_truth,
     write_settings,
 )
-from auditor.demo.chain import DAMAGED, DemoSpec
+from auditor.demo.chain import DAMAGED, DemoSpec, store_plans
 from auditor.demo.datasets import datasets_dir
 from auditor.settings import load_settings
 from model import read_card
@@ -65,6 +66,15 @@ def test_what_is_written(tmp_path: Path) -> None:
 
     truth = read_truth(built.truth_path)
     assert len(truth) == len(built.plan.alcohol_sales) == TINY.sales_per_day
+    with (built.folder / "exports" / "BER1" / "2024-03-31.csv").open(encoding="utf-8") as f:
+        pos = {row["receipt_id"]: row for row in csv.DictReader(f)}
+    for row in truth:  # the till's age check, as the POS export gives it
+        assert row["legal_age"] == "18"
+        assert (row["age_check"], row["birth_date"]) == (
+            pos[row["receipt_id"]]["age_check"],
+            pos[row["receipt_id"]]["birth_date"],
+        )
+        assert row["age_check"] in ("none", "visual", "id_checked", "id_scanned")
     spec = SplitSpec(**read_card(MODEL_DIR)["training"]["split_spec"])
     assert all(split_of(row["face_file"], spec) == "test" for row in truth)
 
@@ -76,6 +86,19 @@ def test_what_is_written(tmp_path: Path) -> None:
                     read_frame(path)
             else:
                 assert read_frame(path).shape == (480, 640, 3)
+
+
+def test_stores_are_audited_by_their_countrys_legal_age(tmp_path: Path) -> None:
+    settings = load_settings(write_settings(tmp_path, store_plans(5)))
+    rules = {s.id: settings.rules(s.id) for s in settings.stores}
+    assert {store: r.legal_age for store, r in rules.items()} == {
+        "BER1": 18,
+        "SYD1": 18,
+        "NYC1": 21,
+        "LON1": 18,
+        "TYO1": 20,
+    }
+    assert {r.age_threshold for r in rules.values()} == {25}  # the chain's
 
 
 def test_faces_are_those_the_model_never_trained_on() -> None:

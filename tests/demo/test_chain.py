@@ -12,29 +12,36 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from auditor.audit.rules import Rules
+from auditor.audit.rules import Rules, age_on
+from auditor.demo import chain
 from auditor.demo.chain import (
+    BORROWED_IDS,
     CAMERA_OUTCOMES,
+    CHECKS,
     DAMAGED,
     DST_DAY,
     EMPTY,
     FACE,
     MISSED,
+    POS_COLUMNS,
+    RARELY_CHECKS,
     STORES,
     TWO_FACES,
     ChainPlan,
     DemoSpec,
     Sale,
     ambiguous,
+    birth_date_at,
     clock_change,
     expected_flags,
     nearest_face,
     plan_chain,
     pos_rows,
 )
-from auditor.ingest.pos import SALES_COLUMNS, parse_sales
+from auditor.ingest.pos import parse_sales
 from auditor.ingest.snapshots import parse_layout_path
 from auditor.ingest.times import localize
+from auditor.vocabulary import AgeCheck
 
 FACES = {age: (f"{age}_a.jpg", f"{age}_b.jpg") for age in (*range(1, 40), 45, 50, 60, 75, 90)}
 SMALL = DemoSpec(seed=3, stores=2, days=2, sales_per_day=15)
@@ -215,7 +222,7 @@ def test_spoilt_lines_are_rejected_and_the_rest_reads_back(
             sales = [s for s in small.sales if s.store_id == store.id and s.business_date == day]
             path = tmp_path / f"{store.id}-{day}.csv"
             with path.open("w", newline="", encoding="utf-8") as f:
-                writer = csv.DictWriter(f, fieldnames=list(SALES_COLUMNS), lineterminator="\n")
+                writer = csv.DictWriter(f, fieldnames=list(POS_COLUMNS), lineterminator="\n")
                 writer.writeheader()
                 writer.writerows(pos_rows(sales))
             parsed = parse_sales(
@@ -230,35 +237,155 @@ def test_spoilt_lines_are_rejected_and_the_rest_reads_back(
             assert len(parsed.rejects) == len(spoilt)
             assert {r.field for r in parsed.rejects} <= {"amount", "sold_at", "sku"}
             by_receipt = {s.receipt_id: s for s in sales}
-            for receipt_id, sold_at, is_alcohol in parsed.lines[
-                ["receipt_id", "sold_at", "is_alcohol"]
+            for receipt_id, sold_at, is_alcohol, check, born in parsed.lines[
+                ["receipt_id", "sold_at", "is_alcohol", "age_check", "birth_date"]
             ].itertuples(index=False):
                 sale = by_receipt[receipt_id]
                 assert sold_at.to_pydatetime() == sale.sold_at
                 assert not is_alcohol or sale.alcohol
+                assert check == (sale.age_check or AgeCheck.NONE)  # blank: none
+                assert born == sale.birth_date
             alcohol_receipts = set(parsed.lines.loc[parsed.lines["is_alcohol"], "receipt_id"])
             assert alcohol_receipts == {s.receipt_id for s in sales if s.alcohol}
     assert {"bad_number", "bad_time"} <= set(spoilt_kinds)  # the first day of each store
 
 
+NO_CHECKS = "-"  # a POS export without the age-check columns
+BORN_ADULT = date(2000, 1, 1)  # 24 on the test sale's day
+BORN_MINOR = date(2008, 1, 1)  # 16
+
+
 @pytest.mark.parametrize(
-    "camera,age,hour,threshold,expected",
+    "camera,age,hour,threshold,check,born,expected",
     [
-        (FACE, 16, 12, 25, "under_age_threshold"),
-        (FACE, 30, 12, 25, ""),
-        (FACE, 30, 12, 31, "under_age_threshold"),
-        (TWO_FACES, 24, 23, 25, "under_age_threshold;outside_legal_hours"),
-        (FACE, 40, 7, 25, "outside_legal_hours"),
-        (MISSED, 16, 12, 25, "no_frame"),
-        (DAMAGED, 16, 2, 25, "unreadable_frame;outside_legal_hours"),
-        (EMPTY, 16, 12, 25, "no_face"),
+        (FACE, 16, 12, 25, NO_CHECKS, None, "under_age_threshold"),
+        (FACE, 30, 12, 25, NO_CHECKS, None, ""),
+        (FACE, 30, 12, 31, NO_CHECKS, None, "under_age_threshold"),
+        (TWO_FACES, 24, 23, 25, NO_CHECKS, None, "under_age_threshold;outside_legal_hours"),
+        (FACE, 40, 7, 25, NO_CHECKS, None, "outside_legal_hours"),
+        (MISSED, 16, 12, 25, NO_CHECKS, None, "no_frame"),
+        (DAMAGED, 16, 2, 25, NO_CHECKS, None, "unreadable_frame;outside_legal_hours"),
+        (EMPTY, 16, 12, 25, NO_CHECKS, None, "no_face"),
+        # the till records age checks
+        (FACE, 22, 12, 25, "none", None, "no_id_check"),
+        (FACE, 22, 12, 25, "visual", None, "no_id_check"),
+        (FACE, 30, 12, 25, "none", None, ""),
+        (FACE, 24, 12, 25, "id_scanned", BORN_ADULT, ""),  # challenged
+        (FACE, 24, 12, 25, "id_checked", None, ""),
+        (FACE, 16, 12, 25, "id_scanned", BORN_MINOR, "birth_date_under_age"),
+        (MISSED, 16, 12, 25, "id_checked", BORN_MINOR, "birth_date_under_age;no_frame"),
+        (FACE, 16, 12, 25, "id_scanned", BORN_ADULT, "id_contradicts_face"),  # borrowed
+        (EMPTY, 16, 12, 25, "id_scanned", BORN_ADULT, "no_face"),  # no face to contradict
+        (FACE, 16, 12, 25, "none", None, "no_id_check"),
+        (TWO_FACES, 16, 2, 25, "visual", None, "no_id_check;outside_legal_hours"),
     ],
 )
 def test_expected_flags(
-    small: ChainPlan, camera: str, age: int, hour: int, threshold: int, expected: str
+    small: ChainPlan,
+    camera: str,
+    age: int,
+    hour: int,
+    threshold: int,
+    check: str,
+    born: date | None,
+    expected: str,
 ) -> None:
     sale = small.alcohol_sales[0]
-    local = datetime.combine(sale.business_date, time(hour, 30), tzinfo=ZoneInfo("Europe/Berlin"))
-    sale = replace(sale, camera=camera, shopper_age=age, local_time=local)
+    local = datetime.combine(date(2024, 3, 30), time(hour, 30), tzinfo=ZoneInfo("Europe/Berlin"))
+    sale = replace(
+        sale,
+        camera=camera,
+        shopper_age=age,
+        local_time=local,
+        age_check=None if check == NO_CHECKS else AgeCheck(check),
+        birth_date=born,
+    )
     rules = Rules(threshold, RULES.legal_hours_start, RULES.legal_hours_end)
     assert ";".join(expected_flags(sale, rules)) == expected
+
+
+def test_expected_flags_by_the_stores_legal_age(small: ChainPlan) -> None:
+    """A birth date of someone 20 is under the legal age in New York, not in Berlin."""
+    local = datetime(2024, 3, 30, 12, 30, tzinfo=ZoneInfo("America/New_York"))
+    sale = replace(
+        small.alcohol_sales[0],
+        camera=FACE,
+        shopper_age=20,
+        local_time=local,
+        age_check=AgeCheck.ID_SCANNED,
+        birth_date=date(2003, 6, 1),
+    )
+    new_york = Rules(25, RULES.legal_hours_start, RULES.legal_hours_end, legal_age=21)
+    assert expected_flags(sale, new_york) == ("birth_date_under_age",)
+    assert expected_flags(sale, RULES) == ()
+
+
+@pytest.mark.parametrize("day", [date(2024, 3, 30), date(2024, 2, 29), date(2023, 3, 1)])
+@pytest.mark.parametrize("age", [0, 16, 17, 18, 21, 44])
+def test_birth_date_at(day: date, age: int) -> None:
+    births = [birth_date_at(age, day, n) for n in range(365)]
+    assert all(age_on(birth, day) == age for birth in births)
+    assert len(set(births)) == 365
+
+
+def test_stores_use_their_countrys_legal_age() -> None:
+    plan = plan_chain(DemoSpec(stores=5, days=1, sales_per_day=5), FACES)
+    assert {s.id: s.legal_age for s in plan.stores} == {
+        "BER1": 18,
+        "SYD1": 18,
+        "NYC1": 21,
+        "LON1": 18,
+        "TYO1": 20,
+    }
+    for sale in plan.alcohol_sales:  # adults start at the legal age; minors are 13 to 17
+        legal = 21 if sale.store_id == "NYC1" else 20 if sale.store_id == "TYO1" else 18
+        assert sale.shopper_age < 18 or sale.shopper_age >= legal
+
+
+def test_cashiers_check_age_by_habit(week: ChainPlan) -> None:
+    """Most check the ID of young shoppers with their true birth date; the first store's lax
+    cashier rarely checks; the second's takes borrowed adult IDs from minors."""
+    habits = {(s.id, c.id): c.habit for s in week.stores for c in s.cashiers}
+    assert habits[("BER1", "C03")] == RARELY_CHECKS and habits[("SYD1", "C02")] == BORROWED_IDS
+    assert habits[("NYC1", "C05")] == BORROWED_IDS
+    assert Counter(habits.values())[CHECKS] == len(habits) - 4
+    legal = {s.id: s.legal_age for s in week.stores}
+    young: Counter[tuple[str, bool]] = Counter()
+    checked: Counter[tuple[str, bool]] = Counter()
+    for sale in week.alcohol_sales:
+        assert sale.age_check is not None
+        saw_id = sale.age_check.saw_id
+        assert saw_id == (sale.birth_date is not None)
+        if saw_id and not sale.borrowed_id:
+            assert age_on(sale.birth_date, sale.local_time.date()) == sale.shopper_age
+        if sale.borrowed_id:
+            assert sale.cashier.habit == BORROWED_IDS and sale.shopper_age < legal[sale.store_id]
+            assert age_on(sale.birth_date, sale.local_time.date()) >= legal[sale.store_id] + 3
+        key = (sale.cashier.habit, sale.shopper_age < 21)
+        young[key] += 1
+        checked[key] += saw_id
+    assert checked[(CHECKS, True)] >= 0.75 * young[(CHECKS, True)]
+    assert checked[(CHECKS, False)] <= 0.3 * young[(CHECKS, False)]
+    assert checked[(RARELY_CHECKS, True)] <= 0.2 * young[(RARELY_CHECKS, True)]
+    borrowed = [s for s in week.alcohol_sales if s.borrowed_id]
+    assert len(borrowed) >= 5
+    kinds = Counter(s.age_check for s in week.alcohol_sales)
+    assert set(kinds) == set(AgeCheck)
+    assert not any(s.age_check or s.birth_date for s in week.sales if not s.alcohol)
+
+
+def test_age_checks_leave_the_rest_of_the_plan_alone(
+    small: ChainPlan, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checks come from a stream of their own: other habits, the same shoppers, faces and
+    frames."""
+    monkeypatch.setattr(chain, "CHECK_RATES", dict.fromkeys(chain.CHECK_RATES, (1.0, 1.0)))
+    always = plan_chain(SMALL, FACES)
+    assert all(
+        s.age_check in (AgeCheck.ID_CHECKED, AgeCheck.ID_SCANNED) for s in always.alcohol_sales
+    )
+
+    def plain(plan: ChainPlan) -> list[Sale]:
+        return [replace(s, age_check=None, birth_date=None, borrowed_id=False) for s in plan.sales]
+
+    assert plain(always) == plain(small)

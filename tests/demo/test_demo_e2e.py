@@ -4,7 +4,8 @@ the demo knows (``truth.csv``).
 
 The small chain: Berlin (its clocks go forward on 31 March 2024) and Sydney (east of UTC: its
 business day starts at 13:00 UTC the day before), 30 and 31 March, 15 alcohol sales per store
-and day, every camera outcome in each store.
+and day, every camera outcome in each store, the till's age check on every alcohol sale (Sydney's
+lax cashier takes borrowed adult IDs from minors).
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ from click.testing import CliRunner, Result
 from sqlalchemy.orm import Session
 
 from auditor.audit.export import night_verdicts
+from auditor.audit.rules import age_on
 from auditor.audit.run import AuditTools, audit_nights
 from auditor.cli import main
 from auditor.db import make_engine
-from auditor.db.models import AgeEstimate, AuditRun, Sale
+from auditor.db.models import AgeEstimate, AuditRun, Sale, SaleVerdict
 from auditor.demo.chain import DAMAGED, EMPTY, FACE, MISSED, TWO_FACES
 from auditor.demo.datasets import datasets_dir
 from auditor.settings import Settings, load_settings
@@ -125,6 +127,34 @@ def with_face(rows: dict[Key, dict[str, str]]) -> set[Key]:
     return {k for k, r in rows.items() if r["camera"] in (FACE, TWO_FACES)}
 
 
+def saw_id(row: dict[str, str]) -> bool:
+    """Whether the truth's till recorded an ID check."""
+    return row["birth_date"] != "" or row["age_check"] in ("id_checked", "id_scanned")
+
+
+def birth_years(row: dict[str, str]) -> int | None:
+    """The age the recorded birth date gives on the day of the sale."""
+    if not row["birth_date"]:
+        return None
+    return age_on(date.fromisoformat(row["birth_date"]), date.fromisoformat(row["sold_at"][:10]))
+
+
+def challenged(settings: Settings) -> set[Key]:
+    """Sales of the current runs estimated under the threshold, with an ID check recorded."""
+    engine = make_engine(settings.database_url)
+    query = (
+        sa.select(Sale.store_id, Sale.receipt_id)
+        .join(SaleVerdict, SaleVerdict.sale_id == Sale.id)
+        .join(AuditRun, AuditRun.id == SaleVerdict.run_id)
+        .where(AuditRun.status == "succeeded", SaleVerdict.challenged)
+    )
+    try:
+        with Session(engine) as session:
+            return {(store_id, receipt) for store_id, receipt in session.execute(query)}
+    finally:
+        engine.dispose()
+
+
 def file_hashes(folder: Path, *parts: str) -> dict[str, str]:
     found = {}
     for part in parts:
@@ -218,26 +248,63 @@ def test_evidence_flags_match_the_truth(demo: Demo) -> None:
 
 
 def test_age_flags_follow_the_estimates_and_the_true_ages(demo: Demo) -> None:
+    """Under the threshold without an ID check: no_id_check; with one: challenged, no flag."""
     known, found = truth(demo), all_exported(demo)
-    for key in known:
+    checked = challenged(demo.settings())
+    for key, t in known.items():
         row = found[key]
-        estimated = row["estimated_age"] != ""
-        if estimated:  # the flag follows the estimate; the export rounds it to 0.1 year
+        assert "under_age_threshold" not in kinds(row)  # the POS records age checks
+        if row["estimated_age"] != "":  # the export rounds the estimate to 0.1 year
             age = float(row["estimated_age"])
-            if "under_age_threshold" in kinds(row):
-                assert age <= 25.0, row
-            else:
-                assert age >= 25.0, row
+            under = "no_id_check" in kinds(row) or key in checked
+            assert age <= 25.0 if under else age >= 25.0, row
+            assert ("no_id_check" in kinds(row)) == (under and not saw_id(t)), row
+            assert (key in checked) == (under and saw_id(t)), row
         else:
-            assert "under_age_threshold" not in kinds(row)
+            assert "no_id_check" not in kinds(row) and key not in checked
     faces = with_face(known)
     minors = [k for k in faces if int(known[k]["shopper_age"]) < 18]
     elders = [k for k in faces if int(known[k]["shopper_age"]) >= 35]
     assert len(minors) >= 5  # the plan of this seed; the bounds below are the model's
-    flagged_minors = sum("under_age_threshold" in kinds(found[k]) for k in minors)
-    flagged_elders = sum("under_age_threshold" in kinds(found[k]) for k in elders)
-    assert flagged_minors > 0.5 * len(minors)
-    assert flagged_elders <= 0.2 * len(elders)
+    under = {k for k in faces if "no_id_check" in kinds(found[k]) or k in checked}
+    assert len(under & set(minors)) > 0.5 * len(minors)
+    assert len(under & set(elders)) <= 0.2 * len(elders)
+
+
+def test_age_check_flags_match_the_truth(demo: Demo) -> None:
+    """birth_date_under_age exactly where the truth has it (no model needed); id_contradicts_face
+    only on an adult birth date, and on most minors with a borrowed adult ID; no_id_check only
+    where no ID check was recorded, and on the minors without one the model puts under 25."""
+    known, found = truth(demo), all_exported(demo)
+    for key, t in known.items():
+        raised, expected = kinds(found[key]), set(filter(None, t["expected_flags"].split(";")))
+        legal = int(t["legal_age"])
+        assert ("birth_date_under_age" in raised) == ("birth_date_under_age" in expected), key
+        assert ("birth_date_under_age" in raised) == (
+            birth_years(t) is not None and birth_years(t) < legal
+        )
+        if "id_contradicts_face" in raised:
+            years = birth_years(t)
+            assert years is not None and years >= legal and t["camera"] in (FACE, TWO_FACES)
+        if "no_id_check" in raised:
+            assert not saw_id(t), key
+    faces = with_face(known)
+    borrowed = [k for k in faces if known[k]["borrowed_id"] == "true"]
+    assert len(borrowed) >= 3  # the plan of this seed: all at Sydney's lax cashier
+    assert {known[k]["cashier_id"] for k in borrowed} == {"C02"}
+    caught = sum("id_contradicts_face" in kinds(found[k]) for k in borrowed)
+    assert caught >= len(borrowed) / 2
+    assert sum("birth_date_under_age" in kinds(r) for r in found.values()) >= 1
+    unchecked = [k for k in faces if int(known[k]["shopper_age"]) < 18 and not saw_id(known[k])]
+    assert unchecked
+    flagged = [k for k in unchecked if "no_id_check" in kinds(found[k])]
+    estimated_under = [k for k in unchecked if float(found[k]["estimated_age"] or 99) < 25]
+    assert flagged == estimated_under
+    out = demo.output
+    assert "Age checks at the till: " in out and "challenged" in out
+    births = sum("birth_date_under_age" in kinds(r) for r in found.values())
+    assert f"birth_date_under_age: {births} of {births} expected, {births} raised" in out
+    assert f"caught {caught} of {len(borrowed)} " in out
 
 
 def test_auditing_again_gives_the_same_verdicts(demo: Demo) -> None:
@@ -281,36 +348,41 @@ def _audit_with(settings: Settings) -> dict[Key, dict]:
     return _verdicts(settings)
 
 
-def test_threshold_200_flags_every_face_and_0_none(demo_copy: Demo) -> None:
+def test_threshold_200_flags_every_face_and_0_none(demo: Demo, demo_copy: Demo) -> None:
+    """Under 200 every face without an ID check is flagged no_id_check; under 0 none is."""
+    known = truth(demo)
     settings = demo_copy.settings()
     everyone = _audit_with(with_threshold(settings, 200))
-    for row in everyone.values():
-        assert ("under_age_threshold" in row["flags"]) == (row["estimated_age"] is not None)
+    for key, row in everyone.items():
+        face = row["estimated_age"] is not None
+        assert ("no_id_check" in row["flags"]) == (face and not saw_id(known[key]))
     assert sum(row["estimated_age"] is not None for row in everyone.values()) >= 50
     nobody = _audit_with(with_threshold(settings, 0))
-    assert not any("under_age_threshold" in row["flags"] for row in nobody.values())
+    assert not any("no_id_check" in row["flags"] for row in nobody.values())
     for key, row in nobody.items():  # the other flags stay as they were
-        others = [k for k in everyone[key]["flags"] if k != "under_age_threshold"]
+        others = [k for k in everyone[key]["flags"] if k != "no_id_check"]
         assert row["flags"] == others
 
 
 def test_a_higher_threshold_flags_more(demo: Demo, demo_copy: Demo) -> None:
     """AUDITOR_AUDIT__AGE_THRESHOLD=30: the expected set grows, and so do the flags."""
     known = truth(demo)
-    faces = with_face(known)
+    faces = {k for k in with_face(known) if not saw_id(known[k])}
     expected = {t: {k for k in faces if int(known[k]["shopper_age"]) < t} for t in (25, 30)}
     assert expected[25] < expected[30]
 
-    at_25 = {k for k, r in all_exported(demo).items() if "under_age_threshold" in kinds(r)}
+    at_25 = {k for k, r in all_exported(demo).items() if "no_id_check" in kinds(r)}
     env = {"AUDITOR_AUDIT__AGE_THRESHOLD": "30"}
     auditor(demo_copy, "audit", "--since", str(DATES[0]), "--date", str(DATES[-1]), env=env)
     rows: dict[Key, dict[str, str]] = {}
     for day in DATES:
         text = auditor(demo_copy, "flags", "--date", str(day), env=env).output
         rows |= {(r["store_id"], r["receipt_id"]): r for r in csv.DictReader(io.StringIO(text))}
-    at_30 = {k for k, r in rows.items() if "under_age_threshold" in kinds(r)}
+    at_30 = {k for k, r in rows.items() if "no_id_check" in kinds(r)}
     assert at_30 == {
-        k for k, r in rows.items() if r["estimated_age"] and float(r["estimated_age"]) < 30
+        k
+        for k, r in rows.items()
+        if r["estimated_age"] and float(r["estimated_age"]) < 30 and not saw_id(known[k])
     }
     assert at_25 < at_30
     assert len(at_30 & expected[30]) >= len(at_25 & expected[25])
