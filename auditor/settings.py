@@ -47,6 +47,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_CONFIG_FILE = Path("auditor.toml")
 ENV_PREFIX = "AUDITOR_"
+LEGACY_LEGAL_AGE = 18  # the legal age of every audit run recorded before stores had rules
 
 
 class SettingsError(AuditorError):
@@ -199,10 +200,13 @@ class AuditSettings(_Section):
 
 @dataclass(frozen=True)
 class RecordedAudit:
-    """The ``[audit]`` settings an audit run recorded (``AuditRun.settings["audit"]``, written
-    by :meth:`Settings.as_json_dict`). A setting the record lacks, or holds as a value of
+    """The settings an audit run recorded (``AuditRun.settings``, written by
+    :meth:`Settings.as_json_dict`): its ``[audit]`` section, and the store's rules
+    (``settings["rules"]``, :meth:`StoreRules.as_json_dict`), which win over the section for
+    the threshold and the legal hours. A setting the record lacks, or holds as a value of
     another type, is None: records are read back as they were written, never re-validated, so
-    an old record still reads when the settings have changed since."""
+    an old record still reads when the settings have changed since. The one exception is
+    ``legal_age``: a run recorded before stores had rules was judged with the legal age 18."""
 
     age_threshold: int | float | None = None
     window_before_s: int | float | None = None
@@ -210,22 +214,33 @@ class RecordedAudit:
     frames_per_sale: int | float | None = None
     legal_hours_start: str | None = None
     legal_hours_end: str | None = None
+    legal_age: int | float = LEGACY_LEGAL_AGE
 
     @classmethod
     def of(cls, settings: Mapping[str, Any] | None) -> RecordedAudit:
-        """The audit section of a run's recorded settings (None or {}: every setting None)."""
-        audit = (settings or {}).get("audit")
-        if not isinstance(audit, Mapping):
-            return cls()
+        """The audit section and rules of a run's recorded settings (None or {}: every setting
+        None, the legal age 18)."""
+        recorded = settings or {}
+        audit = recorded.get("audit")
+        audit = audit if isinstance(audit, Mapping) else {}
+        rules = recorded.get("rules")
+        rules = rules if isinstance(rules, Mapping) else {}
 
         def number(key: str) -> int | float | None:
-            value = audit.get(key)
-            return value if isinstance(value, int | float) else None
+            for section in (rules, audit):
+                value = section.get(key)
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    return value
+            return None
 
         def text(key: str) -> str | None:
-            value = audit.get(key)
-            return value if isinstance(value, str) else None
+            for section in (rules, audit):
+                value = section.get(key)
+                if isinstance(value, str):
+                    return value
+            return None
 
+        legal_age = rules.get("legal_age")
         return cls(
             age_threshold=number("age_threshold"),
             window_before_s=number("window_before_s"),
@@ -233,6 +248,9 @@ class RecordedAudit:
             frames_per_sale=number("frames_per_sale"),
             legal_hours_start=text("legal_hours_start"),
             legal_hours_end=text("legal_hours_end"),
+            legal_age=legal_age
+            if isinstance(legal_age, int | float) and not isinstance(legal_age, bool)
+            else LEGACY_LEGAL_AGE,
         )
 
 

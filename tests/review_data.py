@@ -25,6 +25,7 @@ from auditor.db.models import (
 )
 from auditor.settings import Settings
 from auditor.users import hash_password
+from auditor.vocabulary import AGE_KINDS
 from tests.factories import jpeg_bytes
 
 PASSWORD = "correct horse battery"
@@ -35,7 +36,7 @@ class Made:
     """Ids of what a builder wrote."""
 
     sales: dict[str, int] = field(default_factory=dict)  # receipt id -> sale id
-    flags: dict[str, int] = field(default_factory=dict)  # receipt id -> under-age (first) flag id
+    flags: dict[str, int] = field(default_factory=dict)  # receipt id -> its first flag's id
     snapshots: dict[str, int] = field(default_factory=dict)  # receipt id -> snapshot id
     runs: dict[tuple[str, date], int] = field(default_factory=dict)
     users: dict[str, int] = field(default_factory=dict)  # user name -> user id
@@ -100,9 +101,15 @@ class ChainBuilder:
         day: date | None = None,
         register: str = "R1",
         cashier: str = "C1",
+        p_under_legal: float | None = None,
+        legal_age: int | None = 18,
+        age_check: str | None = None,
+        birth_date: date | None = None,
+        challenged: bool = False,
     ) -> int:
         """An audited alcohol sale with its verdict; flags ``kinds`` (default: under-age when
-        ``age`` is under ``threshold``), a frame file and a crop on the under-age flag."""
+        ``age`` is under ``threshold``), a frame file and a crop on each under-age flag
+        (``AGE_KINDS``). Every flag carries ``legal_age`` and the sale's ``p_under_legal``."""
         self.store(store)
         self.till(store, register, cashier)
         run_id = self.run(store, day or sold_at.date(), threshold)
@@ -117,6 +124,8 @@ class ChainBuilder:
             total_cents=843,
             content_hash=receipt_id,
             source_file="test.csv",
+            age_check=age_check,
+            birth_date=birth_date,
         )
         self.session.add(sale)
         self.session.flush()
@@ -159,10 +168,12 @@ class ChainBuilder:
                 frames_read=int(frame),
                 faces_found=int(age is not None),
                 flag_kinds=";".join(kinds),
+                p_under_legal=p_under_legal,
+                challenged=challenged,
             )
         )
         for kind in kinds:
-            under = kind == "under_age_threshold"
+            under = kind in AGE_KINDS
             flag = Flag(
                 run_id=run_id,
                 sale_id=sale.id,
@@ -177,6 +188,8 @@ class ChainBuilder:
                 age=age,
                 spread=spread if age is not None else None,
                 face_crop=jpeg_bytes(self._next_seed()) if under and crop else None,
+                legal_age=legal_age,
+                p_under_legal=p_under_legal,
             )
             self.session.add(flag)
             self.session.flush()

@@ -230,7 +230,7 @@ def test_dask_executor_from_environment(tmp_path: Path, monkeypatch: pytest.Monk
 def test_recorded_audit_reads_what_a_run_recorded() -> None:
     recorded = {"audit": AuditSettings().model_dump(mode="json")}  # as Settings.as_json_dict
     audit = RecordedAudit.of(recorded)
-    assert audit == RecordedAudit(25, 5.0, 10.0, 3, "08:00:00", "23:00:00")
+    assert audit == RecordedAudit(25, 5.0, 10.0, 3, "08:00:00", "23:00:00", 18)
 
 
 @pytest.mark.parametrize(
@@ -242,6 +242,16 @@ def test_recorded_audit_reads_what_a_run_recorded() -> None:
         ({"audit": {"age_threshold": 21}}, RecordedAudit(age_threshold=21)),
         ({"audit": {"age_threshold": "21", "legal_hours_end": 23}}, RecordedAudit()),
         ({"audit": {"frames_per_sale": 5, "retired_setting": 1}}, RecordedAudit(frames_per_sale=5)),
+        # a store's own rules win over the [audit] section; without them the legal age is 18
+        (
+            {
+                "audit": {"age_threshold": 25, "legal_hours_end": "23:00:00"},
+                "rules": {"legal_age": 21, "age_threshold": 30, "legal_hours_end": "22:00:00"},
+            },
+            RecordedAudit(age_threshold=30, legal_hours_end="22:00:00", legal_age=21),
+        ),
+        ({"rules": {"legal_age": "21", "age_threshold": True}}, RecordedAudit(legal_age=18)),
+        ({"rules": None, "audit": {"age_threshold": 21}}, RecordedAudit(age_threshold=21)),
     ],
 )
 def test_recorded_audit_of_partial_records(

@@ -1,11 +1,16 @@
 """The night's verdicts for loss-prevention tools: one row per audited alcohol sale.
 
 Columns (:data:`EXPORT_COLUMNS`): ``store_id, register_id, cashier_id, receipt_id, sold_at,
-estimated_age, age_spread, flags``. ``sold_at`` is the store's local time in ISO 8601 with its
-UTC offset; the age and its spread are in years, rounded to 0.1, empty (JSON: null) when no
-face was estimated; ``flags`` are the flag kinds, ``;``-separated in CSV (empty for a clean
-sale) and a list in JSON. Rows come from each store-night's current (succeeded) run, ordered by
-store, time of sale and receipt.
+estimated_age, age_spread, legal_age, age_threshold, p_under_legal, p_under_threshold,
+challenged, flags``. ``sold_at`` is the store's local time in ISO 8601 with its UTC offset; the
+age and its spread are in years, rounded to 0.1, empty (JSON: null) when no face was estimated;
+``legal_age`` and ``age_threshold`` are the rules the night's run used for the store (a run
+recorded before stores had rules: the legal age 18); ``p_under_legal`` and
+``p_under_threshold`` the probabilities that the shopper is under them (0 to 1, rounded to
+0.001; empty without a face); ``challenged`` whether the sale was estimated under the threshold
+with an ID check recorded at the till (so not flagged; ``true``/``false`` in CSV); ``flags`` are
+the flag kinds, ``;``-separated in CSV (empty for a clean sale) and a list in JSON. Rows come
+from each store-night's current (succeeded) run, ordered by store, time of sale and receipt.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from sqlalchemy.orm import Session
 from auditor.db.models import AuditRun, Sale, SaleVerdict
 from auditor.db.queries import current_runs, known_store_ids
 from auditor.errors import AuditorError
-from auditor.settings import Settings
+from auditor.settings import RecordedAudit, Settings
 
 EXPORT_COLUMNS = [
     "store_id",
@@ -33,6 +38,11 @@ EXPORT_COLUMNS = [
     "sold_at",
     "estimated_age",
     "age_spread",
+    "legal_age",
+    "age_threshold",
+    "p_under_legal",
+    "p_under_threshold",
+    "challenged",
     "flags",
 ]
 FORMATS = ("csv", "json")
@@ -57,7 +67,13 @@ def night_verdicts(
     """Every verdict of ``day`` for ``store_ids`` (default: every store in the database)."""
     wanted = list(store_ids) or known_store_ids(session)
     current = current_runs(store_ids=wanted, first=day, last=day)
-    runs = dict(session.execute(current.with_only_columns(AuditRun.store_id, AuditRun.id)).all())
+    runs: dict[str, int] = {}
+    rules: dict[str, RecordedAudit] = {}
+    for store_id, run_id, recorded in session.execute(
+        current.with_only_columns(AuditRun.store_id, AuditRun.id, AuditRun.settings)
+    ):
+        runs[store_id] = run_id
+        rules[store_id] = RecordedAudit.of(recorded)
     query = (
         sa.select(
             Sale.store_id,
@@ -67,6 +83,9 @@ def night_verdicts(
             Sale.sold_at,
             SaleVerdict.estimated_age,
             SaleVerdict.age_spread,
+            SaleVerdict.p_under_legal,
+            SaleVerdict.p_under_threshold,
+            SaleVerdict.challenged,
             SaleVerdict.flag_kinds,
         )
         .join(SaleVerdict, SaleVerdict.sale_id == Sale.id)
@@ -74,9 +93,10 @@ def night_verdicts(
         .order_by(Sale.store_id, Sale.sold_at, Sale.receipt_id)
     )
     rows = []
-    for store_id, register_id, cashier_id, receipt_id, sold_at, age, spread, kinds in (
-        session.execute(query) if runs else []
-    ):
+    for row in session.execute(query) if runs else []:
+        store_id, register_id, cashier_id, receipt_id, sold_at, age, spread = row[:7]
+        p_legal, p_threshold, challenged, kinds = row[7:]
+        recorded = rules[store_id]
         rows.append(
             {
                 "store_id": store_id,
@@ -86,6 +106,11 @@ def night_verdicts(
                 "sold_at": sold_at.astimezone(settings.store_zone(store_id)).isoformat(),
                 "estimated_age": _rounded(age),
                 "age_spread": _rounded(spread),
+                "legal_age": _whole(recorded.legal_age),
+                "age_threshold": _whole(recorded.age_threshold),
+                "p_under_legal": _rounded(p_legal, 3),
+                "p_under_threshold": _rounded(p_threshold, 3),
+                "challenged": bool(challenged),
                 "flags": kinds.split(";") if kinds else [],
             }
         )
@@ -96,8 +121,13 @@ def night_verdicts(
     )
 
 
-def _rounded(value: float | None) -> float | None:
-    return None if value is None else round(value, 1)
+def _rounded(value: float | None, digits: int = 1) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _whole(value: int | float | None) -> int | float | None:
+    """A recorded number as an int when it is whole (records may hold 25.0)."""
+    return int(value) if value is not None and float(value).is_integer() else value
 
 
 def write_verdicts(rows: Sequence[dict[str, Any]], stream: IO[str], fmt: str = "csv") -> None:
@@ -111,9 +141,14 @@ def write_verdicts(rows: Sequence[dict[str, Any]], stream: IO[str], fmt: str = "
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(EXPORT_COLUMNS)
     for row in rows:
-        writer.writerow(
-            [
-                "" if row[c] is None else ";".join(row[c]) if c == "flags" else row[c]
-                for c in EXPORT_COLUMNS
-            ]
-        )
+        writer.writerow([_csv_cell(c, row[c]) for c in EXPORT_COLUMNS])
+
+
+def _csv_cell(column: str, value: Any) -> Any:
+    if value is None:
+        return ""
+    if column == "flags":
+        return ";".join(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value

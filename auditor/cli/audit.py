@@ -146,7 +146,9 @@ def audit_command(
     A business day is the store's local calendar day (00:00 to 24:00 in its time zone). Without
     --date, each store's yesterday. For each sale with an alcohol line: the frames of its
     register in the window around it, the shopper's face, an age estimate, and flags
-    (under_age_threshold, no_frame, no_face, unreadable_frame, outside_legal_hours).
+    (birth_date_under_age, id_contradicts_face, no_id_check, under_age_threshold, no_frame,
+    no_face, unreadable_frame, outside_legal_hours, pos_error), by each store's own legal age,
+    threshold and legal hours.
 
     A store-night with no sales and no frames in the database (a date typed wrong, data not
     ingested yet) is not audited and nothing is recorded: it is named, and the command exits 1
@@ -226,8 +228,11 @@ def flags_command(
 
     Columns: store_id, register_id, cashier_id, receipt_id, sold_at (store-local ISO 8601 with
     offset), estimated_age and age_spread (years, 0.1; empty when no face was estimated),
-    flags (';'-separated kinds in CSV, empty for a clean sale; a list in JSON). Exits 1 when a
-    store asked for, or every store, has no audit result for the date.
+    legal_age and age_threshold (the store's rules the night's audit used), p_under_legal and
+    p_under_threshold (the probabilities of a shopper under them, 0.001; empty without a
+    face), challenged (true: estimated under the threshold with an ID check recorded, so not
+    flagged), flags (';'-separated kinds in CSV, empty for a clean sale; a list in JSON).
+    Exits 1 when a store asked for, or every store, has no audit result for the date.
     """
     engine = app.existing_engine()
     require_current_schema(engine)

@@ -29,6 +29,8 @@ COLUMNS = (
     "confirmed_share",
     "minors_flagged",
     "adults_flagged",
+    "under_threshold",
+    "cleared",
 )
 
 
@@ -65,13 +67,16 @@ def threshold_command(
 ) -> None:
     """For age thresholds 16 to 30: the review load and what the model card expects.
 
-    Per threshold T, over the recent nights' succeeded audit runs: flags = audited alcohol
-    sales with an estimated age under T; flags per night = flags / nights audited;
-    confirmed share = among reviewed sales estimated under T, those whose latest decision on
-    the under-age flag is a confirmed violation; minors / adults flagged = the model card's
-    expected shares of minors 10-17 and adults 25+ estimated under T. The configured
-    threshold (audit.age_threshold) is marked, with what moving it would do. Changing it is a
-    settings change, recorded with every audit run.
+    Per threshold T, over the recent nights' succeeded audit runs: under threshold = audited
+    alcohol sales with an estimated age under T; cleared = those whose till recorded an ID
+    check (seen, scanned, or a birth date), which T does not flag; flags = under threshold -
+    cleared; flags per night = flags / nights audited (the review load); confirmed share =
+    among reviewed sales estimated under T, those whose latest decision on the threshold flag
+    (under_age_threshold, no_id_check) is a confirmed violation; minors / adults flagged = the
+    model card's expected shares of minors 10-17 and adults 25+ estimated under T. The
+    configured threshold (the store's age_threshold with one --store, else
+    audit.age_threshold) is marked, with what moving it would do. Changing it is a settings
+    change, recorded with every audit run.
     """
     settings = app.settings
     engine = app.existing_engine()
@@ -84,9 +89,12 @@ def threshold_command(
             until=until.date() if until else None,
             store_ids=list(store_ids),
         )
-    report = build_report(
-        inputs, configured=settings.audit.age_threshold, card=read_model_card(settings.model_path)
+    configured = (
+        settings.rules(store_ids[0]).age_threshold
+        if len(set(store_ids)) == 1
+        else settings.audit.age_threshold
     )
+    report = build_report(inputs, configured=configured, card=read_model_card(settings.model_path))
     if fmt == "json":
         output.write(json.dumps(report.as_json_dict(), indent=2) + "\n")
     elif fmt == "csv":
@@ -110,20 +118,25 @@ def format_table(report: ThresholdReport) -> str:
         head = (
             f"{i.nights} nights audited from {i.first_night} to {i.last_night} "
             f"({i.store_nights} store-nights, stores {', '.join(i.stores)}); "
-            f"configured threshold {report.configured} (audit.age_threshold)\n"
+            f"configured threshold {report.configured}\n"
         )
         used = ", ".join(f"{t} ({n})" for t, n in i.run_thresholds.items())
         head += f"thresholds the runs used (store-nights): {used}\n"
+        head += (
+            f"age checks recorded on {i.with_checks} of {len(i.estimates)} sales with an "
+            f"estimate; {len(i.cleared)} with an ID check count as cleared\n"
+        )
     lines = [
         head,
-        f"{'T':>3} {'flags':>7} {'/night':>7} {'reviewed':>8} {'confirmed':>9} "
-        f"{'conf.%':>7} {'minors%':>8} {'adults%':>8}",
+        f"{'T':>3} {'under':>7} {'cleared':>7} {'flags':>7} {'/night':>7} {'reviewed':>8} "
+        f"{'confirmed':>9} {'conf.%':>7} {'minors%':>8} {'adults%':>8}",
     ]
     for r in report.rows:
         per_night = "-" if r.flags_per_night is None else f"{r.flags_per_night:.1f}"
         mark = " <- configured" if r.threshold == report.configured else ""
         lines.append(
-            f"{r.threshold:>3} {r.flags:>7} {per_night:>7} {r.reviewed:>8} {r.confirmed:>9} "
+            f"{r.threshold:>3} {r.under_threshold:>7} {r.cleared:>7} {r.flags:>7} {per_night:>7} "
+            f"{r.reviewed:>8} {r.confirmed:>9} "
             f"{_pct(r.confirmed_share):>7} {_pct(r.minors_flagged):>8} "
             f"{_pct(r.adults_flagged):>8}{mark}"
         )

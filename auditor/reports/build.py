@@ -39,6 +39,7 @@ from auditor.vocabulary import FlagKind
 logger = logging.getLogger(__name__)
 
 _NIGHT_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+CHAIN_CASHIERS = 25  # the chain index lists this many ranked cashiers, lowest challenge rate first
 
 
 @dataclass
@@ -169,15 +170,25 @@ def write_night_reports(
     report = NightReport(day=day, index=out / "index.html")
     wanted = set(store_ids) if store_ids is not None else set(known)
     rows = []
+    challenges: list[figures.ChallengeRow] = []
     for store_id in known:  # one store's window in memory at a time
         with Session(engine) as session:
             window = queries.chain_window(session, day=day, nights=nights, store_ids=[store_id])
+            cashiers = queries.store_cashiers(session, store_id)
         # times are shown in the zone the audit used: the settings' (else the chain's)
         window.stores["timezone"] = [str(settings.store_zone(store_id))]
         (row,) = figures.store_rows(
             stores=window.stores, runs=window.runs, verdicts=window.verdicts, day=day, nights=nights
         )
         rows.append(row)
+        tonight, before = figures.night_and_before(window.verdicts, day=day, nights=nights)
+        challenges += figures.challenge_rows(
+            tonight=tonight,
+            before=before,
+            cashiers=cashiers,
+            min_sales=settings.reports.min_sales_to_rank,
+            store_id=store_id,
+        )
         if store_id not in wanted:
             continue
         try:
@@ -196,7 +207,8 @@ def write_night_reports(
         for row in rows
         if (out / f"{store_filename(row.store_id)}.html").is_file()
     }
-    write_atomic(report.index, chain_index(settings, rows, day, days, pages, now))
+    ranked = figures.rank_challenges(challenges, min_sales=settings.reports.min_sales_to_rank)
+    write_atomic(report.index, chain_index(settings, rows, day, days, pages, now, ranked))
     _relink_neighbours(settings.report_dir, days, day)
     with Session(engine) as session:
         report.nights_index = write_nights_index(session=session, settings=settings, now=now)
@@ -216,8 +228,13 @@ def chain_index(
     days: Sequence[date],
     pages: dict[str, str],
     now: datetime,
+    challenges: Sequence[figures.ChallengeRow] = (),
 ) -> str:
-    """The chain index of ``day``: ``rows`` from :func:`figures.store_rows`."""
+    """The chain index of ``day``: ``rows`` from :func:`figures.store_rows`, ``challenges``
+    the chain's cashiers from :func:`figures.rank_challenges` (the first
+    :data:`CHAIN_CASHIERS` ranked ones are listed)."""
+    ranked = [c for c in challenges if c.ranked]
+    names = {row.store_id: row.name or row.store_id for row in rows}
     return render(
         "report/index.html",
         chain=settings.chain.name,
@@ -227,6 +244,11 @@ def chain_index(
         pages=pages,
         nights=settings.reports.trend_nights,
         kinds=list(FlagKind),
+        challenges=ranked[:CHAIN_CASHIERS],
+        challenges_ranked=len(ranked),
+        challenges_unranked=len(challenges) - len(ranked),
+        store_names=names,
+        min_sales=settings.reports.min_sales_to_rank,
         nav=_chain_nav(days, day),
         generated_at=now.astimezone(ZoneInfo(settings.chain.default_timezone)),
     )
@@ -270,6 +292,7 @@ def store_page(
         "ages": charts.age_histogram(page.ages, page.threshold),
         "hours": charts.flags_by_hour(page.hourly),
         "trend": charts.nightly_trend(page.trend),
+        "challenges": charts.challenge_trend(page.trend),
         "mix": charts.purchase_mix(page.mix),
     }
     name = f"{store_filename(row.store_id)}.html"

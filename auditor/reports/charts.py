@@ -145,7 +145,7 @@ def flags_by_hour(hours: Hourly) -> str | None:
         x = list(range(24))
         ax.bar(x, hours.sales, color=LIGHT, label="alcohol sales")
         ax.bar(x, hours.flagged, color=ACCENT, label="flagged")
-        ax.bar(x, hours.under_age, color=WARN, label="under the threshold")
+        ax.bar(x, hours.under_age, color=WARN, label="under-age flags")
         ax.set_xticks(range(0, 24, 2))
         ax.set_xlim(-0.6, 23.6)
         ax.set_xlabel("hour of sale (store time)")
@@ -178,6 +178,27 @@ def nightly_trend(points: Sequence[TrendPoint]) -> str | None:
         fig.autofmt_xdate(rotation=45)
 
     return chart("trend", draw)
+
+
+def challenge_trend(points: Sequence[TrendPoint]) -> str | None:
+    """The challenge rate night by night: of the sales estimated under the threshold whose till
+    records age checks, the share with an ID check recorded (gaps: nights without such sales)."""
+    if not any(p.challenges is not None and p.challenges.due for p in points):
+        return None
+
+    def draw(fig: Figure, ax: Axes) -> None:
+        days: list[Any] = [p.day for p in points]
+        rates = [_percent(p.challenges.rate if p.challenges else None) for p in points]
+        ax.plot(days, rates, color=ACCENT, marker="o", markersize=3, label="challenge rate")
+        ax.plot(days[-1:], rates[-1:], color=ACCENT, marker="o", markersize=7)
+        ax.set_ylabel("% with an ID check recorded")
+        ax.set_ylim(0, 105)
+        ax.set_xlim(days[0] - timedelta(days=0.5), days[-1] + timedelta(days=0.5))
+        ax.xaxis.set_major_locator(DayLocator(interval=max(1, len(days) // 8)))
+        ax.xaxis.set_major_formatter(DateFormatter("%d %b"))
+        fig.autofmt_xdate(rotation=45)
+
+    return chart("challenges", draw)
 
 
 def purchase_mix(mix: PurchaseMix | None) -> str | None:

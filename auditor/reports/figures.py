@@ -31,6 +31,30 @@ Cashier ranking (:func:`cashier_rows`): cashiers with at least ``min_sales`` alc
 night (20 by default) are ranked by flag rate, highest first (ties: more flagged sales, then
 the id); cashiers with fewer are listed after them, unranked, with a caution: a rate from a
 handful of sales says little.
+
+Under-age flags are the flags of :data:`~auditor.vocabulary.AGE_KINDS` (under the threshold,
+no ID check, a birth date under the legal age, an ID that contradicts the face): the
+**under-age** counts are of sales with at least one of them, and only they keep a face.
+
+The **challenge rate** (:class:`Challenges`) of a cashier, a store or a night is::
+
+    challenged / (challenged + no_id_check)
+
+over the alcohol sales whose combined estimate is under the run's threshold and whose till
+records age checks: ``challenged`` are those where an ID check was recorded (seen, scanned, or a
+birth date taken; ``sale_verdicts.challenged``), ``no_id_check`` those where none was (flagged
+``no_id_check``). Together they are every sale estimated under the threshold in a POS export
+with age-check columns. Sales of exports without those columns (flagged
+``under_age_threshold`` when young-looking) say nothing of checks and do not count; a cashier
+without any counted sale has no rate. Cashiers are ranked by it lowest first
+(:func:`challenge_rows`): over the night and the ``nights`` nights before it pooled, and only
+when that rests on at least ``min_sales`` counted sales; the others follow, unranked, with the
+same caution as for flag rates.
+
+Risk order of flagged sales (:func:`risk_order`): hard violations first
+(:attr:`~auditor.vocabulary.FlagKind.is_violation`: a birth date under the legal age, an ID that
+contradicts the face), then by the probability that the shopper is under the legal age, highest
+first (sales without it, no face found, last), then by time of sale and receipt.
 """
 
 from __future__ import annotations
@@ -47,8 +71,8 @@ import numpy as np
 import pandas as pd
 
 from auditor.audit.business_day import day_bounds
-from auditor.settings import RecordedAudit
-from auditor.vocabulary import Decision, Evidence, FlagKind, NightState, RunStatus
+from auditor.settings import LEGACY_LEGAL_AGE, RecordedAudit
+from auditor.vocabulary import AGE_KINDS, Decision, Evidence, FlagKind, NightState, RunStatus
 
 Z_95 = 1.959964
 
@@ -95,12 +119,56 @@ def has_kind(flag_kinds: pd.Series, kind: str) -> pd.Series:
     return (";" + flag_kinds.fillna("").astype(str) + ";").str.contains(f";{kind};", regex=False)
 
 
+def has_any_kind(flag_kinds: pd.Series, kinds: Iterable[str]) -> pd.Series:
+    """Which ``;``-joined flag lists hold at least one of ``kinds``."""
+    found = pd.Series(False, index=flag_kinds.index)
+    for kind in kinds:
+        found |= has_kind(flag_kinds, kind)
+    return found
+
+
+def has_age_kind(flag_kinds: pd.Series) -> pd.Series:
+    """Which ``;``-joined flag lists hold an under-age flag (:data:`AGE_KINDS`)."""
+    return has_any_kind(flag_kinds, AGE_KINDS)
+
+
 def is_flagged(flag_kinds: pd.Series) -> pd.Series:
     return flag_kinds.fillna("").astype(str) != ""
 
 
 def split_kinds(flag_kinds: str | None) -> list[str]:
     return [k for k in (flag_kinds or "").split(";") if k]
+
+
+# -- challenges ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Challenges:
+    """Sales estimated under the threshold whose till records age checks (``due``), and those
+    of them with an ID check recorded (``challenged``): see the module's docstring."""
+
+    challenged: int = 0
+    due: int = 0
+
+    @property
+    def rate(self) -> float | None:
+        return rate(self.challenged, self.due)
+
+    def __add__(self, other: Challenges) -> Challenges:
+        return Challenges(self.challenged + other.challenged, self.due + other.due)
+
+
+def challenges(verdicts: pd.DataFrame) -> Challenges:
+    """The challenges among ``verdicts`` (columns ``challenged``, ``flag_kinds``)."""
+    if verdicts.empty:
+        return Challenges()
+    if "challenged" in verdicts:
+        challenged = verdicts["challenged"].eq(True)  # None (not known) is not challenged
+    else:
+        challenged = pd.Series(False, index=verdicts.index)
+    unchecked = has_kind(verdicts["flag_kinds"], FlagKind.NO_ID_CHECK)
+    return Challenges(int(challenged.sum()), int((challenged | unchecked).sum()))
 
 
 # -- one store, one night ------------------------------------------------------------------------
@@ -115,6 +183,8 @@ class NightFigures:
     sales_with_face: int = 0
     flagged_sales: int = 0
     flags_by_kind: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FlagKind, 0))
+    under_age: int = 0  # sales with an under-age flag (any of AGE_KINDS)
+    challenges: Challenges = field(default_factory=Challenges)
 
     @property
     def frame_coverage(self) -> float | None:
@@ -129,10 +199,6 @@ class NightFigures:
         return rate(self.flagged_sales, self.alcohol_sales)
 
     @property
-    def under_age(self) -> int:
-        return self.flags_by_kind.get(FlagKind.UNDER_AGE_THRESHOLD, 0)
-
-    @property
     def flags(self) -> int:
         return sum(self.flags_by_kind.values())
 
@@ -143,6 +209,8 @@ class NightFigures:
             self.sales_with_face + other.sales_with_face,
             self.flagged_sales + other.flagged_sales,
             {k: self.flags_by_kind.get(k, 0) + other.flags_by_kind.get(k, 0) for k in FlagKind},
+            self.under_age + other.under_age,
+            self.challenges + other.challenges,
         )
 
 
@@ -155,6 +223,8 @@ def night_figures(verdicts: pd.DataFrame) -> NightFigures:
         sales_with_face=int((verdicts["faces_found"] > 0).sum()),
         flagged_sales=int(is_flagged(kinds).sum()),
         flags_by_kind={k: int(has_kind(kinds, k).sum()) for k in FlagKind},
+        under_age=int(has_age_kind(kinds).sum()),
+        challenges=challenges(verdicts),
     )
 
 
@@ -166,6 +236,7 @@ class Baseline:
     alcohol_sales: int = 0
     flagged_sales: int = 0
     under_age: int = 0
+    challenges: Challenges = field(default_factory=Challenges)
 
     @property
     def flag_rate(self) -> float | None:
@@ -183,7 +254,8 @@ def baseline(verdicts: pd.DataFrame, nights_with_results: int) -> Baseline:
         nights=nights_with_results,
         alcohol_sales=len(verdicts),
         flagged_sales=int(is_flagged(kinds).sum()),
-        under_age=int(has_kind(kinds, FlagKind.UNDER_AGE_THRESHOLD).sum()),
+        under_age=int(has_age_kind(kinds).sum()),
+        challenges=challenges(verdicts),
     )
 
 
@@ -239,6 +311,7 @@ class SettingsUsed:
     """What a run was judged with, as recorded in its ``audit_runs`` row."""
 
     age_threshold: int | float | None
+    legal_age: int | float
     window_before_s: int | float | None
     window_after_s: int | float | None
     frames_per_sale: int | float | None
@@ -256,6 +329,7 @@ def settings_used(run: RunRow, zone: ZoneInfo) -> SettingsUsed:
     seconds = ((run.get("stats") or {}).get("seconds") or {}).get("total")
     return SettingsUsed(
         age_threshold=audit.age_threshold,
+        legal_age=audit.legal_age,
         window_before_s=audit.window_before_s,
         window_after_s=audit.window_after_s,
         frames_per_sale=audit.frames_per_sale,
@@ -298,6 +372,16 @@ class StoreRow:
         return change(self.night.flag_rate, self.baseline.flag_rate)
 
     @property
+    def challenge_change(self) -> float | None:
+        return change(self.night.challenges.rate, self.baseline.challenges.rate)
+
+    @property
+    def rules(self) -> RecordedAudit | None:
+        """The rules the night's current run recorded (None without a result)."""
+        current = self.run.current
+        return RecordedAudit.of(current.get("settings")) if current is not None else None
+
+    @property
     def risk(self) -> float:
         return wilson_lower(self.night.flagged_sales, self.night.alcohol_sales)
 
@@ -308,6 +392,15 @@ class StoreRow:
     @property
     def no_frames(self) -> bool:
         return self.night.alcohol_sales > 0 and self.night.sales_with_frames == 0
+
+
+def night_and_before(
+    verdicts: pd.DataFrame, *, day: date, nights: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The verdicts of ``day``, and those of the ``nights`` nights before it."""
+    first = day - timedelta(days=nights)
+    dates = verdicts["business_date"]
+    return verdicts[dates == day], verdicts[(dates >= first) & (dates < day)]
 
 
 def store_rows(
@@ -328,8 +421,7 @@ def store_rows(
     for store_id, name, timezone in stores[["id", "name", "timezone"]].itertuples(index=False):
         store_runs = runs[(runs["store_id"] == store_id) & (runs["business_date"] == day)]
         mine = verdicts[verdicts["store_id"] == store_id]
-        tonight = mine[mine["business_date"] == day]
-        before = mine[(mine["business_date"] >= first) & (mine["business_date"] < day)]
+        tonight, before = night_and_before(mine, day=day, nights=nights)
         rows.append(
             StoreRow(
                 store_id=store_id,
@@ -453,7 +545,7 @@ def cashier_rows(
                 name=str(names.get(cashier_id, "") or ""),
                 alcohol_sales=count,
                 flagged_sales=int(is_flagged(kinds).sum()),
-                under_age=int(has_kind(kinds, FlagKind.UNDER_AGE_THRESHOLD).sum()),
+                under_age=int(has_age_kind(kinds).sum()),
                 confirmed=int(sales["sale_id"].isin(confirmed).sum()),
                 baseline_sales=len(past),
                 baseline_flagged=int(is_flagged(past["flag_kinds"]).sum()),
@@ -473,6 +565,74 @@ def cashier_rows(
     return [replace(r, rank=n) for n, r in enumerate(ranked, start=1)] + unranked
 
 
+@dataclass(frozen=True)
+class ChallengeRow:
+    """One cashier's challenge rate: tonight, the nights before, and both pooled (ranked)."""
+
+    store_id: str
+    cashier_id: str
+    name: str
+    tonight: Challenges
+    before: Challenges
+    ranked: bool = False
+    rank: int | None = None
+
+    @property
+    def window(self) -> Challenges:
+        """Tonight and the nights before, pooled: what the cashier is ranked by."""
+        return self.tonight + self.before
+
+    @property
+    def change(self) -> float | None:
+        return change(self.tonight.rate, self.before.rate)
+
+
+def challenge_rows(
+    *,
+    tonight: pd.DataFrame,
+    before: pd.DataFrame,
+    cashiers: pd.DataFrame,
+    min_sales: int,
+    store_id: str = "",
+) -> list[ChallengeRow]:
+    """Tonight's cashiers (those with an alcohol sale) by challenge rate, lowest first.
+
+    ``tonight`` and ``before`` are verdicts (with ``cashier_id``, ``flag_kinds``,
+    ``challenged``); ``cashiers`` gives names. See :func:`rank_challenges` for the order.
+    """
+    names = dict(zip(cashiers["cashier_id"], cashiers["name"], strict=True))
+    rows = [
+        ChallengeRow(
+            store_id=store_id,
+            cashier_id=str(cashier_id),
+            name=str(names.get(cashier_id, "") or ""),
+            tonight=challenges(sales),
+            before=challenges(before[before["cashier_id"] == cashier_id]),
+            ranked=False,
+        )
+        for cashier_id, sales in tonight.groupby("cashier_id", sort=True)
+    ]
+    return rank_challenges(rows, min_sales=min_sales)
+
+
+def rank_challenges(rows: Iterable[ChallengeRow], *, min_sales: int) -> list[ChallengeRow]:
+    """Cashiers whose pooled challenge rate rests on at least ``min_sales`` counted sales, by
+    that rate, lowest first (ties: more counted sales, then store and cashier id), ranked from
+    1; then the others, unranked (most counted sales first)."""
+    rows = list(rows)
+    ranked = sorted(
+        (r for r in rows if r.window.due >= max(min_sales, 1)),
+        key=lambda r: (r.window.challenged / r.window.due, -r.window.due, r.store_id, r.cashier_id),
+    )
+    unranked = sorted(
+        (r for r in rows if r.window.due < max(min_sales, 1)),
+        key=lambda r: (-r.window.due, r.store_id, r.cashier_id),
+    )
+    return [replace(r, ranked=True, rank=n) for n, r in enumerate(ranked, start=1)] + [
+        replace(r, ranked=False, rank=None) for r in unranked
+    ]
+
+
 # -- flagged sales -------------------------------------------------------------------------------
 
 
@@ -489,9 +649,10 @@ class FlaggedSale:
     """One flagged sale with its evidence, as the flagged-sales table shows it.
 
     ``evidence`` is ``crop`` (``face_crop`` holds the stored JPEG of the face the under-age
-    flag was raised on), ``removed`` (the crop was purged under the retention rules),
-    ``missing`` (an under-age flag without a stored crop) or ``none`` (no face is kept for
-    other flag kinds).
+    flag, ``evidence_kind``, was raised on), ``removed`` (the crop was purged under the
+    retention rules), ``missing`` (an under-age flag without a stored crop) or ``none`` (no
+    face is kept for other flag kinds). ``p_under_legal`` is the probability that the shopper
+    is under ``legal_age``, the legal age of the run (None without a face).
     """
 
     sale_id: int
@@ -507,10 +668,38 @@ class FlaggedSale:
     reviews: dict[str, ReviewStatus | None]  # by flag kind; None: not reviewed
     evidence: Evidence
     face_crop: bytes | None = None
+    evidence_kind: str | None = None
+    p_under_legal: float | None = None
+    legal_age: int | float = LEGACY_LEGAL_AGE
+    store_id: str = ""
 
     @property
     def open_kinds(self) -> list[str]:
         return [k for k in self.kinds if self.reviews.get(k) is None]
+
+    @property
+    def under_age(self) -> bool:
+        """Whether the sale has an under-age flag (:data:`~auditor.vocabulary.AGE_KINDS`)."""
+        return any(k in AGE_KINDS for k in self.kinds)
+
+    @property
+    def violation(self) -> bool:
+        """Whether the sale has a hard violation's flag (ranked first in review)."""
+        return any(k in _VIOLATIONS for k in self.kinds)
+
+
+_VIOLATIONS = frozenset(k for k in FlagKind if k.is_violation)
+
+
+def risk_order(sales: Iterable[FlaggedSale]) -> list[FlaggedSale]:
+    """The sales by risk (see the module's docstring): violations, then P(under the legal
+    age) highest first, no probability last, then time of sale and receipt."""
+
+    def key(sale: FlaggedSale) -> tuple[Any, ...]:
+        p = sale.p_under_legal
+        return (not sale.violation, p is None, -(p or 0.0), sale.sold_at, sale.receipt_id)
+
+    return sorted(sales, key=key)
 
 
 def flagged_sales(
@@ -522,25 +711,21 @@ def flagged_sales(
     cashiers: pd.DataFrame,
     zone: ZoneInfo,
 ) -> list[FlaggedSale]:
-    """The night's flagged sales in order of time (then receipt), with evidence and reviews.
+    """The night's flagged sales by risk (:func:`risk_order`), with evidence and reviews.
 
     ``verdicts`` are the night's; ``flags`` its current run's flags (``sale_id``, ``kind``,
-    ``face_crop``, ``evidence_purged_at``); ``lines`` the sale lines (``sale_id``,
-    ``line_no``, ``product_name``, ``quantity``, ``is_alcohol``).
+    ``face_crop``, ``evidence_purged_at``, ``legal_age``); ``lines`` the sale lines
+    (``sale_id``, ``line_no``, ``product_name``, ``quantity``, ``is_alcohol``).
     """
     flagged = verdicts[is_flagged(verdicts["flag_kinds"])].sort_values(["sold_at", "receipt_id"])
     if flagged.empty:
         return []
     names = dict(zip(cashiers["cashier_id"], cashiers["name"], strict=True))
-    under_age = flags[flags["kind"] == FlagKind.UNDER_AGE_THRESHOLD].drop_duplicates("sale_id")
-    evidence_of = {
-        int(sale_id): (crop, purged)
-        for sale_id, crop, purged in zip(
-            under_age["sale_id"],
-            under_age["face_crop"],
-            under_age["evidence_purged_at"],
-            strict=True,
-        )
+    evidence_of = _age_evidence(flags)
+    legal_ages = flags.dropna(subset=["legal_age"]).drop_duplicates("sale_id")
+    legal_age_of = {
+        int(sale_id): int(age)
+        for sale_id, age in zip(legal_ages["sale_id"], legal_ages["legal_age"], strict=True)
     }
     alcohol = lines[
         lines["is_alcohol"].astype(bool) & lines["sale_id"].isin(flagged["sale_id"])
@@ -572,13 +757,17 @@ def flagged_sales(
         "cashier_id",
         "estimated_age",
         "age_spread",
+        "p_under_legal",
+        "store_id",
     ]
     rows = []
     for row in flagged[sale_columns].itertuples(index=False):
-        number, flag_kinds, sold, receipt_id, register_id, cashier_id, age, spread = row
+        number, flag_kinds, sold, receipt_id, register_id, cashier_id, age, spread = row[:8]
+        p_legal, store = row[8:]
         sale_id = int(number)
         kinds = split_kinds(flag_kinds)
-        evidence, crop = _evidence(evidence_of.get(sale_id), FlagKind.UNDER_AGE_THRESHOLD in kinds)
+        found = evidence_of.get(sale_id)
+        evidence, crop = _evidence(found[1:] if found else None, any(k in AGE_KINDS for k in kinds))
         sold_at = local(sold, zone)
         assert sold_at is not None
         rows.append(
@@ -596,9 +785,37 @@ def flagged_sales(
                 reviews={k: review_of.get((sale_id, k)) for k in kinds},
                 evidence=evidence,
                 face_crop=crop,
+                evidence_kind=found[0] if found and evidence == Evidence.CROP else None,
+                p_under_legal=_number(p_legal),
+                legal_age=legal_age_of.get(sale_id, LEGACY_LEGAL_AGE),
+                store_id=str(store),
             )
         )
-    return rows
+    return risk_order(rows)
+
+
+def _age_evidence(flags: pd.DataFrame) -> dict[int, tuple[str, Any, Any]]:
+    """Each sale's under-age flag that shows its face: (kind, face crop, purged at) of the
+    first in :class:`FlagKind` order that has a crop, else of the first."""
+    under_age = flags[flags["kind"].isin(list(AGE_KINDS))]
+    order = {kind: n for n, kind in enumerate(FlagKind)}
+    found: dict[int, tuple[str, Any, Any]] = {}
+    for sale_id, kind, crop, purged in sorted(
+        zip(
+            under_age["sale_id"],
+            under_age["kind"],
+            under_age["face_crop"],
+            under_age["evidence_purged_at"],
+            strict=True,
+        ),
+        key=lambda f: (int(f[0]), not _is_jpeg_data(f[2]), order.get(f[1], len(order))),
+    ):
+        found.setdefault(int(sale_id), (str(kind), crop, purged))
+    return found
+
+
+def _is_jpeg_data(crop: Any) -> bool:
+    return isinstance(crop, bytes | bytearray | memoryview) and len(crop) > 0
 
 
 def _item(quantity: float, product: str) -> str:
@@ -618,7 +835,7 @@ def _evidence(flag: tuple[Any, Any] | None, is_under_age: bool) -> tuple[Evidenc
     if flag is None:
         return Evidence.MISSING, None
     crop, purged = flag
-    if isinstance(crop, bytes | bytearray | memoryview) and len(crop) > 0:
+    if _is_jpeg_data(crop):
         return Evidence.CROP, bytes(crop)
     if purged is not None and not pd.isna(purged):
         return Evidence.REMOVED, None
@@ -651,7 +868,7 @@ def hourly(verdicts: pd.DataFrame, zone: ZoneInfo) -> Hourly:
     return Hourly(
         count(everything),
         count(is_flagged(kinds)),
-        count(has_kind(kinds, FlagKind.UNDER_AGE_THRESHOLD)),
+        count(has_age_kind(kinds)),
     )
 
 
@@ -661,6 +878,7 @@ class TrendPoint:
     alcohol_sales: int | None  # None: no audit result that night
     flag_rate: float | None
     under_age_rate: float | None
+    challenges: Challenges | None = None  # None: no audit result that night
 
 
 def nightly_trend(
@@ -683,7 +901,8 @@ def nightly_trend(
                 d,
                 total,
                 rate(int(is_flagged(kinds).sum()), total),
-                rate(int(has_kind(kinds, FlagKind.UNDER_AGE_THRESHOLD).sum()), total),
+                rate(int(has_age_kind(kinds).sum()), total),
+                challenges(night),
             )
         )
     return points
@@ -771,6 +990,7 @@ class StoreNight:
     settings: SettingsUsed | None
     flagged: list[FlaggedSale]
     cashiers: list[CashierRow]
+    challenges: list[ChallengeRow]
     confirmed: int
     ages: list[float]
     threshold: float | None
@@ -797,9 +1017,7 @@ def store_night(
     with_mix: bool,
 ) -> StoreNight:
     """Assemble a store page's figures; ``runs`` and ``verdicts`` are this store's window."""
-    first = day - timedelta(days=nights)
-    tonight = verdicts[verdicts["business_date"] == day]
-    before = verdicts[(verdicts["business_date"] >= first) & (verdicts["business_date"] < day)]
+    tonight, before = night_and_before(verdicts, day=day, nights=nights)
     current = row.run.current
     used = settings_used(current, zone) if current is not None else None
     window_reviews = reviews[reviews["sale_id"].isin(verdicts["sale_id"])]
@@ -825,6 +1043,13 @@ def store_night(
             reviews=window_reviews,
             cashiers=cashiers,
             min_sales=min_sales,
+        ),
+        challenges=challenge_rows(
+            tonight=tonight,
+            before=before,
+            cashiers=cashiers,
+            min_sales=min_sales,
+            store_id=row.store_id,
         ),
         confirmed=int(tonight["sale_id"].isin(confirmed_sales(window_reviews)).sum()),
         ages=estimated_ages(tonight),

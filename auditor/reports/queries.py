@@ -61,6 +61,9 @@ VERDICT_COLUMNS = [
     "frames_read",
     "faces_found",
     "flag_kinds",
+    "p_under_legal",
+    "p_under_threshold",
+    "challenged",
 ]
 FLAG_COLUMNS = [
     "flag_id",
@@ -73,6 +76,8 @@ FLAG_COLUMNS = [
     "model_version",
     "face_crop",
     "evidence_purged_at",
+    "legal_age",
+    "p_under_legal",
 ]
 LINE_COLUMNS = [
     "sale_id",
@@ -113,6 +118,9 @@ def verdict_select() -> tuple[Any, ...]:
         SaleVerdict.frames_read,
         SaleVerdict.faces_found,
         SaleVerdict.flag_kinds,
+        SaleVerdict.p_under_legal,
+        SaleVerdict.p_under_threshold,
+        SaleVerdict.challenged,
     )
 
 
@@ -223,6 +231,8 @@ def store_evidence(
             Flag.model_version,
             crop,
             Flag.evidence_purged_at,
+            Flag.legal_age,
+            Flag.p_under_legal,
         )
         .where(Flag.run_id == run_id)
         .order_by(Flag.sale_id, Flag.id)
@@ -236,17 +246,22 @@ def store_evidence(
     window_runs = current_run_ids(store_ids=[store_id], first=first, last=day)
     window_sales = sa.select(SaleVerdict.sale_id).where(SaleVerdict.run_id.in_(window_runs))
     reviews = review_rows(session, window_sales)
+    return StoreEvidence(
+        flags=frame(flags, FLAG_COLUMNS, ("evidence_purged_at",)),
+        lines=frame(lines, LINE_COLUMNS),
+        reviews=frame(reviews, REVIEW_COLUMNS, ("reviewed_at",)),
+        cashiers=store_cashiers(session, store_id),
+    )
+
+
+def store_cashiers(session: Session, store_id: str) -> pd.DataFrame:
+    """The cashiers of a store (``CASHIER_COLUMNS``), by id."""
     cashiers = session.execute(
         sa.select(Cashier.cashier_id, Cashier.name)
         .where(Cashier.store_id == store_id)
         .order_by(Cashier.cashier_id)
     ).all()
-    return StoreEvidence(
-        flags=frame(flags, FLAG_COLUMNS, ("evidence_purged_at",)),
-        lines=frame(lines, LINE_COLUMNS),
-        reviews=frame(reviews, REVIEW_COLUMNS, ("reviewed_at",)),
-        cashiers=frame(cashiers, CASHIER_COLUMNS),
-    )
+    return frame(cashiers, CASHIER_COLUMNS)
 
 
 def nights_summary(session: Session, days: Sequence[date]) -> pd.DataFrame:

@@ -112,6 +112,14 @@ def fmt_day(value: date) -> str:
     return f"{value:%A} {value.day} {value:%B %Y}"
 
 
+def fmt_p_under(p: float | None, age: float | int | None) -> str:
+    """The probability of a shopper under ``age``: ``P(<18) 0.93``; a dash when missing."""
+    if p is None or p != p:
+        return DASH
+    limit = DASH if age is None or age != age else f"{age:g}"
+    return f"P(<{limit}) {p:.2f}"
+
+
 def jpeg_uri(data: bytes | None) -> str:
     """A JPEG as a ``data:`` URI, to embed it in the page; empty when it is not a JPEG."""
     if not data or not data.startswith(b"\xff\xd8"):
@@ -129,6 +137,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "pct": fmt_pct,
     "points": fmt_points,
     "age": fmt_age,
+    "p_under": fmt_p_under,
     "clock": fmt_clock,
     "when": fmt_when,
     "local_when": fmt_local_when,
@@ -185,17 +194,28 @@ def flagged_sales_table(
     with_zone: bool = False,
     review_links: Mapping[int, str] | None = None,
     select_form: str = "",
+    with_date: bool = False,
+    with_store: bool = False,
 ) -> Markup:
     """The flagged-sales table (``report/_flagged_sales.html``) as HTML to place in a page.
 
     ``rows`` come from :func:`auditor.reports.figures.flagged_sales`; ``with_zone`` adds the
     zone to each time (nights when the clocks change); ``review_links`` maps a sale id to a
     URL, shown as a "review" link in the row; ``select_form`` (a form's id) starts each row with
-    a box that ticks the sale in that form. The page must extend ``base.html`` for the styles.
+    a box that ticks the sale in that form; ``with_date`` shows each sale's local date with its
+    time and ``with_store`` its store (a list of several nights or stores). The page must
+    extend ``base.html`` for the styles.
     """
     macro = template("report/_flagged_sales.html").module.flagged_sales  # type: ignore[attr-defined]
     return Markup(
-        macro(rows, with_zone=with_zone, review_links=review_links or {}, select_form=select_form)
+        macro(
+            rows,
+            with_zone=with_zone,
+            review_links=review_links or {},
+            select_form=select_form,
+            with_date=with_date,
+            with_store=with_store,
+        )
     )
 
 

@@ -9,7 +9,8 @@ from auditor.threshold.figures import ThresholdReport
 
 
 def threshold_chart(report: ThresholdReport) -> str | None:
-    """Flags per night (bars, left) and the shares (lines, right) by threshold, as inline SVG."""
+    """Flags per night (bars, left; above them, hatched, the sales an ID check cleared) and the
+    shares (lines, right) by threshold, as inline SVG."""
     from auditor.reports.charts import ACCENT, INK, LIGHT, WARN, chart
 
     rows = report.rows
@@ -21,7 +22,19 @@ def threshold_chart(report: ThresholdReport) -> str | None:
 
     def draw(fig: Any, ax: Any) -> None:
         x = [r.threshold for r in rows]
-        ax.bar(x, [r.flags_per_night or 0 for r in rows], color=LIGHT, label="flags per night")
+        per_night = [r.flags_per_night or 0 for r in rows]
+        ax.bar(x, per_night, color=LIGHT, label="flags per night")
+        nights = report.inputs.nights
+        if nights and any(r.cleared for r in rows):
+            ax.bar(
+                x,
+                [r.cleared / nights for r in rows],
+                bottom=per_night,
+                color="none",
+                edgecolor=LIGHT,
+                hatch="///",
+                label="cleared by an ID check",
+            )
         ax.set_xlabel("age threshold (years)")
         ax.set_ylabel("flags per night")
         ax.set_xticks(x)

@@ -3,11 +3,20 @@
 For each threshold T, over the succeeded audit runs of the recent nights (the last ``nights``
 business dates up to the latest audited one, or up to ``until``):
 
-- **flags** = the audited alcohol sales whose stored estimated age is under T (a sale without a
-  face has no estimate and is never counted); **flags per night** = flags / nights audited
-  (distinct business dates with a succeeded run in the window): the review load;
+- **under threshold** = the audited alcohol sales whose stored estimated age is under T (a sale
+  without a face has no estimate and is never counted);
+- **cleared** = those of them whose till recorded an ID check (``age_check`` ``id_checked`` or
+  ``id_scanned``, or a birth date typed or scanned): the audit does not flag them at T, it
+  counts them as challenged;
+- **flags** = under threshold - cleared, the sales T would flag (``under_age_threshold`` or
+  ``no_id_check``); **flags per night** = flags / nights audited (distinct business dates with
+  a succeeded run in the window): the review load the threshold costs once checks are known.
+  The flags of a birth date under the legal age or of an ID that contradicts the face do not
+  depend on T and are not counted. Where the POS records no checks, nothing is cleared and the
+  flags are every sale under T;
 - **confirmed share** = among the *reviewed* sales with an estimate under T, the share whose
-  latest decision on the under-age flag is ``confirmed_violation`` (None when none is
+  latest decision on its threshold flag (``under_age_threshold`` or ``no_id_check``) is
+  ``confirmed_violation`` (None when none is
   reviewed). Only sales flagged at the threshold of their night can have been reviewed, so above
   the configured threshold the share rests on those alone; the count it rests on is given;
 - **minors flagged** / **adults flagged** = the model card's expected shares of minors aged
@@ -17,8 +26,8 @@ The figures are pure functions of plain data (:func:`threshold_rows`, :func:`cha
 :func:`~auditor.threshold.inputs.load_inputs` reads that data from the database,
 :func:`build_report` puts it together and :func:`~auditor.threshold.chart.threshold_chart`
 draws it.
-Changing the threshold itself stays a change of ``audit.age_threshold``, which every audit run
-records with its settings.
+Changing the threshold itself stays a change of ``audit.age_threshold`` (or of a store's own
+``age_threshold``), which every audit run records with its settings.
 """
 
 from __future__ import annotations
@@ -52,6 +61,8 @@ class ThresholdRow:
     confirmed_share: float | None
     minors_flagged: float | None
     adults_flagged: float | None
+    under_threshold: int = 0
+    cleared: int = 0
 
 
 def threshold_rows(
@@ -61,9 +72,13 @@ def threshold_rows(
     reviewed: Iterable[ReviewedSale],
     card_table: Iterable[Mapping[str, Any]] = (),
     thresholds: Sequence[int] = THRESHOLDS,
+    cleared: Iterable[float] = (),
 ) -> list[ThresholdRow]:
-    """One row per threshold; see the module's docstring for what each figure means."""
+    """One row per threshold; see the module's docstring for what each figure means.
+    ``estimates`` are every estimated age, ``cleared`` those of sales with an ID check
+    recorded (a part of ``estimates``)."""
     ages = np.sort(np.asarray(list(estimates), dtype=float))
+    checked = np.sort(np.asarray(list(cleared), dtype=float))
     reviewed = list(reviewed)
     reviewed_ages = np.sort(np.asarray([r.estimated_age for r in reviewed], dtype=float))
     confirmed_ages = np.sort(
@@ -72,7 +87,9 @@ def threshold_rows(
     card = {int(row["threshold"]): row for row in card_table if "threshold" in row}
     rows = []
     for t in thresholds:
-        flags = int(np.searchsorted(ages, t, side="left"))
+        under = int(np.searchsorted(ages, t, side="left"))
+        n_cleared = int(np.searchsorted(checked, t, side="left"))
+        flags = under - n_cleared
         n_reviewed = int(np.searchsorted(reviewed_ages, t, side="left"))
         n_confirmed = int(np.searchsorted(confirmed_ages, t, side="left"))
         expected = card.get(t, {})
@@ -86,6 +103,8 @@ def threshold_rows(
                 confirmed_share=n_confirmed / n_reviewed if n_reviewed else None,
                 minors_flagged=_share(expected.get("minors_flagged")),
                 adults_flagged=_share(expected.get("adults_flagged")),
+                under_threshold=under,
+                cleared=n_cleared,
             )
         )
     return rows
@@ -138,6 +157,8 @@ class ThresholdInputs:
     estimates: list[float]
     reviewed: list[ReviewedSale]
     run_thresholds: dict[int, int]  # threshold in a run's settings -> store-nights audited with it
+    cleared: list[float] = field(default_factory=list)  # estimates of sales with an ID check
+    with_checks: int = 0  # estimated sales whose till records age checks
 
 
 @dataclass
@@ -163,6 +184,9 @@ class ThresholdReport:
             "store_nights": i.store_nights,
             "stores": i.stores,
             "run_thresholds": {str(k): v for k, v in i.run_thresholds.items()},
+            "estimated_sales": len(i.estimates),
+            "with_checks": i.with_checks,
+            "id_checked": len(i.cleared),
             "model_version": self.model_version,
             "operating_point": self.operating_point,
             "rows": [r.__dict__ for r in self.rows],
@@ -180,6 +204,7 @@ def build_report(
         nights=inputs.nights,
         reviewed=inputs.reviewed,
         card_table=card.get("threshold_table") or [],
+        cleared=inputs.cleared,
     )
     by_threshold = {r.threshold: r for r in rows}
     current = by_threshold.get(configured)

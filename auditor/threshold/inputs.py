@@ -12,12 +12,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from auditor.db.models import AuditRun, SaleVerdict
+from auditor.db.models import AuditRun, Sale, SaleVerdict
 from auditor.db.queries import current_runs
 from auditor.reviews import latest_reviews
 from auditor.settings import RecordedAudit
 from auditor.threshold.figures import DEFAULT_NIGHTS, ReviewedSale, ThresholdInputs
-from auditor.vocabulary import Decision, FlagKind
+from auditor.vocabulary import AgeCheck, Decision, FlagKind
+
+# The flags a threshold raises: a sale has at most one of them.
+THRESHOLD_KINDS = (FlagKind.UNDER_AGE_THRESHOLD, FlagKind.NO_ID_CHECK)
+SAW_ID = tuple(c.value for c in AgeCheck if c.saw_id)
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +34,9 @@ def load_inputs(
     store_ids: Sequence[str] = (),
 ) -> ThresholdInputs:
     """The estimates, reviews and runs of the last ``nights`` business dates up to ``until``
-    (default: the latest date with a succeeded run), of ``store_ids`` (default: every store)."""
+    (default: the latest date with a succeeded run), of ``store_ids`` (default: every store).
+    An estimate is *cleared* when its sale's till recorded an ID check (seen, scanned, or a
+    birth date): what :class:`~auditor.audit.rules.TillCheck` calls ``saw_id``."""
     if nights < 1:
         raise ValueError("nights must be at least 1")
     stores = list(store_ids) or None
@@ -50,9 +56,13 @@ def load_inputs(
     ).all()
     run_ids = window.with_only_columns(AuditRun.id)
     estimated = SaleVerdict.estimated_age.is_not(None)
+    saw_id = sa.or_(Sale.birth_date.is_not(None), Sale.age_check.in_(SAW_ID))
+    records_checks = sa.or_(Sale.birth_date.is_not(None), Sale.age_check.is_not(None))
     estimates = session.execute(
-        sa.select(SaleVerdict.estimated_age).where(SaleVerdict.run_id.in_(run_ids), estimated)
-    ).scalars()
+        sa.select(SaleVerdict.estimated_age, saw_id, records_checks)
+        .join(Sale, Sale.id == SaleVerdict.sale_id)
+        .where(SaleVerdict.run_id.in_(run_ids), estimated)
+    ).all()
     latest = latest_reviews()
     reviewed = session.execute(
         sa.select(SaleVerdict.estimated_age, latest.c.decision)
@@ -60,7 +70,7 @@ def load_inputs(
         .where(
             SaleVerdict.run_id.in_(run_ids),
             estimated,
-            latest.c.flag_kind == FlagKind.UNDER_AGE_THRESHOLD,
+            latest.c.flag_kind.in_(THRESHOLD_KINDS),
         )
     ).all()
     used: Counter[int] = Counter()
@@ -74,12 +84,14 @@ def load_inputs(
         nights=len({run.business_date for run in runs}),
         store_nights=len(runs),
         stores=sorted({run.store_id for run in runs}),
-        estimates=[float(a) for a in estimates if a is not None],
+        estimates=[float(a) for a, _, _ in estimates if a is not None],
         reviewed=[
             ReviewedSale(float(age), decision == Decision.CONFIRMED_VIOLATION)
             for age, decision in reviewed
         ],
         run_thresholds=dict(sorted(used.items())),
+        cleared=[float(a) for a, checked, _ in estimates if a is not None and checked],
+        with_checks=sum(bool(known) for a, _, known in estimates if a is not None),
     )
 
 

@@ -30,7 +30,7 @@ def threshold() -> str:
     inputs = load_inputs(db(), nights=nights, store_ids=[store] if store else [])
     report = build_report(
         inputs,
-        configured=settings.audit.age_threshold,
+        configured=settings.rules(store).age_threshold if store else settings.audit.age_threshold,
         card=read_model_card(settings.model_path),
     )
     svg = threshold_chart(report) if inputs.nights else None

@@ -1,6 +1,9 @@
 """The flag list as CSV (``/flags.csv``): one row per matching flag of the listed sales, in the
 list's order, every page of it. No face and no frame; the cashier's name, since the list
-shows it."""
+shows it. Each row carries the rules its audit run used (``legal_age``, ``age_threshold``; a
+run recorded before stores had rules used the legal age 18) and the sale's probabilities of a
+shopper under them (``p_under_legal``, ``p_under_threshold``, 0 to 1, 3 decimals; empty without
+a face)."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from auditor.db.models import AuditRun, Cashier, Flag, Sale, SaleVerdict, User
 from auditor.reviews import latest_reviews
+from auditor.settings import RecordedAudit
 from auditor.web.access import CurrentUser
 from auditor.web.filters import FlagFilter, matching_flags, matching_sales, order_by
 
@@ -30,6 +34,10 @@ COLUMNS = (
     "time_zone",
     "estimated_age",
     "age_spread",
+    "legal_age",
+    "age_threshold",
+    "p_under_legal",
+    "p_under_threshold",
     "kind",
     "sale_kinds",
     "decision",
@@ -58,6 +66,11 @@ def flag_rows(
             Sale.sold_at,
             SaleVerdict.estimated_age,
             SaleVerdict.age_spread,
+            Flag.legal_age,
+            Flag.threshold,
+            Flag.p_under_legal,
+            Flag.p_under_threshold,
+            AuditRun.settings,
             Flag.kind,
             SaleVerdict.flag_kinds,
             latest.c.decision,
@@ -81,7 +94,7 @@ def flag_rows(
             latest, sa.and_(latest.c.sale_id == Flag.sale_id, latest.c.flag_kind == Flag.kind)
         )
         .outerjoin(User, User.id == latest.c.reviewer_id)
-        .order_by(*order_by(filters.order), Flag.id)
+        .order_by(*order_by(filters.order, listed), Flag.id)
     )
     rows = []
     for r in session.execute(query).all():
@@ -99,6 +112,12 @@ def flag_rows(
                 "time_zone": store_zone.key,
                 "estimated_age": _rounded(r.estimated_age),
                 "age_spread": _rounded(r.age_spread),
+                "legal_age": r.legal_age
+                if r.legal_age is not None
+                else _whole(RecordedAudit.of(r.settings).legal_age),
+                "age_threshold": r.threshold,
+                "p_under_legal": _probability(r.p_under_legal),
+                "p_under_threshold": _probability(r.p_under_threshold),
                 "kind": r.kind,
                 "sale_kinds": r.flag_kinds or "",
                 "decision": r.decision or "",
@@ -111,6 +130,14 @@ def flag_rows(
 
 def _rounded(value: float | None) -> str:
     return "" if value is None else f"{value:.1f}"
+
+
+def _probability(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+def _whole(value: int | float) -> int | float:
+    return int(value) if float(value).is_integer() else value
 
 
 def _cell(value: Any) -> Any:

@@ -9,6 +9,11 @@ the sale is undecided.
 
 Every query starts from the user's scope (:meth:`~auditor.web.access.CurrentUser.scoped`), so a
 filter can only narrow it: a store manager's ``store`` is ignored.
+
+The list's default order is by risk (:attr:`Order.RISK`): sales with a hard violation among
+their matching flags first (:attr:`~auditor.vocabulary.FlagKind.is_violation`), then by the
+probability that the shopper is under the legal age (``flags.p_under_legal``), highest first and
+sales without one (no face) last, then newest first, as the list was before.
 """
 
 from __future__ import annotations
@@ -32,14 +37,23 @@ MAX_VALUE_LENGTH = 64  # longer ids than the schema's are not ids: the filter is
 
 
 class Order(StrEnum):
-    """The list's order: by time of sale."""
+    """The list's order: by risk (the default; see the module), or by time of sale."""
 
+    RISK = "risk"
     NEWEST = "newest"
     OLDEST = "oldest"
 
     @property
     def label(self) -> str:
-        return {Order.NEWEST: "newest first", Order.OLDEST: "oldest first"}[self]
+        return {
+            Order.RISK: "likely minors first",
+            Order.NEWEST: "newest first",
+            Order.OLDEST: "oldest first",
+        }[self]
+
+
+VIOLATIONS = tuple(k.value for k in FlagKind if k.is_violation)
+NO_PROBABILITY = -1.0  # sorts a sale without P(under the legal age) after every other
 
 
 @dataclass(frozen=True)
@@ -51,7 +65,7 @@ class FlagFilter:
     register: str = ""
     kind: str = ""
     status: ReviewFilter = ReviewFilter.OPEN
-    order: Order = Order.NEWEST
+    order: Order = Order.RISK
 
     # URL parameter of each field
     PARAMS = {"first": "from", "last": "to", "order": "sort"}
@@ -71,7 +85,7 @@ class FlagFilter:
             status=ReviewFilter(
                 _choice(args.get("status", ""), tuple(ReviewFilter), ReviewFilter.OPEN)
             ),
-            order=Order(_choice(args.get("sort", ""), tuple(Order), Order.NEWEST)),
+            order=Order(_choice(args.get("sort", ""), tuple(Order), Order.RISK)),
         )
 
     def args(self, **changes: Any) -> dict[str, str]:
@@ -91,7 +105,7 @@ class FlagFilter:
     @property
     def narrowed(self) -> bool:
         """True when something other than the review status and the order is set."""
-        return bool(self.args(status=ReviewFilter.OPEN, order=Order.NEWEST))
+        return bool(self.args(status=ReviewFilter.OPEN, order=FlagFilter().order))
 
 
 def _date(raw: str) -> date | None:
@@ -112,7 +126,8 @@ def _choice(raw: str, allowed: tuple[str, ...], default: str) -> str:
 
 def matching_flags(user: CurrentUser, filters: FlagFilter) -> sa.Select[Any]:
     """Current flags in the user's scope that match the filters (the status aside): flag id,
-    sale id, kind, and whether the flag has no decision yet (``undecided``)."""
+    sale id, kind, whether the flag has no decision yet (``undecided``), and the sale's
+    probability of a shopper under the legal age (``p_under_legal``)."""
     latest = latest_reviews()
     query = (
         sa.select(
@@ -120,6 +135,7 @@ def matching_flags(user: CurrentUser, filters: FlagFilter) -> sa.Select[Any]:
             Flag.sale_id,
             Flag.kind,
             latest.c.id.is_(None).label("undecided"),
+            Flag.p_under_legal,
         )
         .join(Sale, Sale.id == Flag.sale_id)
         .join(AuditRun, AuditRun.id == Flag.run_id)
@@ -146,11 +162,20 @@ def matching_flags(user: CurrentUser, filters: FlagFilter) -> sa.Select[Any]:
 def matching_sales(
     user: CurrentUser, filters: FlagFilter, *, status: bool = True
 ) -> sa.Select[Any]:
-    """(sale id, open?) of every sale with a matching flag; with ``status``, only those of the
-    filters' review status."""
+    """(sale id, open?, violation?, risk) of every sale with a matching flag; with
+    ``status``, only those of the filters' review status. ``violation`` is 1 when a matching
+    flag is a hard violation, else 0; ``risk`` the sale's P(under the legal age), or
+    :data:`NO_PROBABILITY` without one."""
     flags = matching_flags(user, filters).subquery("matching")
     is_open = sa.func.max(sa.case((flags.c.undecided, 1), else_=0)) == 1
-    query = sa.select(flags.c.sale_id, is_open.label("open")).group_by(flags.c.sale_id)
+    violation = sa.func.max(sa.case((flags.c.kind.in_(VIOLATIONS), 1), else_=0))
+    risk = sa.func.coalesce(sa.func.max(flags.c.p_under_legal), NO_PROBABILITY)
+    query = sa.select(
+        flags.c.sale_id,
+        is_open.label("open"),
+        violation.label("violation"),
+        risk.label("risk"),
+    ).group_by(flags.c.sale_id)
     if status and filters.status == ReviewFilter.OPEN:
         query = query.having(is_open)
     elif status and filters.status == ReviewFilter.REVIEWED:
@@ -162,32 +187,69 @@ def ordered_sales(user: CurrentUser, filters: FlagFilter) -> sa.Select[Any]:
     """The ids of the listed sales, in the list's order."""
     sales = matching_sales(user, filters).subquery("listed")
     query = sa.select(sales.c.sale_id).join(Sale, Sale.id == sales.c.sale_id)
-    return query.order_by(*order_by(filters.order))
+    return query.order_by(*order_by(filters.order, sales))
 
 
-def order_by(order: Order) -> tuple[Any, ...]:
+def order_by(order: Order, listed: sa.Subquery) -> tuple[Any, ...]:
+    """The list's order on ``listed`` (a :func:`matching_sales` subquery) joined to ``sales``."""
     if order == Order.OLDEST:
         return (Sale.sold_at.asc(), Sale.id.asc())
-    return (Sale.sold_at.desc(), Sale.id.desc())
+    newest = (Sale.sold_at.desc(), Sale.id.desc())
+    if order == Order.RISK:
+        return (listed.c.violation.desc(), listed.c.risk.desc(), *newest)
+    return newest
+
+
+def _beyond(key: list[tuple[Any, Any]], *, smaller: bool) -> Any:
+    """Rows whose ``key`` (columns and the values to compare them with, most significant
+    first) comes before the values (``smaller``) or after them, compared part by part."""
+    (column, value), rest = key[0], key[1:]
+    first = column < value if smaller else column > value
+    if not rest:
+        return first
+    return sa.or_(first, sa.and_(column == value, _beyond(rest, smaller=smaller)))
 
 
 def neighbour(user: CurrentUser, filters: FlagFilter, sale: Sale, *, after: bool) -> sa.Select[Any]:
     """The listed sale after (or before) ``sale`` in the list's order, whether or not ``sale``
     is itself still listed (a decision takes it off the list of open sales)."""
-    forward = (filters.order == Order.NEWEST) == after  # towards older sales
-    if forward:
-        beyond = sa.or_(
-            Sale.sold_at < sale.sold_at, sa.and_(Sale.sold_at == sale.sold_at, Sale.id < sale.id)
+    sales = matching_sales(user, filters).subquery("listed")
+    if filters.order == Order.RISK:
+        # The sale's own place in the order, from its matching flags whatever their status.
+        mine = matching_sales(user, filters, status=False).subquery("mine")
+        place = sa.select(mine.c.violation, mine.c.risk).where(mine.c.sale_id == sale.id).subquery()
+        violation = sa.func.coalesce(sa.select(place.c.violation).scalar_subquery(), 0)
+        risk = sa.func.coalesce(sa.select(place.c.risk).scalar_subquery(), NO_PROBABILITY)
+        key = [
+            (sales.c.violation, violation),
+            (sales.c.risk, risk),
+            (Sale.sold_at, sale.sold_at),
+            (Sale.id, sale.id),
+        ]
+        # every part descends: the next sale has a smaller key, the previous one a larger
+        beyond = _beyond(key, smaller=after)
+        order = (
+            order_by(Order.RISK, sales)
+            if after
+            else (sales.c.violation.asc(), sales.c.risk.asc(), Sale.sold_at.asc(), Sale.id.asc())
         )
     else:
-        beyond = sa.or_(
-            Sale.sold_at > sale.sold_at, sa.and_(Sale.sold_at == sale.sold_at, Sale.id > sale.id)
-        )
-    sales = matching_sales(user, filters).subquery("listed")
+        forward = (filters.order == Order.NEWEST) == after  # towards older sales
+        if forward:
+            beyond = sa.or_(
+                Sale.sold_at < sale.sold_at,
+                sa.and_(Sale.sold_at == sale.sold_at, Sale.id < sale.id),
+            )
+        else:
+            beyond = sa.or_(
+                Sale.sold_at > sale.sold_at,
+                sa.and_(Sale.sold_at == sale.sold_at, Sale.id > sale.id),
+            )
+        order = order_by(Order.NEWEST if forward else Order.OLDEST, sales)
     return (
         sa.select(sales.c.sale_id)
         .join(Sale, Sale.id == sales.c.sale_id)
         .where(beyond)
-        .order_by(*order_by(Order.NEWEST if forward else Order.OLDEST))
+        .order_by(*order)
         .limit(1)
     )

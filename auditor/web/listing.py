@@ -1,9 +1,12 @@
-"""The flag list: flagged sales of the current runs in a user's scope, newest first, a page at
-a time, in the reports' flagged-sales table (:func:`~auditor.reports.render.flagged_sales_table`).
+"""The flag list: flagged sales of the current runs in a user's scope, likely minors first (or
+newest or oldest first), a page at a time, in the reports' flagged-sales table
+(:func:`~auditor.reports.render.flagged_sales_table`).
 
-Which sales are listed, and when one is *open*, is :mod:`auditor.web.filters`'s: without
-filters, every flagged sale, open while one of its flags has no decision yet. Rows are grouped by
-store and store-local date, since the table shows times of day.
+Which sales are listed, in what order, and when one is *open*, is :mod:`auditor.web.filters`'s:
+without filters, every flagged sale by risk, open while one of its flags has no decision yet.
+In order of time, rows are grouped by store and store-local date, since the table shows times of
+day; by risk, a page is one table whose rows carry their date (and store, for a user who sees
+every store), since neighbours in risk may be of any night.
 """
 
 from __future__ import annotations
@@ -40,18 +43,20 @@ from auditor.reports.queries import (
 )
 from auditor.reports.render import flagged_sales_table
 from auditor.settings import Settings
-from auditor.vocabulary import Evidence, FlagKind
+from auditor.vocabulary import Evidence
 from auditor.web.access import CurrentUser
-from auditor.web.filters import FlagFilter, matching_sales, ordered_sales
+from auditor.web.filters import FlagFilter, Order, matching_sales, ordered_sales
 
 PAGE_SIZE = 50
 
 
 @dataclass
 class Group:
+    """One table of the page: a store's night, or (``day`` None) the page's sales by risk."""
+
     store_id: str
     store_name: str
-    day: date
+    day: date | None
     table: Markup
 
 
@@ -114,10 +119,14 @@ def flag_page(
         by_sale.update((row.sale_id, row) for row in rows)
     ordered = [by_sale[s] for s in sale_ids if s in by_sale]
     for row in ordered:
-        under_age = (row.sale_id, FlagKind.UNDER_AGE_THRESHOLD)
-        if row.evidence == Evidence.CROP and under_age in flag_ids:
-            result.faces_shown.append((flag_ids[under_age], row.sale_id))
-    for (store_id, day), rows in _grouped(ordered, store_of):
+        shown = (row.sale_id, row.evidence_kind or "")
+        if row.evidence == Evidence.CROP and shown in flag_ids:
+            result.faces_shown.append((flag_ids[shown], row.sale_id))
+    if filters.order == Order.RISK:
+        groups: list[tuple[tuple[str, date | None], list[FlaggedSale]]] = [(("", None), ordered)]
+    else:
+        groups = list(_grouped(ordered, store_of))
+    for (store_id, day), rows in groups:
         links = {
             row.sale_id: review_url(flag_ids[(row.sale_id, _first_kind(row, filters.kind))])
             for row in rows
@@ -128,7 +137,13 @@ def flag_page(
                 store_id=store_id,
                 store_name=names.get(store_id, "") or store_id,
                 day=day,
-                table=flagged_sales_table(rows, review_links=links, select_form="bulk"),
+                table=flagged_sales_table(
+                    rows,
+                    review_links=links,
+                    select_form="bulk",
+                    with_date=day is None,
+                    with_store=day is None and user.all_stores,
+                ),
             )
         )
     return result
@@ -144,8 +159,8 @@ def _first_kind(row: FlaggedSale, kind: str = "") -> str:
 
 def _grouped(
     rows: Sequence[FlaggedSale], store_of: dict[int, str]
-) -> list[tuple[tuple[str, date], list[FlaggedSale]]]:
-    groups: list[tuple[tuple[str, date], list[FlaggedSale]]] = []
+) -> list[tuple[tuple[str, date | None], list[FlaggedSale]]]:
+    groups: list[tuple[tuple[str, date | None], list[FlaggedSale]]] = []
     for row in rows:
         key = (store_of[row.sale_id], row.sold_at.date())
         if groups and groups[-1][0] == key:

@@ -67,19 +67,29 @@ def test_audit_then_export_csv(ingested: NightBuilder, cli) -> None:
         "sold_at",
         "estimated_age",
         "age_spread",
+        "legal_age",
+        "age_threshold",
+        "p_under_legal",
+        "p_under_threshold",
+        "challenged",
         "flags",
     ]
     by_receipt = {row[3]: row for row in rows[1:]}
     assert list(by_receipt) == ["1001", "1002", "1004", "1003"]  # in order of sale
     assert by_receipt["1002"] == [
-        "S1", "R2", "C1", "1002", "2024-03-01T13:00:00+01:00", "", "", "no_frame"
+        "S1", "R2", "C1", "1002", "2024-03-01T13:00:00+01:00", "", "", "18", "25", "", "",
+        "false", "no_frame",
     ]  # fmt: skip
-    assert by_receipt["1003"][5:] == ["", "", "no_face;outside_legal_hours"]
-    assert by_receipt["1004"][7] == "unreadable_frame"
+    assert by_receipt["1003"][5:] == [
+        "", "", "18", "25", "", "", "false", "no_face;outside_legal_hours"
+    ]  # fmt: skip
+    assert by_receipt["1004"][12] == "unreadable_frame"
     age, spread = by_receipt["1001"][5:7]
     assert float(age) == round(float(age), 1) and float(spread) >= 1.0
+    p_legal, p_threshold = (float(p) for p in by_receipt["1001"][9:11])
+    assert 0.0 <= p_legal <= p_threshold <= 1.0  # under 18 is less likely than under 25
     # the age threshold of the settings (25) against the tiny model's estimate
-    assert by_receipt["1001"][7] == ("under_age_threshold" if float(age) < 25 else "")
+    assert by_receipt["1001"][12] == ("under_age_threshold" if float(age) < 25 else "")
 
 
 def test_export_json(ingested: NightBuilder, cli) -> None:
@@ -96,6 +106,11 @@ def test_export_json(ingested: NightBuilder, cli) -> None:
         "sold_at": "2024-03-01T13:00:00+01:00",
         "estimated_age": None,
         "age_spread": None,
+        "legal_age": 18,
+        "age_threshold": 25,
+        "p_under_legal": None,
+        "p_under_threshold": None,
+        "challenged": False,
         "flags": ["no_frame"],
     }
     assert isinstance(rows[0]["estimated_age"], float)

@@ -8,7 +8,8 @@ night of the "demo chain" (:func:`demo_night`) mixes every case a page must show
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -31,7 +32,7 @@ from auditor.db.models import (
     Store,
     User,
 )
-from auditor.vocabulary import FlagKind
+from auditor.vocabulary import AGE_KINDS, FlagKind
 
 BEER = ("Pils 0.5 l", "beer", 6.0, 594, True)
 WINE = ("Riesling 0.75 l", "wine", 1.0, 899, True)
@@ -60,11 +61,14 @@ class SaleSpec:
     register_id: str = "R1"
     cashier_id: str = "C1"
     items: Sequence[Item] = (BEER, BREAD)
+    age_check: str | None = None  # what the till recorded (None: no age-check column)
+    birth_date: date | None = None
 
 
 @dataclass
 class VerdictSpec:
-    """A sale's verdict; ``kinds`` become flags, an under-age one with ``crop`` (or purged)."""
+    """A sale's verdict; ``kinds`` become flags, an under-age one (``AGE_KINDS``) with ``crop``
+    (or purged); every flag carries the sale's probabilities and ``legal_age``."""
 
     sale_id: int
     age: float | None = None
@@ -74,6 +78,18 @@ class VerdictSpec:
     kinds: Sequence[str] = ()
     crop: bytes | None = None
     purged: bool = False
+    p_under_legal: float | None = None
+    p_under_threshold: float | None = None
+    challenged: bool = False
+    legal_age: int | None = 18
+
+
+def p_under(age: float | None, spread: float | None, limit: float) -> float | None:
+    """The probability of a true age under ``limit`` for a normal estimate (None without one)."""
+    if age is None:
+        return None
+    sd = max(spread or 1.0, 1.0)
+    return 0.5 * math.erfc((age - limit) / (sd * math.sqrt(2.0)))
 
 
 @dataclass
@@ -118,6 +134,8 @@ class ResultsBuilder:
                     "total_cents": sum(i[3] for i in s.items),
                     "content_hash": hashlib.sha256(s.receipt_id.encode()).hexdigest(),
                     "source_file": "pos.csv",
+                    "age_check": s.age_check,
+                    "birth_date": s.birth_date,
                 }
             )
         with self.engine.begin() as c:
@@ -209,10 +227,13 @@ class ResultsBuilder:
                     "frames_read": v.frames,
                     "faces_found": v.faces if v.faces is not None else int(v.age is not None),
                     "flag_kinds": ";".join(kinds),
+                    "p_under_legal": v.p_under_legal,
+                    "p_under_threshold": v.p_under_threshold,
+                    "challenged": v.challenged,
                 }
             )
             for kind in kinds:
-                under = kind == "under_age_threshold"
+                under = kind in AGE_KINDS
                 flags.append(
                     {
                         "run_id": run_id,
@@ -226,6 +247,9 @@ class ResultsBuilder:
                         "evidence_purged_at": datetime(2025, 1, 1, tzinfo=UTC)
                         if under and v.purged
                         else None,
+                        "legal_age": v.legal_age,
+                        "p_under_legal": v.p_under_legal,
+                        "p_under_threshold": v.p_under_threshold,
                     }
                 )
         with self.engine.begin() as c:
@@ -307,11 +331,16 @@ def generated_night(
     cashiers: int = 6,
     registers: int = 4,
     camera_off: bool = False,
+    checks: Mapping[str, float] | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> NightTruth:
     """A store-night of ``n_sales`` alcohol sales from 08:00 to 23:30 with believable verdicts.
 
     Ages are drawn around 40 with some young shoppers; 5 % of sales lack a frame, 3 % a face;
     under-age sales keep a (noise) JPEG as their face crop. ``camera_off``: no frame at all.
+    ``checks``: the till records age checks, and each cashier (by id) checks the ID of a
+    shopper estimated under 25 with that probability (default 0.5): a checked sale is
+    challenged, not flagged, the others are flagged ``no_id_check``. ``settings``: the run's.
     """
     rng = np.random.default_rng(seed)
     zone = builder.zones[store_id]
@@ -326,32 +355,57 @@ def generated_night(
             register_id=f"R{1 + n % registers}",
             cashier_id=f"C{1 + int(rng.integers(0, cashiers))}",
             items=baskets[int(rng.integers(0, len(baskets)))],
+            age_check="visual" if checks is not None else None,
         )
         for n, s in enumerate(seconds)
     ]
-    sale_ids = builder.sales(specs)
-    run_id = builder.run(store_id, day)
-    verdicts = []
-    for sale_id, spec in zip(sale_ids, specs, strict=True):
+    # the evidence of each sale first (in the order of draws of before age checks existed)
+    drawn = []
+    for spec in specs:
         local_time = spec.sold_at.astimezone(zone).time()
-        late = not time(8) <= local_time < time(23)
         draw = rng.random()
-        kinds: list[str] = []
         age = spread = None
-        frames = 1
-        if camera_off or draw < 0.05:
-            kinds.append("no_frame")
-            frames = 0
-        elif draw < 0.08:
-            kinds.append("no_face")
-        else:
+        if not (camera_off or draw < 0.08):
             age = float(np.clip(rng.normal(40, 13), 14, 85))
             spread = float(rng.uniform(2, 6))
-            if age < 25:
+        drawn.append((camera_off or draw < 0.05, age, spread, not time(8) <= local_time < time(23)))
+    habits = np.random.default_rng(seed + 1_000_003)  # the cashiers' checks: their own draws
+    for spec, (_, age, _, _) in zip(specs, drawn, strict=True):
+        young = checks is not None and age is not None and age < 25
+        if young and habits.random() < (checks or {}).get(spec.cashier_id, 0.5):
+            spec.age_check = "id_checked"
+    sale_ids = builder.sales(specs)
+    run_id = builder.run(store_id, day, settings=settings)
+    verdicts = []
+    for sale_id, spec, (no_frame, age, spread, late) in zip(sale_ids, specs, drawn, strict=True):
+        kinds: list[str] = []
+        if no_frame:
+            kinds.append("no_frame")
+        elif age is None:
+            kinds.append("no_face")
+        challenged = False
+        if age is not None and age < 25:
+            if checks is None:
                 kinds.append("under_age_threshold")
+            elif spec.age_check == "id_checked":
+                challenged = True
+            else:
+                kinds.append("no_id_check")
         if late:
             kinds.append("outside_legal_hours")
-        crop = crop_jpeg(int(sale_id)) if "under_age_threshold" in kinds else None
-        verdicts.append(VerdictSpec(sale_id, age, spread, frames=frames, kinds=kinds, crop=crop))
+        crop = crop_jpeg(int(sale_id)) if any(k in AGE_KINDS for k in kinds) else None
+        verdicts.append(
+            VerdictSpec(
+                sale_id,
+                age,
+                spread,
+                frames=0 if no_frame else 1,
+                kinds=kinds,
+                crop=crop,
+                p_under_legal=p_under(age, spread, 18),
+                p_under_threshold=p_under(age, spread, 25),
+                challenged=challenged,
+            )
+        )
     builder.verdicts(run_id, verdicts)
     return NightTruth(run_id, sale_ids, verdicts)

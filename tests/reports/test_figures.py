@@ -120,20 +120,32 @@ def test_night_figures_count_sales_frames_faces_and_each_kind() -> None:
             verdict(3, "no_frame", frames_matched=0, faces_found=0, estimated_age=None),
             verdict(4, f"{UNDER};outside_legal_hours", estimated_age=17.0),
             verdict(5, "no_face", faces_found=0, estimated_age=None),
+            verdict(6, "no_id_check", estimated_age=21.0),
+            verdict(7, "birth_date_under_age;outside_legal_hours", estimated_age=30.0),
+            verdict(8, "id_contradicts_face", estimated_age=15.0),
+            verdict(9, estimated_age=20.0, challenged=True),  # ID checked: no flag
+            verdict(10, "pos_error", estimated_age=22.0, challenged=True),
         )
     )
-    assert (night.alcohol_sales, night.sales_with_frames, night.sales_with_face) == (5, 4, 3)
-    assert (night.flagged_sales, night.under_age, night.flags) == (4, 2, 5)
+    assert (night.alcohol_sales, night.sales_with_frames, night.sales_with_face) == (10, 9, 8)
+    # every kind of AGE_KINDS counts as an under-age flag
+    assert (night.flagged_sales, night.under_age, night.flags) == (8, 5, 10)
     assert night.flags_by_kind == {
+        "birth_date_under_age": 1,
+        "id_contradicts_face": 1,
+        "no_id_check": 1,
         UNDER: 2,
         "no_frame": 1,
         "no_face": 1,
         "unreadable_frame": 0,
-        "outside_legal_hours": 1,
-        "pos_error": 0,
+        "outside_legal_hours": 2,
+        "pos_error": 1,
     }
     assert night.flag_rate == pytest.approx(0.8)
-    assert night.frame_coverage == pytest.approx(0.8)
+    assert night.frame_coverage == pytest.approx(0.9)
+    # challenged: 9 and 10; due: those and the sale without an ID check (6)
+    assert night.challenges == figures.Challenges(challenged=2, due=3)
+    assert night.challenges.rate == pytest.approx(2 / 3)
 
 
 def test_an_empty_night_has_no_rates() -> None:
@@ -191,7 +203,7 @@ def row(
         name="",
         timezone="Europe/Berlin",
         run=RunState(state, current, current),
-        night=NightFigures(sales, sales, sales, flagged, kinds),
+        night=NightFigures(sales, sales, sales, flagged, kinds, under_age=under),
         baseline=Baseline(),
     )
 
@@ -374,6 +386,160 @@ def test_flagged_sales_carry_evidence_items_reviews_and_local_time() -> None:
     assert last.estimated_age is None
 
 
+def test_flagged_sales_open_by_risk_with_every_under_age_kind_keeping_its_face() -> None:
+    night = verdicts(
+        verdict(1, "no_frame", estimated_age=None, age_spread=None),  # no P: after every P
+        verdict(2, UNDER, estimated_age=23.0, p_under_legal=0.05),
+        verdict(3, "no_id_check", estimated_age=16.0, p_under_legal=0.93),
+        verdict(4, "birth_date_under_age", estimated_age=29.0, p_under_legal=0.01),
+        verdict(5, "outside_legal_hours", estimated_age=40.0, p_under_legal=0.0),
+        verdict(6, "id_contradicts_face", estimated_age=15.0, p_under_legal=0.97),
+        verdict(7, "no_id_check", estimated_age=19.0, p_under_legal=0.93),  # a tie: by time
+        verdict(8, "no_face", estimated_age=None, age_spread=None),
+    )
+    flags = table(
+        FLAG_COLUMNS,
+        [
+            flag(1, "no_frame"),
+            {**flag(2, UNDER, crop=b"\xff\xd8two"), "legal_age": 18},
+            {**flag(3, "no_id_check", crop=b"\xff\xd8three"), "legal_age": 21},
+            {**flag(4, "birth_date_under_age", crop=b"\xff\xd8four"), "legal_age": 21},
+            flag(5, "outside_legal_hours"),
+            flag(6, "id_contradicts_face", purged=True),
+            flag(7, "no_id_check"),
+            flag(8, "no_face"),
+        ],
+        ("evidence_purged_at",),
+    )
+    got = flagged_sales(
+        verdicts=night,
+        flags=flags,
+        lines=table(LINE_COLUMNS, []),
+        reviews=reviews(),
+        cashiers=table(CASHIER_COLUMNS, []),
+        zone=BERLIN,
+    )
+    # violations first (by P), then P highest first (ties by time), then no P (by time)
+    assert [s.sale_id for s in got] == [6, 4, 3, 7, 2, 5, 1, 8]
+    by_id = {s.sale_id: s for s in got}
+    assert [by_id[i].violation for i in (6, 4, 3)] == [True, True, False]
+    assert [s.sale_id for s in got if s.under_age] == [6, 4, 3, 7, 2]
+    assert (by_id[3].evidence, by_id[3].face_crop, by_id[3].evidence_kind) == (
+        "crop",
+        b"\xff\xd8three",
+        "no_id_check",
+    )
+    assert (by_id[4].evidence, by_id[4].evidence_kind) == ("crop", "birth_date_under_age")
+    assert [by_id[i].evidence for i in (6, 7, 5)] == ["removed", "missing", "none"]
+    assert (by_id[3].p_under_legal, by_id[3].legal_age) == (0.93, 21)
+    assert by_id[1].p_under_legal is None
+    assert by_id[6].legal_age == 18  # no legal age recorded with the flag: the rules of old
+
+
+def test_risk_order_is_the_same_whatever_order_the_sales_come_in() -> None:
+    sales = [
+        figures.FlaggedSale(
+            sale_id=n,
+            receipt_id=f"r{n}",
+            register_id="R1",
+            cashier_id="C1",
+            cashier_name="",
+            sold_at=datetime(2024, 3, 1, 20, n, tzinfo=BERLIN),
+            alcohol_items=[],
+            estimated_age=None,
+            age_spread=None,
+            kinds=kinds,
+            reviews={},
+            evidence=figures.Evidence.NONE,
+            p_under_legal=p,
+        )
+        for n, (kinds, p) in enumerate(
+            [
+                (["no_frame"], None),
+                (["no_id_check"], 0.5),
+                (["id_contradicts_face"], 0.9),
+                ([UNDER], 0.0),
+                (["birth_date_under_age"], None),
+                (["no_id_check"], 0.5),
+            ]
+        )
+    ]
+    expected = [2, 4, 1, 5, 3, 0]
+    assert [s.sale_id for s in figures.risk_order(sales)] == expected
+    assert [s.sale_id for s in figures.risk_order(reversed(sales))] == expected
+
+
+# -- challenge rates -----------------------------------------------------------------------------
+
+
+def test_cashiers_by_challenge_rate_lowest_first_over_the_night_and_the_nights_before() -> None:
+    def sales(cashier: str, start: int, checked: int, unchecked: int, **extra: Any) -> list:
+        rows = [
+            verdict(start + n, estimated_age=20.0, challenged=True, cashier_id=cashier, **extra)
+            for n in range(checked)
+        ]
+        rows += [
+            verdict(start + checked + n, "no_id_check", estimated_age=20.0, cashier_id=cashier)
+            for n in range(unchecked)
+        ]
+        return rows
+
+    tonight = verdicts(
+        *sales("A", 100, 3, 1),  # 3 of 4 tonight
+        *sales("B", 200, 1, 3),  # 1 of 4
+        *sales("C", 300, 2, 0),  # 2 of 2, too few even with the nights before
+        verdict(400, UNDER, estimated_age=19.0, cashier_id="D"),  # no checks recorded
+        verdict(401, cashier_id="D"),
+    )
+    before = verdicts(
+        *sales("A", 1000, 2, 4, business_date=DAY - timedelta(days=1)),  # 2 of 6 before
+        *sales("B", 2000, 5, 1, business_date=DAY - timedelta(days=3)),  # 5 of 6 before
+        *sales("C", 3000, 1, 0),
+        *sales("E", 4000, 0, 9),  # no sale tonight: not listed
+    )
+    got = figures.challenge_rows(
+        tonight=tonight,
+        before=before,
+        cashiers=table(CASHIER_COLUMNS, [{"cashier_id": "B", "name": "Bea"}]),
+        min_sales=8,
+        store_id="S1",
+    )
+    assert [(c.cashier_id, c.rank) for c in got] == [("A", 1), ("B", 2), ("C", None), ("D", None)]
+    a, b, c, d = got
+    assert (a.tonight, a.before, a.window) == (
+        figures.Challenges(3, 4),
+        figures.Challenges(2, 6),
+        figures.Challenges(5, 10),
+    )
+    assert a.change == pytest.approx(0.75 - 2 / 6)
+    assert (b.name, b.window.rate, b.store_id) == ("Bea", pytest.approx(0.6), "S1")
+    assert (c.ranked, c.window.due) == (False, 3)
+    assert (d.tonight.due, d.tonight.rate, d.change) == (0, None, None)
+
+
+def test_the_trend_carries_each_nights_challenges() -> None:
+    runs = table(
+        RUN_COLUMNS,
+        [
+            {**run(1, "succeeded", 0), "business_date": DAY},
+            {**run(2, "succeeded", 0), "business_date": DAY - timedelta(days=1)},
+        ],
+        ("started_at",),
+    )
+    night = verdicts(
+        verdict(1, challenged=True, estimated_age=19.0),
+        verdict(2, "no_id_check", estimated_age=19.0),
+        verdict(3, UNDER, estimated_age=19.0, business_date=DAY - timedelta(days=1)),
+    )
+    points = nightly_trend(night, runs, day=DAY, nights=2)
+    assert [p.challenges for p in points] == [
+        None,
+        figures.Challenges(0, 0),  # no checks recorded that night: no rate
+        figures.Challenges(1, 2),
+    ]
+    assert [p.under_age_rate for p in points] == [None, 1.0, 0.5]
+
+
 # -- charts' data --------------------------------------------------------------------------------
 
 
@@ -383,11 +549,12 @@ def test_hours_are_store_local_across_a_clock_change() -> None:
         verdict(1, sold_at=datetime(2024, 3, 31, 0, 30, tzinfo=UTC)),  # 01:30 CET
         verdict(2, UNDER, sold_at=datetime(2024, 3, 31, 1, 30, tzinfo=UTC)),  # 03:30 CEST
         verdict(3, "no_face", sold_at=datetime(2024, 3, 31, 20, 0, tzinfo=UTC)),  # 22:00 CEST
+        verdict(4, "no_id_check", sold_at=datetime(2024, 3, 31, 21, 0, tzinfo=UTC)),  # 23:00
     )
     got = hourly(night, BERLIN)
-    assert [h for h, n in enumerate(got.sales) if n] == [1, 3, 22]
-    assert [h for h, n in enumerate(got.flagged) if n] == [3, 22]
-    assert [h for h, n in enumerate(got.under_age) if n] == [3]
+    assert [h for h, n in enumerate(got.sales) if n] == [1, 3, 22, 23]
+    assert [h for h, n in enumerate(got.flagged) if n] == [3, 22, 23]
+    assert [h for h, n in enumerate(got.under_age) if n] == [3, 23]
 
 
 def test_trend_has_a_point_per_night_and_gaps_without_results() -> None:

@@ -220,3 +220,94 @@ def test_change_sentence_without_a_change_in_load() -> None:
         "Raising the threshold from 25 to 26 would leave the review load as it is "
         "(3.0 flags per night); the model card expects 81.6% of minors"
     )
+
+
+# -- age checks: ID-checked sales are cleared ----------------------------------------------------
+
+
+def test_sales_with_an_id_check_are_cleared_from_the_review_load() -> None:
+    cleared = [16.0, 24.9, 31.0]  # estimates of sales whose till recorded an ID check
+    rows = {
+        r.threshold: r
+        for r in threshold_rows(estimates=ESTIMATES, nights=2, reviewed=[], cleared=cleared)
+    }
+    # at 25: five sales under it, two of them (16.0, 24.9) checked: three flags
+    assert (rows[25].under_threshold, rows[25].cleared, rows[25].flags) == (5, 2, 3)
+    assert rows[25].flags_per_night == pytest.approx(1.5)
+    assert (rows[16].under_threshold, rows[16].cleared, rows[16].flags) == (1, 0, 1)
+    assert (rows[30].under_threshold, rows[30].cleared, rows[30].flags) == (6, 2, 4)
+    without = threshold_rows(estimates=ESTIMATES, nights=2, reviewed=[])
+    assert [r.flags for r in without] == [r.under_threshold for r in without]
+    assert all(r.cleared == 0 for r in without)
+
+
+@pytest.fixture
+def checked_night(engine: Engine, tmp_path: Path) -> dict[str, int]:
+    """S1 on 1 March, its till recording age checks; one sale of a till without them."""
+    settings = make_settings(tmp_path)
+    with Session(engine) as session:
+        build = ChainBuilder(session, settings)
+        build.sale("seen", at(1, 10), age=17.0, kinds=(), age_check="id_checked", challenged=True)
+        build.sale("born", at(1, 11), age=22.0, kinds=(), birth_date=date(2000, 1, 1))
+        build.sale("minor", at(1, 12), age=16.0, kinds=("no_id_check",), age_check="visual")
+        build.sale("young", at(1, 13), age=23.0, kinds=("no_id_check",), age_check="none")
+        build.sale("adult", at(1, 14), age=40.0, kinds=(), age_check="none")
+        build.sale("plain", at(1, 15), age=19.0)  # no age-check column: under_age_threshold
+        reviewer = build.user("lp", "loss_prevention")
+        t = datetime(2024, 3, 2, 9, tzinfo=UTC)
+        build.review("minor", "confirmed_violation", by=reviewer, at=t)
+        build.review("young", "adult", by=reviewer, at=t)
+        session.commit()
+        return build.made.sales
+
+
+def test_inputs_know_which_sales_had_an_id_check(
+    engine: Engine, checked_night: dict[str, int]
+) -> None:
+    with Session(engine) as session:
+        inputs = load_inputs(session, nights=1)
+    assert sorted(inputs.estimates) == [16.0, 17.0, 19.0, 22.0, 23.0, 40.0]
+    assert sorted(inputs.cleared) == [17.0, 22.0]  # ID checked, and a birth date typed in
+    assert inputs.with_checks == 5  # every sale but the one from a till without checks
+    # reviews of no_id_check flags count as reviews of the threshold's flags
+    assert sorted((r.estimated_age, r.confirmed) for r in inputs.reviewed) == [
+        (16.0, True),
+        (23.0, False),
+    ]
+    rows = {r.threshold: r for r in build_report(inputs, configured=25, card=None).rows}
+    assert (rows[25].under_threshold, rows[25].cleared, rows[25].flags) == (5, 2, 3)
+    assert (rows[25].reviewed, rows[25].confirmed) == (2, 1)
+    assert (rows[20].under_threshold, rows[20].cleared, rows[20].flags) == (3, 1, 2)
+
+
+def test_the_command_marks_a_stores_own_threshold_and_counts_what_checks_clear(
+    engine: Engine, checked_night: dict[str, int], db_url: str, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from auditor.cli import main
+    from tests.factories import STORES, write_config
+
+    stores = [{**STORES[0], "age_threshold": 21, "legal_age": 18}, STORES[1]]
+    config = write_config(tmp_path / "rules" / "auditor.toml", database_url=db_url, stores=stores)
+
+    def run(*args: str) -> dict:  # type: ignore[type-arg]
+        result = CliRunner().invoke(main, ["--config", str(config), "threshold-report", *args])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)
+
+    data = run("--format", "json", "--store", "S1", "--until", "2024-03-01", "--nights", "1")
+    assert data["configured_threshold"] == 21  # the store's own
+    assert (data["estimated_sales"], data["with_checks"], data["id_checked"]) == (6, 5, 2)
+    row = next(r for r in data["rows"] if r["threshold"] == 25)
+    assert (row["under_threshold"], row["cleared"], row["flags"]) == (5, 2, 3)
+    assert run("--format", "json", "--nights", "1")["configured_threshold"] == 25  # the chain's
+    table = CliRunner().invoke(main, ["--config", str(config), "threshold-report", "--nights", "1"])
+    assert "age checks recorded on 5 of 6 sales with an estimate; 2 with an ID check" in (
+        table.output
+    )
+    header = next(line for line in table.output.splitlines() if line.split()[:1] == ["T"])
+    assert header.split() == [
+        "T", "under", "cleared", "flags", "/night", "reviewed", "confirmed", "conf.%",
+        "minors%", "adults%",
+    ]  # fmt: skip

@@ -19,8 +19,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import Engine
 
+from auditor.settings import Settings
 from tests.review_data import PASSWORD, Made
+from tests.web.test_risk import BY_RISK, NEWEST, risky_night
 
 pytestmark = pytest.mark.browser
 
@@ -198,3 +201,52 @@ def test_a_cookie_kept_from_before_logout_gets_the_login_page(
     page.goto(f"{server}/flags")
     assert page.url.startswith(f"{server}/login")
     assert page.locator("#username").count() == 1
+
+
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+def test_a_managers_list_shows_the_likely_minors_first(
+    server: str,
+    browser,
+    chain: Made,
+    engine: Engine,
+    web_settings: Settings,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    risky_night(engine, web_settings, chain)  # the server reads the database on each request
+    page = browser.new_page()
+    _log_in(page, server, "mgr1")
+    assert page.url == f"{server}/flags"
+
+    def listed() -> list[str | None]:
+        rows = page.locator("#flagged-sales tbody tr")
+        return [rows.nth(i).get_attribute("data-receipt") for i in range(rows.count())]
+
+    assert listed() == BY_RISK
+    assert page.locator("select[name=sort]").input_value() == "risk"
+    first_minor = page.locator('#flagged-sales tr[data-receipt="minor"]')
+    assert first_minor.locator("[data-field=p_under_legal]").inner_text() == "P(<21) 0.93"
+    assert first_minor.locator("[data-field=p_under_legal]").is_visible()
+    assert first_minor.locator("[data-field=date]").inner_text() == "2024-03-02"
+    # the borrowed ID and the birth date under age head the list, above the fold
+    for receipt in BY_RISK[:3]:
+        row = page.locator(f'#flagged-sales tr[data-receipt="{receipt}"]')
+        assert row.evaluate("tr => tr.getBoundingClientRect().top < window.innerHeight"), receipt
+    page.screenshot(path=str(tmp_path / "risk-list.png"), full_page=True)
+
+    page.select_option("select[name=sort]", "newest")
+    page.click("#filters button[type=submit]")
+    page.wait_for_load_state()
+    assert "sort=newest" in page.url
+    assert listed() == NEWEST
+    page.select_option("select[name=sort]", "risk")
+    page.click("#filters button[type=submit]")
+    page.wait_for_load_state()
+    assert listed() == BY_RISK
+
+    # the first sale's review opens the borrowed ID; "next" goes down the list by risk
+    page.locator("#flagged-sales tbody tr").nth(0).get_by_role("link", name="review").click()
+    page.wait_for_load_state()
+    assert "ID contradicts face" in page.locator("h1").inner_text()
+    page.click("a[rel=next]")
+    page.wait_for_load_state()
+    assert "receipt birth" in page.locator("h1").inner_text()

@@ -54,6 +54,8 @@ def _mixed_chain(engine: Engine, settings_: Settings) -> None:
                 register=("R1", "R2")[i // 2 % 2],
                 cashier=("C1", "C2", "C3")[i % 3],
                 frame=False,
+                # some sales without a probability (no face), some sharing one (a tie)
+                p_under_legal=None if i % 5 == 0 else round((i * 37 % 11) / 10, 1),
             )
             for n, kind in enumerate(kinds):
                 if (i + n) % 3 == 0:
@@ -97,7 +99,9 @@ def _rows(engine: Engine) -> dict[str, Any]:
                 (r.sale_id, r.flag_kind)
                 for r in session.execute(sa.select(Review.sale_id, Review.flag_kind))
             },
-            "flags": list(session.execute(sa.select(Flag.sale_id, Flag.kind, Flag.run_id))),
+            "flags": list(
+                session.execute(sa.select(Flag.sale_id, Flag.kind, Flag.run_id, Flag.p_under_legal))
+            ),
         }
 
 
@@ -105,7 +109,9 @@ def _expected(rows: dict[str, Any], user: CurrentUser, f: FlagFilter) -> list[in
     """The listed sales worked out in Python from the rows themselves."""
     runs, sales, decided, flags = rows["runs"], rows["sales"], rows["decided"], rows["flags"]
     open_of: dict[int, bool] = {}
-    for sale_id, kind, run_id in flags:
+    violation: dict[int, bool] = {}
+    risk: dict[int, float] = {}
+    for sale_id, kind, run_id, p_under_legal in flags:
         run, sale = runs[run_id], sales[sale_id]
         if run.status != RunStatus.SUCCEEDED:
             continue
@@ -127,12 +133,18 @@ def _expected(rows: dict[str, Any], user: CurrentUser, f: FlagFilter) -> list[in
             continue
         undecided = (sale_id, kind) not in decided
         open_of[sale_id] = open_of.get(sale_id, False) or undecided
+        violation[sale_id] = violation.get(sale_id, False) or FlagKind(kind).is_violation
+        p = -1.0 if p_under_legal is None else p_under_legal
+        risk[sale_id] = max(risk.get(sale_id, -1.0), p)
     listed = [
         s
         for s, is_open in open_of.items()
         if f.status == ReviewFilter.ALL or is_open == (f.status == ReviewFilter.OPEN)
     ]
-    listed.sort(key=lambda s: (sales[s].sold_at, s), reverse=f.order == Order.NEWEST)
+    if f.order == Order.RISK:  # violations, then P(under the legal age), then newest first
+        listed.sort(key=lambda s: (violation[s], risk[s], sales[s].sold_at, s), reverse=True)
+    else:
+        listed.sort(key=lambda s: (sales[s].sold_at, s), reverse=f.order == Order.NEWEST)
     return listed
 
 

@@ -43,7 +43,7 @@ def test_one_decision_covers_every_open_flag_of_the_sale(
         f"/flags/{made.flags['two']}/decision",
         data={
             "decision": Decision.ID_CHECKED,
-            "cover": list(FlagKind)[:1] + [FlagKind.OUTSIDE_LEGAL_HOURS],
+            "cover": [FlagKind.UNDER_AGE_THRESHOLD, FlagKind.OUTSIDE_LEGAL_HOURS],
             "csrf_token": csrf_token(client.get("/flags")),
         },
     )
