@@ -132,9 +132,9 @@ def test_a_wheel_installed_away_from_the_checkout_audits_and_reports(tmp_path: P
     audited = _run(*auditor, "audit", "--date", DAY, "--store", "S1", cwd=work, env=env)
     assert audited.startswith(f"S1 {DAY}: 3 alcohol sales, "), audited
     flags = _run(*auditor, "flags", "--date", DAY, "--store", "S1", cwd=work, env=env)
-    by_receipt = {row[3]: row for row in csv.reader(io.StringIO(flags))}
-    assert float(by_receipt["1001"][5]) > 0  # the bundled model's estimate
-    assert by_receipt["1002"][7] == "no_face" and by_receipt["1003"][7] == "no_frame"
+    by_receipt = {row["receipt_id"]: row for row in csv.DictReader(io.StringIO(flags))}
+    assert float(by_receipt["1001"]["estimated_age"]) > 0  # the bundled model's estimate
+    assert by_receipt["1002"]["flags"] == "no_face" and by_receipt["1003"]["flags"] == "no_frame"
     _run(*auditor, "report", "--date", DAY, cwd=work, env=env)
 
     page = (work / "reports" / DAY / "S1.html").read_text(encoding="utf-8")
