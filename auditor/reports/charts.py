@@ -14,7 +14,7 @@ import io
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 import matplotlib
@@ -258,9 +258,12 @@ def _rate_line(
 
 def _nights_axis(fig: Figure, ax: Axes, points: Sequence[TrendPoint]) -> None:
     days: list[Any] = [p.day for p in points]
-    ax.set_xlim(days[0] - timedelta(days=0.5), days[-1] + timedelta(days=0.8))
     step = max(1, len(days) // 15)
     ax.set_xticks(days[::-1][::step][::-1])  # counted back from tonight, which has its tick
+    # after the ticks, which would reset it; datetimes, as a date drops a part of a day
+    first, last = (datetime.combine(d, time()) for d in (days[0], days[-1]))
+    limits: list[Any] = [first - timedelta(hours=12), last + timedelta(hours=20)]
+    ax.set_xlim(*limits)
     ax.xaxis.set_major_formatter(DateFormatter("%d %b"))
     ax.legend(frameon=False, fontsize=8, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=4)
     fig.autofmt_xdate(rotation=45)
