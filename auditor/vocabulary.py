@@ -85,6 +85,11 @@ AGE_KINDS = frozenset(
 )
 
 
+# The flags of a camera or frame problem: no frame in the sale's window, none readable, or no
+# face on them. They say nothing of the cashier; the reports count them per register.
+CAMERA_KINDS = frozenset({FlagKind.NO_FRAME, FlagKind.UNREADABLE_FRAME, FlagKind.NO_FACE})
+
+
 class AgeCheck(StrEnum):
     """What the till recorded of the shopper's age check (``sales.age_check``)."""
 

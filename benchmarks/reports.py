@@ -29,7 +29,7 @@ from auditor.db.migrations import upgrade  # noqa: E402
 from auditor.reports import charts, figures, queries  # noqa: E402
 from auditor.reports.build import write_night_reports  # noqa: E402
 from auditor.reports.render import render  # noqa: E402
-from auditor.vocabulary import FlagKind  # noqa: E402
+from auditor.vocabulary import CAMERA_KINDS, FlagKind  # noqa: E402
 from tests.factories import make_settings  # noqa: E402
 from tests.reports.chain import ResultsBuilder, generated_night  # noqa: E402
 
@@ -119,6 +119,7 @@ def store_page_stages(engine, settings) -> dict[str, float]:  # noqa: ANN001
         "ages": charts.age_histogram(page.ages, page.threshold),
         "hours": charts.flags_by_hour(page.hourly),
         "trend": charts.nightly_trend(page.trend),
+        "challenges": charts.challenge_trend(page.trend),
         "mix": charts.purchase_mix(page.mix),
     }
     stages["charts"] = time.perf_counter() - started
@@ -129,6 +130,9 @@ def store_page_stages(engine, settings) -> dict[str, float]:  # noqa: ANN001
         chain="bench",
         page=page,
         charts=drawn,
+        enough=dict.fromkeys(drawn, True),
+        cashier_links={},
+        camera_kinds=[k for k in FlagKind if k in CAMERA_KINDS],
         kinds=list(FlagKind),
         nav={"index": "index.html", "previous": None, "next": None, "nights": "../index.html"},
         generated_at=datetime.now(zone),

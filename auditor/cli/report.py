@@ -33,9 +33,12 @@ def report_command(app: AppContext, day: datetime, store_ids: tuple[str, ...]) -
 
     <report_dir>/<date>/index.html ranks the chain's stores by risk: alcohol sales, frame
     coverage, faces found, flags by kind, flag rate and its change against the stores'
-    30-night average. <report_dir>/<date>/<store>.html shows a store's night: headline figures,
-    the flagged sales with the face evidence and review status, the cashiers, charts, what each
-    age group buys and the settings the audit used. <report_dir>/index.html lists the nights.
+    30-night average, open reviews, confirmed violations and the cashiers most at risk.
+    <report_dir>/<date>/<store>.html shows a store's night: headline figures, the flagged sales
+    with the face evidence and review status, the cashiers' scorecard over the 30 nights, camera
+    problems per register, charts, what each age group buys and the settings the audit used;
+    <report_dir>/<date>/<store>/<cashier>.html a cashier's weeks and flagged sales.
+    <report_dir>/index.html lists the nights.
 
     Each page is one HTML file that works offline. A store not audited that night, or whose
     audit failed, gets a page that says so. A night no store's audit was ever run for is an

@@ -5,6 +5,9 @@ Files under the report directory (``paths.report_dir``)::
     index.html                  every night with reports, newest first
     <YYYY-MM-DD>/index.html     the chain index of that business date: stores ranked by risk
     <YYYY-MM-DD>/<store>.html   one page per store (file name: :func:`render.store_filename`)
+    <YYYY-MM-DD>/<store>/<cashier>.html
+                                one page per cashier of the store's scorecard, in a folder of
+                                the store's own (so that a store's pages share one prefix)
 
 Each page is one self-contained HTML file (inline CSS, inline SVG charts, face crops as
 ``data:`` URIs, no script) and links the pages next to it: the chain index and the store
@@ -20,11 +23,12 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -34,12 +38,13 @@ from auditor.db.queries import known_store_ids
 from auditor.reports import charts, figures, queries
 from auditor.reports.render import render, store_filename, template, write_atomic
 from auditor.settings import Settings
-from auditor.vocabulary import FlagKind
+from auditor.vocabulary import CAMERA_KINDS, FlagKind
 
 logger = logging.getLogger(__name__)
 
 _NIGHT_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 CHAIN_CASHIERS = 25  # the chain index lists this many ranked cashiers, lowest challenge rate first
+AT_RISK = 3  # the chain index names this many cashiers of each store, most at risk first
 
 
 @dataclass
@@ -49,6 +54,7 @@ class NightReport:
     day: date
     index: Path
     store_pages: dict[str, Path] = field(default_factory=dict)
+    cashier_pages: dict[str, dict[str, Path]] = field(default_factory=dict)  # store: cashier: page
     nights_index: Path | None = None
     failed: dict[str, str] = field(default_factory=dict)  # store id: why its page is missing
 
@@ -56,6 +62,10 @@ class NightReport:
     def paths(self) -> list[Path]:
         extra = [self.nights_index] if self.nights_index is not None else []
         return [*self.store_pages.values(), self.index, *extra]
+
+    @property
+    def cashier_paths(self) -> list[Path]:
+        return [p for pages in self.cashier_pages.values() for p in pages.values()]
 
 
 def night_dir(report_dir: Path, day: date) -> Path:
@@ -169,12 +179,19 @@ def write_night_reports(
     days = sorted({*rendered_nights(settings.report_dir), day})
     report = NightReport(day=day, index=out / "index.html")
     wanted = set(store_ids) if store_ids is not None else set(known)
+    min_sales = settings.reports.min_sales_to_rank
+    first = day - timedelta(days=nights)
+    with Session(engine) as session:
+        totals = queries.night_totals(session, first=first, last=day)
+    no_reviews = pd.DataFrame(columns=["business_date", "open", "confirmed"])
+    chain = figures.chain_trend(figures.night_totals(totals, no_reviews), day=day, nights=nights)
     rows = []
     challenges: list[figures.ChallengeRow] = []
     for store_id in known:  # one store's window in memory at a time
         with Session(engine) as session:
             window = queries.chain_window(session, day=day, nights=nights, store_ids=[store_id])
             cashiers = queries.store_cashiers(session, store_id)
+            reviews = queries.store_reviews(session, store_id=store_id, first=first, day=day)
         # times are shown in the zone the audit used: the settings' (else the chain's)
         window.stores["timezone"] = [str(settings.store_zone(store_id))]
         (row,) = figures.store_rows(
@@ -182,22 +199,44 @@ def write_night_reports(
         )
         rows.append(row)
         tonight, before = figures.night_and_before(window.verdicts, day=day, nights=nights)
+        row.min_sales = min_sales
+        if row.run.has_results:
+            row.reviews = figures.review_counts(tonight, reviews)
+        scorecard = figures.scorecard(
+            verdicts=window.verdicts,
+            reviews=reviews,
+            cashiers=cashiers,
+            day=day,
+            nights=nights,
+            min_sales=min_sales,
+            store_id=store_id,
+        )
+        row.at_risk = [r for r in scorecard if r.ranked][:AT_RISK]
         challenges += figures.challenge_rows(
             tonight=tonight,
             before=before,
             cashiers=cashiers,
-            min_sales=settings.reports.min_sales_to_rank,
+            min_sales=min_sales,
             store_id=store_id,
         )
         if store_id not in wanted:
             continue
         try:
             with Session(engine) as session:
-                html = store_page(
-                    session=session, settings=settings, window=window, row=row, days=days, now=now
+                page, html = store_page(
+                    session=session,
+                    settings=settings,
+                    window=window,
+                    row=row,
+                    days=days,
+                    now=now,
+                    chain=chain,
                 )
-            name = f"{store_filename(store_id)}.html"
-            report.store_pages[store_id] = write_atomic(out / name, html)
+                name = f"{store_filename(store_id)}.html"
+                report.store_pages[store_id] = write_atomic(out / name, html)
+                report.cashier_pages[store_id] = cashier_pages(
+                    session=session, settings=settings, window=window, page=page, now=now
+                )
         except Exception as e:  # the other stores' pages and the index are still written
             logger.exception("the page of store %s for %s cannot be written", store_id, day)
             report.failed[store_id] = f"{type(e).__name__}: {e}"
@@ -207,8 +246,15 @@ def write_night_reports(
         for row in rows
         if (out / f"{store_filename(row.store_id)}.html").is_file()
     }
-    ranked = figures.rank_challenges(challenges, min_sales=settings.reports.min_sales_to_rank)
-    write_atomic(report.index, chain_index(settings, rows, day, days, pages, now, ranked))
+    ranked = figures.rank_challenges(challenges, min_sales=min_sales)
+    cashier_links = {
+        (row.store_id, c.cashier_id): cashier_href(row.store_id, c.cashier_id)
+        for row in rows
+        for c in row.at_risk
+        if (out / cashier_href(row.store_id, c.cashier_id)).is_file()
+    }
+    html = chain_index(settings, rows, day, days, pages, now, ranked, cashier_links)
+    write_atomic(report.index, html)
     _relink_neighbours(settings.report_dir, days, day)
     with Session(engine) as session:
         report.nights_index = write_nights_index(session=session, settings=settings, now=now)
@@ -229,6 +275,7 @@ def chain_index(
     pages: dict[str, str],
     now: datetime,
     challenges: Sequence[figures.ChallengeRow] = (),
+    cashier_links: dict[tuple[str, str], str] | None = None,
 ) -> str:
     """The chain index of ``day``: ``rows`` from :func:`figures.store_rows`, ``challenges``
     the chain's cashiers from :func:`figures.rank_challenges` (the first
@@ -249,6 +296,8 @@ def chain_index(
         challenges_unranked=len(challenges) - len(ranked),
         store_names=names,
         min_sales=settings.reports.min_sales_to_rank,
+        cashier_links=cashier_links or {},
+        at_risk=AT_RISK,
         nav=_chain_nav(days, day),
         generated_at=now.astimezone(ZoneInfo(settings.chain.default_timezone)),
     )
@@ -262,9 +311,12 @@ def store_page(
     row: figures.StoreRow,
     days: Sequence[date],
     now: datetime,
-) -> str:
-    """One store's page for the night of ``window``: figures, charts and the evidence."""
+    chain: Sequence[figures.TrendPoint] = (),
+) -> tuple[figures.StoreNight, str]:
+    """One store's page for the night of ``window``: its figures, and the page with charts and
+    the evidence. ``chain`` is the chain's trend, drawn beside the store's."""
     day, nights = window.day, settings.reports.trend_nights
+    min_sales = settings.reports.min_sales_to_rank
     zone = settings.store_zone(row.store_id)
     run = row.run.current
     evidence = queries.store_evidence(
@@ -278,7 +330,7 @@ def store_page(
         row=row,
         day=day,
         nights=nights,
-        min_sales=settings.reports.min_sales_to_rank,
+        min_sales=min_sales,
         zone=zone,
         runs=window.runs[window.runs["store_id"] == row.store_id],
         verdicts=window.verdicts[window.verdicts["store_id"] == row.store_id],
@@ -287,44 +339,118 @@ def store_page(
         reviews=evidence.reviews,
         cashiers=evidence.cashiers,
         with_mix=settings.reports.purchase_mix,
+        chain=chain,
     )
+    # no chart from a handful of sales: the page says so instead
+    enough = {
+        "ages": len(page.ages) >= min_sales,
+        "hours": row.night.alcohol_sales >= min_sales,
+        "trend": page.window_sales >= min_sales,
+        "challenges": sum(p.challenges.due for p in page.trend if p.challenges) >= min_sales,
+        "mix": page.faced_mix_sales >= min_sales,
+    }
     drawn = {
-        "ages": charts.age_histogram(page.ages, page.threshold),
-        "hours": charts.flags_by_hour(page.hourly),
-        "trend": charts.nightly_trend(page.trend),
-        "challenges": charts.challenge_trend(page.trend),
-        "mix": charts.purchase_mix(page.mix),
+        "ages": charts.age_histogram(page.ages, page.threshold) if enough["ages"] else None,
+        "hours": charts.flags_by_hour(page.hourly) if enough["hours"] else None,
+        "trend": charts.nightly_trend(page.trend, page.chain_trend) if enough["trend"] else None,
+        "challenges": charts.challenge_trend(page.trend, page.chain_trend)
+        if enough["challenges"]
+        else None,
+        "mix": charts.purchase_mix(page.mix) if enough["mix"] else None,
     }
     name = f"{store_filename(row.store_id)}.html"
-    return render(
+    links = {c.cashier_id: cashier_href(row.store_id, c.cashier_id) for c in page.scorecard}
+    html = render(
         "report/store.html",
         chain=settings.chain.name,
         page=page,
         charts=drawn,
+        enough=enough,
+        cashier_links=links,
+        camera_kinds=[k for k in FlagKind if k in CAMERA_KINDS],
         kinds=list(FlagKind),
         nav=_store_nav(settings.report_dir, days, day, name),
         generated_at=now.astimezone(zone),
     )
+    return page, html
+
+
+def cashier_href(store_id: str, cashier_id: str) -> str:
+    """A cashier's page, from the night's folder: in the folder named after the store."""
+    return f"{store_filename(store_id)}/{store_filename(cashier_id)}.html"
+
+
+def cashier_pages(
+    *,
+    session: Session,
+    settings: Settings,
+    window: queries.ChainWindow,
+    page: figures.StoreNight,
+    now: datetime,
+) -> dict[str, Path]:
+    """A page for each cashier of ``page``'s scorecard: their weeks and their flagged sales of
+    the window (those with a flag beyond a camera problem)."""
+    row, day = page.store, page.day
+    zone = settings.store_zone(row.store_id)
+    verdicts = window.verdicts[window.verdicts["store_id"] == row.store_id]
+    flagged = figures.beyond_camera(verdicts)
+    evidence = queries.window_evidence(
+        session,
+        store_id=row.store_id,
+        first=window.first,
+        day=day,
+        sale_ids=list(flagged["sale_id"]),
+    )
+    reviews = queries.store_reviews(session, store_id=row.store_id, first=window.first, day=day)
+    cashiers = queries.store_cashiers(session, row.store_id)
+    folder = night_dir(settings.report_dir, day)
+    store_name = f"{store_filename(row.store_id)}.html"
+    written = {}
+    for card in page.scorecard:
+        sales = figures.flagged_sales(
+            verdicts=flagged[flagged["cashier_id"] == card.cashier_id],
+            flags=evidence.flags,
+            lines=evidence.lines,
+            reviews=reviews,
+            cashiers=cashiers,
+            zone=zone,
+        )
+        html = render(
+            "report/cashier.html",
+            chain=settings.chain.name,
+            page=page,
+            card=card,
+            flagged=sales,
+            ranked=sum(c.ranked for c in page.scorecard),
+            nav={
+                "index": "../index.html",
+                "store": {"href": f"../{store_name}", "label": row.name or row.store_id},
+                "previous": None,
+                "next": None,
+                "nights": "../../index.html",
+            },
+            generated_at=now.astimezone(zone),
+        )
+        path = folder / cashier_href(row.store_id, card.cashier_id)
+        written[card.cashier_id] = write_atomic(path, html)
+    return written
 
 
 def write_nights_index(*, session: Session, settings: Settings, now: datetime) -> Path:
-    """``<report_dir>/index.html``: every night with a chain index, newest first."""
+    """``<report_dir>/index.html``: every night with a chain index, newest first, with its
+    sales counted as the chain index counts them and its reviews as they stand now."""
     days = rendered_nights(settings.report_dir)
-    summary = queries.nights_summary(session, days)
-    counts = summary[["business_date", "stores", "alcohol_sales", "flags"]]
-    by_day = {day: (stores, sales, flags) for day, stores, sales, flags in counts.itertuples(False)}
-    nights = []
-    for d in reversed(days):
-        stores, sales, flags = by_day.get(d, (0, 0, 0))
-        nights.append(
-            {
-                "day": d,
-                "href": f"{d.isoformat()}/index.html",
-                "stores": int(stores or 0),
-                "alcohol_sales": int(sales or 0),
-                "flags": int(flags or 0),
-            }
+    by_day: dict[date, figures.NightTotals] = {}
+    if days:
+        first, last = days[0], days[-1]
+        by_day = figures.night_totals(
+            queries.night_totals(session, first=first, last=last, days=days),
+            queries.night_reviews(session, first=first, last=last, days=days),
         )
+    nights = [
+        {"href": f"{d.isoformat()}/index.html", "totals": by_day.get(d, figures.NightTotals(d))}
+        for d in reversed(days)
+    ]
     html = render(
         "report/nights.html",
         chain=settings.chain.name,

@@ -14,7 +14,7 @@ import io
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 import matplotlib
@@ -22,7 +22,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.axis import Axis
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.dates import DateFormatter, DayLocator
+from matplotlib.dates import DateFormatter
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from matplotlib.typing import RcKeyType
@@ -34,16 +34,27 @@ MUTED = "#8a93a0"
 LIGHT = "#c9d3e0"
 ACCENT = "#1f5fbf"
 WARN = "#b3261e"
+# One colour per concept, the same in every chart: a reader learns it once.
+PALETTE = {
+    "sales": "#a9b8cc",  # alcohol sales (bars), buyers at or over the threshold
+    "flagged": "#d9822b",  # flagged sales and the flag rate
+    "under_age": "#b3261e",  # under-age flags, buyers estimated under the threshold
+    "challenge": "#2e7d32",  # the challenge rate (ID checked)
+    "threshold": INK,  # the age threshold
+}
+CHAIN_DASHES = (0, (4, 3))  # the chain's average: the rate's colour, dashed
+# product categories: hues the concepts above do not use (no amber, red or green)
 MIX_COLOURS = [
     "#1f5fbf",
-    "#e08a1e",
-    "#2e8b57",
-    "#b3261e",
     "#7b52ab",
     "#2aa1b3",
     "#a0743c",
+    "#3f51b5",
+    "#8e6c8a",
+    "#4d7f99",
     "#9aa3ad",
 ]
+TREND_WIDTH = 12.6  # inches: a page's width, so that 31 nights' dates stay readable
 
 STYLE: dict[RcKeyType, Any] = {
     "font.family": "sans-serif",
@@ -116,10 +127,10 @@ def age_histogram(ages: Sequence[float], threshold: float | None) -> str | None:
         counts, _ = np.histogram(ages, bins=edges)
         # one filled outline per colour: bins under the threshold red, the others blue
         under = edges[:-1] < threshold if threshold is not None else np.zeros(len(counts), bool)
-        ax.stairs(np.where(under, 0, counts), edges, fill=True, color=ACCENT)
-        ax.stairs(np.where(under, counts, 0), edges, fill=True, color=WARN)
+        ax.stairs(np.where(under, 0, counts), edges, fill=True, color=PALETTE["sales"])
+        ax.stairs(np.where(under, counts, 0), edges, fill=True, color=PALETTE["under_age"])
         if threshold is not None:
-            ax.axvline(threshold, color=INK, linestyle="--", linewidth=1.2)
+            ax.axvline(threshold, color=PALETTE["threshold"], linestyle="--", linewidth=1.2)
             ax.annotate(
                 f"threshold {threshold:g}",
                 xy=(threshold, 1),
@@ -143,9 +154,9 @@ def flags_by_hour(hours: Hourly) -> str | None:
 
     def draw(fig: Figure, ax: Axes) -> None:
         x = list(range(24))
-        ax.bar(x, hours.sales, color=LIGHT, label="alcohol sales")
-        ax.bar(x, hours.flagged, color=ACCENT, label="flagged")
-        ax.bar(x, hours.under_age, color=WARN, label="under-age flags")
+        ax.bar(x, hours.sales, color=PALETTE["sales"], label="alcohol sales")
+        ax.bar(x, hours.flagged, color=PALETTE["flagged"], label="flagged")
+        ax.bar(x, hours.under_age, color=PALETTE["under_age"], label="under-age flags")
         ax.set_xticks(range(0, 24, 2))
         ax.set_xlim(-0.6, 23.6)
         ax.set_xlabel("hour of sale (store time)")
@@ -156,49 +167,106 @@ def flags_by_hour(hours: Hourly) -> str | None:
     return chart("hours", draw)
 
 
-def nightly_trend(points: Sequence[TrendPoint]) -> str | None:
-    """Flag rate and under-age rate night by night (gaps: nights without results)."""
+def nightly_trend(points: Sequence[TrendPoint], chain: Sequence[TrendPoint] = ()) -> str | None:
+    """Flag rate and under-age rate night by night (gaps: nights without results), the
+    chain's average of each dashed, tonight's points ringed and labelled."""
     if not any(p.alcohol_sales for p in points):
         return None
 
     def draw(fig: Figure, ax: Axes) -> None:
-        # Any: matplotlib draws dates through its unit converters, but its stubs take numbers.
-        days: list[Any] = [p.day for p in points]
-        flagged = [_percent(p.flag_rate) for p in points]
-        under = [_percent(p.under_age_rate) for p in points]
-        ax.plot(days, flagged, color=ACCENT, marker="o", markersize=3, label="flag rate")
-        ax.plot(days, under, color=WARN, marker="o", markersize=3, label="under-age rate")
-        ax.plot(days[-1:], flagged[-1:], color=ACCENT, marker="o", markersize=7)
+        lines = [
+            ("flag rate", "flagged", lambda p: p.flag_rate),
+            ("under-age rate", "under_age", lambda p: p.under_age_rate),
+        ]
+        for label, concept, value in lines:
+            _rate_line(ax, points, chain, label, PALETTE[concept], value)
         ax.set_ylabel("% of alcohol sales")
         ax.set_ylim(bottom=0)
-        ax.legend(frameon=False, fontsize=8, loc="upper left")
-        ax.set_xlim(days[0] - timedelta(days=0.5), days[-1] + timedelta(days=0.5))
-        ax.xaxis.set_major_locator(DayLocator(interval=max(1, len(days) // 8)))
-        ax.xaxis.set_major_formatter(DateFormatter("%d %b"))
-        fig.autofmt_xdate(rotation=45)
+        _nights_axis(fig, ax, points)
 
-    return chart("trend", draw)
+    return chart("trend", draw, width=TREND_WIDTH, height=3.2)
 
 
-def challenge_trend(points: Sequence[TrendPoint]) -> str | None:
+def challenge_trend(points: Sequence[TrendPoint], chain: Sequence[TrendPoint] = ()) -> str | None:
     """The challenge rate night by night: of the sales estimated under the threshold whose till
-    records age checks, the share with an ID check recorded (gaps: nights without such sales)."""
+    records age checks, the share with an ID check recorded (gaps: nights without such sales);
+    the chain's average dashed, tonight's point ringed and labelled."""
     if not any(p.challenges is not None and p.challenges.due for p in points):
         return None
 
     def draw(fig: Figure, ax: Axes) -> None:
-        days: list[Any] = [p.day for p in points]
-        rates = [_percent(p.challenges.rate if p.challenges else None) for p in points]
-        ax.plot(days, rates, color=ACCENT, marker="o", markersize=3, label="challenge rate")
-        ax.plot(days[-1:], rates[-1:], color=ACCENT, marker="o", markersize=7)
+        def value(p: TrendPoint) -> float | None:
+            return p.challenges.rate if p.challenges else None
+
+        _rate_line(ax, points, chain, "challenge rate", PALETTE["challenge"], value)
         ax.set_ylabel("% with an ID check recorded")
         ax.set_ylim(0, 105)
-        ax.set_xlim(days[0] - timedelta(days=0.5), days[-1] + timedelta(days=0.5))
-        ax.xaxis.set_major_locator(DayLocator(interval=max(1, len(days) // 8)))
-        ax.xaxis.set_major_formatter(DateFormatter("%d %b"))
-        fig.autofmt_xdate(rotation=45)
+        _nights_axis(fig, ax, points)
 
-    return chart("challenges", draw)
+    return chart("challenges", draw, width=TREND_WIDTH, height=3.2)
+
+
+def _rate_line(
+    ax: Axes,
+    points: Sequence[TrendPoint],
+    chain: Sequence[TrendPoint],
+    label: str,
+    colour: str,
+    value: Callable[[TrendPoint], float | None],
+) -> None:
+    """One rate over the nights in ``colour``; the chain's (when given) dashed in the same
+    colour; tonight's (the last point) ringed with its value written beside."""
+    # Any: matplotlib draws dates through its unit converters, but its stubs take numbers.
+    days: list[Any] = [p.day for p in points]
+    rates = [_percent(value(p)) for p in points]
+    ax.plot(days, rates, color=colour, marker="o", markersize=3, linewidth=1.6, label=label)
+    if chain:
+        chain_days: list[Any] = [p.day for p in chain]
+        chain_rates = [_percent(value(p)) for p in chain]
+        ax.plot(
+            chain_days,
+            chain_rates,
+            color=colour,
+            label=f"{label}, chain",
+            linestyle=CHAIN_DASHES,
+            linewidth=1.3,
+            alpha=0.8,
+        )
+    tonight = rates[-1]
+    if tonight == tonight:  # not NaN: tonight has a rate
+        ax.plot(
+            days[-1:],
+            [tonight],
+            linestyle="none",
+            marker="o",
+            markersize=9,
+            markerfacecolor=colour,
+            markeredgecolor=INK,
+            markeredgewidth=1.5,
+            zorder=5,
+        )
+        ax.annotate(
+            f"tonight {tonight:.1f} %",
+            xy=(days[-1], tonight),
+            xytext=(-8, 8),
+            textcoords="offset points",
+            ha="right",
+            color=INK,
+            fontsize=8,
+        )
+
+
+def _nights_axis(fig: Figure, ax: Axes, points: Sequence[TrendPoint]) -> None:
+    days: list[Any] = [p.day for p in points]
+    step = max(1, len(days) // 15)
+    ax.set_xticks(days[::-1][::step][::-1])  # counted back from tonight, which has its tick
+    # after the ticks, which would reset it; datetimes, as a date drops a part of a day
+    first, last = (datetime.combine(d, time()) for d in (days[0], days[-1]))
+    limits: list[Any] = [first - timedelta(hours=12), last + timedelta(hours=20)]
+    ax.set_xlim(*limits)
+    ax.xaxis.set_major_formatter(DateFormatter("%d %b"))
+    ax.legend(frameon=False, fontsize=8, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=4)
+    fig.autofmt_xdate(rotation=45)
 
 
 def purchase_mix(mix: PurchaseMix | None) -> str | None:

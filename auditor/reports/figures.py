@@ -27,10 +27,15 @@ Risk ranking of the stores of a night (:func:`rank_stores`):
    flagged ``no_frame`` and so ranks high, as it should: its sales could not be checked;
 3. ties: more under-age flags first, then more flagged sales, then the store id.
 
-Cashier ranking (:func:`cashier_rows`): cashiers with at least ``min_sales`` alcohol sales in the
-night (20 by default) are ranked by flag rate, highest first (ties: more flagged sales, then
-the id); cashiers with fewer are listed after them, unranked, with a caution: a rate from a
-handful of sales says little.
+Cashier scorecards (:func:`scorecard`): each cashier over the night and the ``nights`` nights
+before it, judged on the sales the age rules could check (a face found, or an under-age flag
+without one): under-age flagged sales over checked sales, with its 95 % Wilson interval, week by
+week, tonight beside. Cashiers with at least ``min_sales`` checked sales in the window are ranked
+by the interval's lower bound, highest first (:func:`rank_scorecard`); the others follow,
+unranked. A night of fewer than ``min_sales`` checked sales is **quiet**: its change says little,
+and the pages show it without the colours of news. Camera and frame problems
+(:data:`~auditor.vocabulary.CAMERA_KINDS`) are not the cashier's: :func:`camera_rows` counts
+them per register.
 
 Under-age flags are the flags of :data:`~auditor.vocabulary.AGE_KINDS` (under the threshold,
 no ID check, a birth date under the legal age, an ID that contradicts the face): the
@@ -72,7 +77,15 @@ import pandas as pd
 
 from auditor.audit.business_day import day_bounds
 from auditor.settings import LEGACY_LEGAL_AGE, RecordedAudit
-from auditor.vocabulary import AGE_KINDS, Decision, Evidence, FlagKind, NightState, RunStatus
+from auditor.vocabulary import (
+    AGE_KINDS,
+    CAMERA_KINDS,
+    Decision,
+    Evidence,
+    FlagKind,
+    NightState,
+    RunStatus,
+)
 
 Z_95 = 1.959964
 
@@ -97,14 +110,21 @@ def rate(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
+def wilson_interval(part: int, whole: int, z: float = Z_95) -> tuple[float, float] | None:
+    """The 95 % Wilson score interval of ``part / whole`` (None when ``whole`` is 0)."""
+    if whole <= 0:
+        return None
+    p = part / whole
+    centre = p + z * z / (2 * whole)
+    margin = z * math.sqrt(p * (1 - p) / whole + z * z / (4 * whole * whole))
+    scale = 1 + z * z / whole
+    return max(0.0, (centre - margin) / scale), min(1.0, (centre + margin) / scale)
+
+
 def wilson_lower(flagged: int, total: int, z: float = Z_95) -> float:
     """Lower bound of the Wilson score interval of ``flagged / total`` (0 when ``total`` is 0)."""
-    if total <= 0:
-        return 0.0
-    p = flagged / total
-    centre = p + z * z / (2 * total)
-    margin = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total))
-    return max(0.0, (centre - margin) / (1 + z * z / total))
+    interval = wilson_interval(flagged, total, z)
+    return interval[0] if interval else 0.0
 
 
 def change(tonight: float | None, before: float | None) -> float | None:
@@ -366,6 +386,14 @@ class StoreRow:
     night: NightFigures
     baseline: Baseline
     rank: int = 0
+    reviews: ReviewCounts | None = None  # set by the report, which reads the reviews
+    at_risk: list[ScorecardRow] = field(default_factory=list)  # the chain index's few
+    min_sales: int = 0  # fewer alcohol sales tonight: a quiet night
+
+    @property
+    def quiet(self) -> bool:
+        """Too few sales tonight for a change of rate to read as news, good or bad."""
+        return self.night.alcohol_sales < self.min_sales
 
     @property
     def change(self) -> float | None:
@@ -493,79 +521,6 @@ def confirmed_sales(reviews: pd.DataFrame) -> set[int]:
 
 
 @dataclass(frozen=True)
-class CashierRow:
-    cashier_id: str
-    name: str
-    alcohol_sales: int
-    flagged_sales: int
-    under_age: int
-    confirmed: int  # confirmed violations among tonight's sales
-    baseline_sales: int
-    baseline_flagged: int
-    baseline_confirmed: int
-    ranked: bool
-    rank: int | None
-
-    @property
-    def flag_rate(self) -> float | None:
-        return rate(self.flagged_sales, self.alcohol_sales)
-
-    @property
-    def baseline_rate(self) -> float | None:
-        return rate(self.baseline_flagged, self.baseline_sales)
-
-    @property
-    def change(self) -> float | None:
-        return change(self.flag_rate, self.baseline_rate)
-
-
-def cashier_rows(
-    *,
-    tonight: pd.DataFrame,
-    before: pd.DataFrame,
-    reviews: pd.DataFrame,
-    cashiers: pd.DataFrame,
-    min_sales: int,
-) -> list[CashierRow]:
-    """Tonight's cashiers (those with an alcohol sale) with their baseline, in rank order.
-
-    ``tonight`` and ``before`` are verdicts (with ``cashier_id``, ``sale_id``, ``flag_kinds``);
-    ``cashiers`` gives names (``cashier_id``, ``name``).
-    """
-    confirmed = confirmed_sales(reviews)
-    names = dict(zip(cashiers["cashier_id"], cashiers["name"], strict=True))
-    rows = []
-    for cashier_id, sales in tonight.groupby("cashier_id", sort=True):
-        past = before[before["cashier_id"] == cashier_id]
-        kinds = sales["flag_kinds"]
-        count = len(sales)
-        rows.append(
-            CashierRow(
-                cashier_id=str(cashier_id),
-                name=str(names.get(cashier_id, "") or ""),
-                alcohol_sales=count,
-                flagged_sales=int(is_flagged(kinds).sum()),
-                under_age=int(has_age_kind(kinds).sum()),
-                confirmed=int(sales["sale_id"].isin(confirmed).sum()),
-                baseline_sales=len(past),
-                baseline_flagged=int(is_flagged(past["flag_kinds"]).sum()),
-                baseline_confirmed=int(past["sale_id"].isin(confirmed).sum()),
-                ranked=count >= min_sales,
-                rank=None,
-            )
-        )
-    ranked = sorted(
-        (r for r in rows if r.ranked),
-        key=lambda r: (-r.flagged_sales / r.alcohol_sales, -r.flagged_sales, r.cashier_id),
-    )
-    unranked = sorted(
-        (r for r in rows if not r.ranked),
-        key=lambda r: (-r.flagged_sales, -r.alcohol_sales, r.cashier_id),
-    )
-    return [replace(r, rank=n) for n, r in enumerate(ranked, start=1)] + unranked
-
-
-@dataclass(frozen=True)
 class ChallengeRow:
     """One cashier's challenge rate: tonight, the nights before, and both pooled (ranked)."""
 
@@ -631,6 +586,334 @@ def rank_challenges(rows: Iterable[ChallengeRow], *, min_sales: int) -> list[Cha
     return [replace(r, ranked=True, rank=n) for n, r in enumerate(ranked, start=1)] + [
         replace(r, ranked=False, rank=None) for r in unranked
     ]
+
+
+# -- cashier scorecards over the window ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tally:
+    """A cashier's (or a week's) counts over some alcohol sales.
+
+    ``checked`` are the sales the age rules could judge: a face was found, or an under-age flag
+    was raised without one (a birth date under the legal age). Sales with a camera or frame
+    problem and nothing else (:data:`~auditor.vocabulary.CAMERA_KINDS`) are not checked: they
+    count against the register (:func:`camera_rows`), not in the cashier's rate.
+    """
+
+    sales: int = 0
+    checked: int = 0
+    under_age: int = 0  # sales with an under-age flag
+    confirmed: int = 0  # sales with a current review that confirms a violation
+
+    @property
+    def rate(self) -> float | None:
+        """Under-age flagged sales over checked sales."""
+        return rate(self.under_age, self.checked)
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        """The 95 % Wilson interval of :attr:`rate`."""
+        return wilson_interval(self.under_age, self.checked)
+
+    @property
+    def risk(self) -> float:
+        """The interval's lower bound: the rate discounted for a small sample."""
+        return self.interval[0] if self.interval else 0.0
+
+    def __add__(self, other: Tally) -> Tally:
+        return Tally(
+            self.sales + other.sales,
+            self.checked + other.checked,
+            self.under_age + other.under_age,
+            self.confirmed + other.confirmed,
+        )
+
+
+def tally(verdicts: pd.DataFrame, confirmed: set[int]) -> Tally:
+    """The :class:`Tally` of ``verdicts`` (``sale_id``, ``faces_found``, ``flag_kinds``)."""
+    if verdicts.empty:
+        return Tally()
+    under = has_age_kind(verdicts["flag_kinds"])
+    return Tally(
+        sales=len(verdicts),
+        checked=int(((verdicts["faces_found"] > 0) | under).sum()),
+        under_age=int(under.sum()),
+        confirmed=int(verdicts["sale_id"].isin(confirmed).sum()),
+    )
+
+
+@dataclass(frozen=True)
+class Week:
+    """Seven business dates ending on ``last`` (the first week of a window may be shorter)."""
+
+    first: date
+    last: date
+    tally: Tally
+
+
+def week_spans(day: date, nights: int) -> list[tuple[date, date]]:
+    """The weeks of ``day`` and the ``nights`` nights before it, oldest first: each ends on
+    ``day`` or seven days before the next; the oldest is cut at the window's first night."""
+    start = day - timedelta(days=nights)
+    spans = []
+    last = day
+    while last >= start:
+        first = max(last - timedelta(days=6), start)
+        spans.append((first, last))
+        last = first - timedelta(days=1)
+    return spans[::-1]
+
+
+def weekly(
+    verdicts: pd.DataFrame, confirmed: set[int], spans: Sequence[tuple[date, date]]
+) -> list[Week]:
+    dates = verdicts["business_date"]
+    return [
+        Week(first, last, tally(verdicts[(dates >= first) & (dates <= last)], confirmed))
+        for first, last in spans
+    ]
+
+
+@dataclass(frozen=True)
+class ScorecardRow:
+    """One cashier over the window (tonight and the nights before), with tonight beside.
+
+    ``quiet``: tonight's checked sales are fewer than the ranking needs, so tonight's rate and
+    its change say little and are shown without the colours of good or bad news.
+    """
+
+    store_id: str
+    cashier_id: str
+    name: str
+    tonight: Tally
+    before: Tally
+    weeks: list[Week]
+    ranked: bool = False
+    rank: int | None = None
+    quiet: bool = True
+
+    @property
+    def window(self) -> Tally:
+        return self.tonight + self.before
+
+    @property
+    def change(self) -> float | None:
+        """Tonight's rate minus that of the nights before."""
+        return change(self.tonight.rate, self.before.rate)
+
+
+def scorecard(
+    *,
+    verdicts: pd.DataFrame,
+    reviews: pd.DataFrame,
+    cashiers: pd.DataFrame,
+    day: date,
+    nights: int,
+    min_sales: int,
+    store_id: str = "",
+) -> list[ScorecardRow]:
+    """Every cashier with an alcohol sale in the window (``verdicts`` of ``day`` and the
+    ``nights`` nights before it), ranked by :func:`rank_scorecard`."""
+    confirmed = confirmed_sales(reviews)
+    names = dict(zip(cashiers["cashier_id"], cashiers["name"], strict=True))
+    spans = week_spans(day, nights)
+    rows = []
+    for cashier_id, sales in verdicts.groupby("cashier_id", sort=True):
+        tonight, before = night_and_before(sales, day=day, nights=nights)
+        night = tally(tonight, confirmed)
+        rows.append(
+            ScorecardRow(
+                store_id=store_id,
+                cashier_id=str(cashier_id),
+                name=str(names.get(cashier_id, "") or ""),
+                tonight=night,
+                before=tally(before, confirmed),
+                weeks=weekly(sales, confirmed, spans),
+                quiet=night.checked < min_sales,
+            )
+        )
+    return rank_scorecard(rows, min_sales=min_sales)
+
+
+def rank_scorecard(rows: Iterable[ScorecardRow], *, min_sales: int) -> list[ScorecardRow]:
+    """Cashiers with at least ``min_sales`` checked sales in the window, most at risk first:
+    by the lower bound of the Wilson interval of their under-age rate (so 2 in 10 ranks below
+    12 in 100), ties to more confirmed violations, more under-age sales, then the ids; ranked
+    from 1. Then the others, unranked, most under-age sales first."""
+    rows = list(rows)
+    enough = max(min_sales, 1)
+    ranked = sorted(
+        (r for r in rows if r.window.checked >= enough),
+        key=lambda r: (
+            -r.window.risk,
+            -r.window.confirmed,
+            -r.window.under_age,
+            r.store_id,
+            r.cashier_id,
+        ),
+    )
+    unranked = sorted(
+        (r for r in rows if r.window.checked < enough),
+        key=lambda r: (-r.window.under_age, -r.window.sales, r.store_id, r.cashier_id),
+    )
+    return [replace(r, ranked=True, rank=n) for n, r in enumerate(ranked, start=1)] + [
+        replace(r, ranked=False, rank=None) for r in unranked
+    ]
+
+
+def beyond_camera(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """The verdicts with a flag other than a camera or frame problem (:data:`CAMERA_KINDS`)."""
+    keep = [
+        any(k not in CAMERA_KINDS for k in split_kinds(kinds)) for kinds in verdicts["flag_kinds"]
+    ]
+    return verdicts[pd.Series(keep, index=verdicts.index, dtype=bool)]
+
+
+# -- cameras, per register -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CameraTally:
+    """Alcohol sales at a register and those with each camera or frame problem."""
+
+    sales: int = 0
+    problems: int = 0  # sales with at least one of CAMERA_KINDS
+    by_kind: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CAMERA_KINDS, 0))
+
+    @property
+    def rate(self) -> float | None:
+        return rate(self.problems, self.sales)
+
+    def kind_rate(self, kind: str) -> float | None:
+        return rate(self.by_kind.get(kind, 0), self.sales)
+
+
+def camera_tally(verdicts: pd.DataFrame) -> CameraTally:
+    if verdicts.empty:
+        return CameraTally()
+    kinds = verdicts["flag_kinds"]
+    return CameraTally(
+        sales=len(verdicts),
+        problems=int(has_any_kind(kinds, CAMERA_KINDS).sum()),
+        by_kind={k: int(has_kind(kinds, k).sum()) for k in CAMERA_KINDS},
+    )
+
+
+@dataclass(frozen=True)
+class CameraRow:
+    """One register's camera problems over the window and tonight; ``enough``: the window
+    has at least the sales a rate needs to be read."""
+
+    register_id: str
+    window: CameraTally
+    tonight: CameraTally
+    enough: bool
+
+
+def camera_rows(*, verdicts: pd.DataFrame, day: date, min_sales: int) -> list[CameraRow]:
+    """Each register with an alcohol sale in the window (``verdicts``), worst first: by the
+    share of sales with a camera or frame problem over the window, then the register id."""
+    rows = [
+        CameraRow(
+            register_id=str(register_id),
+            window=camera_tally(sales),
+            tonight=camera_tally(sales[sales["business_date"] == day]),
+            enough=len(sales) >= min_sales,
+        )
+        for register_id, sales in verdicts.groupby("register_id", sort=True)
+    ]
+    return sorted(rows, key=lambda r: (-(r.window.rate or 0.0), r.register_id))
+
+
+# -- reviews of a night --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReviewCounts:
+    """Of a night's flagged sales: those still open (a flag kind without a decision), and the
+    confirmed violations (a current review that says so)."""
+
+    open: int = 0
+    confirmed: int = 0
+
+
+def review_counts(verdicts: pd.DataFrame, reviews: pd.DataFrame) -> ReviewCounts:
+    """:class:`ReviewCounts` of ``verdicts`` (``sale_id``, ``flag_kinds``) from ``reviews``."""
+    current = current_reviews(reviews)
+    decided = set(
+        zip(current["sale_id"].astype(int), current["flag_kind"].astype(str), strict=True)
+    )
+    open_sales = sum(
+        any((int(sale_id), kind) not in decided for kind in split_kinds(kinds))
+        for sale_id, kinds in zip(verdicts["sale_id"], verdicts["flag_kinds"], strict=True)
+    )
+    confirmed = int(verdicts["sale_id"].isin(confirmed_sales(reviews)).sum())
+    return ReviewCounts(open=int(open_sales), confirmed=confirmed)
+
+
+# -- the chain's nights --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NightTotals:
+    """The chain's counts of one business date, counted in sales as the chain index counts."""
+
+    day: date
+    stores: int = 0  # stores with an audit result
+    alcohol_sales: int = 0
+    flagged_sales: int = 0
+    under_age: int = 0
+    challenges: Challenges = field(default_factory=Challenges)
+    reviews: ReviewCounts = field(default_factory=ReviewCounts)
+
+    @property
+    def flag_rate(self) -> float | None:
+        return rate(self.flagged_sales, self.alcohol_sales)
+
+    @property
+    def under_age_rate(self) -> float | None:
+        return rate(self.under_age, self.alcohol_sales)
+
+
+def night_totals(totals: pd.DataFrame, reviewed: pd.DataFrame) -> dict[date, NightTotals]:
+    """Per business date, from :func:`~auditor.reports.queries.night_totals` and
+    :func:`~auditor.reports.queries.night_reviews`."""
+    review_of = {
+        d: ReviewCounts(int(o or 0), int(c or 0))
+        for d, o, c in reviewed[["business_date", "open", "confirmed"]].itertuples(index=False)
+    }
+    found = {}
+    columns = ["business_date", "stores", "alcohol_sales", "flagged_sales", "under_age"]
+    for d, stores, sales, flagged, under, challenged, due in totals[
+        [*columns, "challenged", "due"]
+    ].itertuples(index=False):
+        found[d] = NightTotals(
+            day=d,
+            stores=int(stores or 0),
+            alcohol_sales=int(sales or 0),
+            flagged_sales=int(flagged or 0),
+            under_age=int(under or 0),
+            challenges=Challenges(int(challenged or 0), int(due or 0)),
+            reviews=review_of.get(d, ReviewCounts()),
+        )
+    return found
+
+
+def chain_trend(totals: dict[date, NightTotals], *, day: date, nights: int) -> list[TrendPoint]:
+    """The chain's point of each night from ``day - nights`` to ``day`` (sales pooled over
+    its stores: the chain's average); nights without any result are gaps."""
+    points = []
+    for n in range(nights, -1, -1):
+        d = day - timedelta(days=n)
+        t = totals.get(d)
+        if t is None or not t.stores:
+            points.append(TrendPoint(d, None, None, None))
+        else:
+            points.append(
+                TrendPoint(d, t.alcohol_sales, t.flag_rate, t.under_age_rate, t.challenges)
+            )
+    return points
 
 
 # -- flagged sales -------------------------------------------------------------------------------
@@ -989,16 +1272,27 @@ class StoreNight:
     zone_changes: bool  # the night has two UTC offsets (clocks changed): times carry the zone
     settings: SettingsUsed | None
     flagged: list[FlaggedSale]
-    cashiers: list[CashierRow]
+    scorecard: list[ScorecardRow]
+    cameras: list[CameraRow]
     challenges: list[ChallengeRow]
     confirmed: int
     ages: list[float]
     threshold: float | None
     hourly: Hourly
     trend: list[TrendPoint]
+    chain_trend: list[TrendPoint]
     mix: PurchaseMix | None
     min_sales: int
     nights: int
+
+    @property
+    def window_sales(self) -> int:
+        """Alcohol sales of tonight and the nights before."""
+        return self.store.night.alcohol_sales + self.store.baseline.alcohol_sales
+
+    @property
+    def faced_mix_sales(self) -> int:
+        return sum(self.mix.sales) if self.mix is not None else 0
 
 
 def store_night(
@@ -1015,6 +1309,7 @@ def store_night(
     reviews: pd.DataFrame,
     cashiers: pd.DataFrame,
     with_mix: bool,
+    chain: Sequence[TrendPoint] = (),
 ) -> StoreNight:
     """Assemble a store page's figures; ``runs`` and ``verdicts`` are this store's window."""
     tonight, before = night_and_before(verdicts, day=day, nights=nights)
@@ -1037,13 +1332,16 @@ def store_night(
             cashiers=cashiers,
             zone=zone,
         ),
-        cashiers=cashier_rows(
-            tonight=tonight,
-            before=before,
+        scorecard=scorecard(
+            verdicts=verdicts,
             reviews=window_reviews,
             cashiers=cashiers,
+            day=day,
+            nights=nights,
             min_sales=min_sales,
+            store_id=row.store_id,
         ),
+        cameras=camera_rows(verdicts=verdicts, day=day, min_sales=min_sales),
         challenges=challenge_rows(
             tonight=tonight,
             before=before,
@@ -1056,6 +1354,7 @@ def store_night(
         threshold=float(used.age_threshold) if used and used.age_threshold is not None else None,
         hourly=hourly(tonight, zone),
         trend=nightly_trend(verdicts, runs, day=day, nights=nights),
+        chain_trend=list(chain),
         mix=purchase_mix(tonight, lines) if with_mix else None,
         min_sales=min_sales,
         nights=nights,

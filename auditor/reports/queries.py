@@ -28,8 +28,9 @@ from auditor.db.models import (
     Store,
     User,
 )
-from auditor.db.queries import current_run_ids
-from auditor.vocabulary import RunStatus
+from auditor.db.queries import current_run_ids, current_runs
+from auditor.reviews import latest_reviews
+from auditor.vocabulary import AGE_KINDS, Decision, FlagKind
 
 STORE_COLUMNS = ["id", "name", "timezone"]
 RUN_COLUMNS = [
@@ -98,6 +99,15 @@ REVIEW_COLUMNS = [
     "reviewer",
 ]
 CASHIER_COLUMNS = ["cashier_id", "name"]
+NIGHT_TOTAL_COLUMNS = [
+    "business_date",
+    "stores",
+    "alcohol_sales",
+    "flagged_sales",
+    "under_age",
+    "challenged",
+    "due",
+]
 
 
 def verdict_select() -> tuple[Any, ...]:
@@ -264,19 +274,130 @@ def store_cashiers(session: Session, store_id: str) -> pd.DataFrame:
     return frame(cashiers, CASHIER_COLUMNS)
 
 
-def nights_summary(session: Session, days: Sequence[date]) -> pd.DataFrame:
-    """Per business date: stores with a result, alcohol sales audited, flags, failed attempts."""
-    succeeded = sa.case((AuditRun.status == RunStatus.SUCCEEDED, 1), else_=0)
-    failed = sa.case((AuditRun.status == RunStatus.FAILED, 1), else_=0)
-    rows = session.execute(
+def _has_kind(kind: str) -> sa.ColumnElement[bool]:
+    """Whether a verdict's ``;``-joined ``flag_kinds`` hold ``kind``."""
+    padded = sa.literal(";") + SaleVerdict.flag_kinds + sa.literal(";")
+    return padded.like(f"%;{kind};%")
+
+
+def night_totals(
+    session: Session, *, first: date, last: date, days: Sequence[date] | None = None
+) -> pd.DataFrame:
+    """Per business date from ``first`` through ``last`` (only ``days``, when given), over
+    every store's current run: stores with a result, alcohol sales, flagged sales, sales with
+    an under-age flag, and the challenges (sales with an ID check recorded; those and the
+    ``no_id_check`` ones). Columns: :data:`NIGHT_TOTAL_COLUMNS`."""
+    under = sa.or_(*(_has_kind(k) for k in sorted(AGE_KINDS)))
+    challenged = SaleVerdict.challenged.is_(True)
+    due = sa.or_(challenged, _has_kind(FlagKind.NO_ID_CHECK))
+
+    def count(condition: sa.ColumnElement[bool]) -> Any:
+        return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+
+    runs = current_runs(first=first, last=last).subquery()
+    query = (
         sa.select(
-            AuditRun.business_date,
-            sa.func.sum(succeeded),
-            sa.func.sum(AuditRun.sales_audited * succeeded),
-            sa.func.sum(AuditRun.flags_count * succeeded),
-            sa.func.sum(failed),
+            runs.c.business_date,
+            sa.func.count(sa.distinct(runs.c.store_id)),
+            sa.func.count(SaleVerdict.sale_id),
+            count(SaleVerdict.flag_kinds != ""),
+            count(under),
+            count(challenged),
+            count(due),
         )
-        .where(AuditRun.business_date.in_(list(days)))
-        .group_by(AuditRun.business_date)
-    ).all()
-    return frame(rows, ["business_date", "stores", "alcohol_sales", "flags", "failed_attempts"])
+        .select_from(runs)
+        .outerjoin(SaleVerdict, SaleVerdict.run_id == runs.c.id)
+        .group_by(runs.c.business_date)
+    )
+    if days is not None:
+        query = query.where(runs.c.business_date.in_(list(days)))
+    return frame(session.execute(query).all(), NIGHT_TOTAL_COLUMNS)
+
+
+def night_reviews(
+    session: Session, *, first: date, last: date, days: Sequence[date] | None = None
+) -> pd.DataFrame:
+    """Per business date, over every store's current run: the flagged sales still open (one
+    of their flags has no current review) and the confirmed violations (a current review of
+    the sale says so). Columns ``business_date, open, confirmed``."""
+    runs = current_runs(first=first, last=last).subquery()
+    latest = latest_reviews()
+    open_query = (
+        sa.select(runs.c.business_date, sa.func.count(sa.distinct(Flag.sale_id)))
+        .select_from(runs)
+        .join(Flag, Flag.run_id == runs.c.id)
+        .outerjoin(latest, (latest.c.sale_id == Flag.sale_id) & (latest.c.flag_kind == Flag.kind))
+        .where(latest.c.id.is_(None))
+        .group_by(runs.c.business_date)
+    )
+    confirmed_query = (
+        sa.select(runs.c.business_date, sa.func.count(sa.distinct(SaleVerdict.sale_id)))
+        .select_from(runs)
+        .join(SaleVerdict, SaleVerdict.run_id == runs.c.id)
+        .join(latest, latest.c.sale_id == SaleVerdict.sale_id)
+        .where(latest.c.decision == Decision.CONFIRMED_VIOLATION)
+        .group_by(runs.c.business_date)
+    )
+    if days is not None:
+        open_query = open_query.where(runs.c.business_date.in_(list(days)))
+        confirmed_query = confirmed_query.where(runs.c.business_date.in_(list(days)))
+    opened: dict[date, int] = {d: int(n) for d, n in session.execute(open_query).all()}
+    confirmed: dict[date, int] = {d: int(n) for d, n in session.execute(confirmed_query).all()}
+    rows = [(d, opened.get(d, 0), confirmed.get(d, 0)) for d in sorted({*opened, *confirmed})]
+    return frame(rows, ["business_date", "open", "confirmed"])
+
+
+def store_reviews(session: Session, *, store_id: str, first: date, day: date) -> pd.DataFrame:
+    """Every review of the sales of the store's current runs from ``first`` through ``day``."""
+    window_runs = current_run_ids(store_ids=[store_id], first=first, last=day)
+    window_sales = sa.select(SaleVerdict.sale_id).where(SaleVerdict.run_id.in_(window_runs))
+    return frame(review_rows(session, window_sales), REVIEW_COLUMNS, ("reviewed_at",))
+
+
+@dataclass
+class WindowEvidence:
+    """The flags and lines of a store's flagged sales over the window, for cashier pages."""
+
+    flags: pd.DataFrame  # FLAG_COLUMNS: face crops of under-age flags only
+    lines: pd.DataFrame  # LINE_COLUMNS
+
+
+def window_evidence(
+    session: Session, *, store_id: str, first: date, day: date, sale_ids: Sequence[int]
+) -> WindowEvidence:
+    """The flags (of the store's current runs from ``first`` through ``day``) and the lines of
+    the sales ``sale_ids``."""
+    window_runs = current_run_ids(store_ids=[store_id], first=first, last=day)
+    ids = [int(s) for s in sale_ids]
+    crop = sa.case((Flag.kind.in_([str(k) for k in AGE_KINDS]), Flag.face_crop), else_=sa.null())
+    flags: list[Any] = []
+    lines: list[Any] = []
+    for n in range(0, len(ids), 500):  # a bounded IN list
+        chunk = ids[n : n + 500]
+        flags += session.execute(
+            sa.select(
+                Flag.id,
+                Flag.run_id,
+                Flag.sale_id,
+                Flag.kind,
+                Flag.age,
+                Flag.spread,
+                Flag.threshold,
+                Flag.model_version,
+                crop.label("face_crop"),
+                Flag.evidence_purged_at,
+                Flag.legal_age,
+                Flag.p_under_legal,
+            )
+            .where(Flag.run_id.in_(window_runs), Flag.sale_id.in_(chunk))
+            .order_by(Flag.sale_id, Flag.id)
+        ).all()
+        lines += session.execute(
+            sa.select(*(getattr(SaleLine, c) for c in LINE_COLUMNS))
+            .where(SaleLine.sale_id.in_(chunk))
+            .order_by(SaleLine.sale_id, SaleLine.line_no)
+        ).all()
+    return WindowEvidence(
+        flags=frame(flags, FLAG_COLUMNS, ("evidence_purged_at",)),
+        lines=frame(lines, LINE_COLUMNS),
+    )

@@ -77,6 +77,14 @@ def fmt_points(value: float | None, digits: int = 1) -> str:
     return f"{'+' if points > 0 else '−'}{abs(points):.{digits}f} pts"
 
 
+def fmt_interval(interval: tuple[float, float] | None, digits: int = 1) -> str:
+    """An interval of rates in percent, ``3.1–11.9 %``; a dash when there is none."""
+    if interval is None:
+        return DASH
+    low, high = (f"{100 * v:.{digits}f}" for v in interval)
+    return f"{low}–{high} %"
+
+
 def fmt_age(age: float | None, spread: float | None = None) -> str:
     """``19.4 ± 2.1`` years (no spread: ``19.4``); a dash without an estimate."""
     if age is None or age != age:
@@ -136,6 +144,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "num": fmt_num,
     "pct": fmt_pct,
     "points": fmt_points,
+    "interval": fmt_interval,
     "age": fmt_age,
     "p_under": fmt_p_under,
     "clock": fmt_clock,

@@ -7,8 +7,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from auditor.db.models import Sale, SaleVerdict
 from auditor.settings import Settings
 from tests.factories import jpeg_bytes, make_settings
 from tests.reports.chain import (
@@ -16,6 +18,7 @@ from tests.reports.chain import (
     BREAD,
     SPIRITS,
     WINE,
+    NightTruth,
     ResultsBuilder,
     VerdictSpec,
     generated_night,
@@ -124,3 +127,54 @@ def chain_settings(tmp_path: Path, db_url: str) -> Settings:
 @pytest.fixture
 def demo_chain(engine: Engine, chain_settings: Settings) -> DemoChain:
     return build_demo_chain(engine, chain_settings)
+
+
+@dataclass
+class ScorecardChain:
+    """Two weeks and tonight of two stores, for the scorecards (:func:`build_scorecard_chain`)."""
+
+    settings: Settings
+    builder: ResultsBuilder
+    day: date
+    nights: dict[tuple[str, date], NightTruth]
+    confirmed: list[int]  # sale ids whose review confirms a violation
+
+
+def build_scorecard_chain(engine: Engine, settings: Settings, day: date = DAY) -> ScorecardChain:
+    """S1 Berlin: 60 generated sales a night by four cashiers at four registers, tonight and the
+    14 nights before, ID checks recorded (C1 checks one young-looking shopper in ten, the
+    others nine in ten); the first three under-age sales of C1 are confirmed violations. S2
+    New York: 30 sales a night, its cameras off four nights in the window."""
+    b = ResultsBuilder(engine)
+    b.store("S1", "Berlin Mitte", "Europe/Berlin")
+    b.store("S2", "New York 5th Ave", "America/New_York")
+    for cashier, name in (("C1", "Carl Quick"), ("C2", "Dana Careful"), ("C3", "Eve Even")):
+        b.cashier("S1", cashier, name)
+    checks = {"C1": 0.1, "C2": 0.9, "C3": 0.9, "C4": 0.9}
+    nights: dict[tuple[str, date], NightTruth] = {}
+    for n in range(14, -1, -1):
+        d = day - timedelta(days=n)
+        nights["S1", d] = generated_night(b, "S1", d, 60, seed=100 + n, cashiers=4, checks=checks)
+        nights["S2", d] = generated_night(b, "S2", d, 30, seed=200 + n, camera_off=n % 4 == 1)
+    with engine.connect() as c:
+        rows = c.execute(
+            sa.select(Sale.id)
+            .join(SaleVerdict, SaleVerdict.sale_id == Sale.id)
+            .where(
+                Sale.store_id == "S1",
+                Sale.cashier_id == "C1",
+                SaleVerdict.flag_kinds.like("%no_id_check%"),
+            )
+            .order_by(Sale.sold_at)
+            .limit(3)
+        ).all()
+    confirmed = [int(r[0]) for r in rows]
+    at = datetime.combine(day + timedelta(days=1), datetime.min.time(), UTC) + timedelta(hours=9)
+    for sale_id in confirmed:
+        b.review(sale_id, "no_id_check", "confirmed_violation", at)
+    return ScorecardChain(settings, b, day, nights, confirmed)
+
+
+@pytest.fixture
+def scorecard_chain(engine: Engine, chain_settings: Settings) -> ScorecardChain:
+    return build_scorecard_chain(engine, chain_settings)

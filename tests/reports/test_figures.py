@@ -16,7 +16,6 @@ from auditor.reports.figures import (
     RunState,
     StoreRow,
     age_band,
-    cashier_rows,
     current_reviews,
     flagged_sales,
     hourly,
@@ -275,39 +274,6 @@ def test_the_latest_review_of_a_sale_and_kind_is_current() -> None:
         (2, UNDER): "confirmed_violation",
     }
     assert figures.confirmed_sales(current) == {1, 2}
-
-
-def test_cashiers_ranked_by_rate_and_small_counts_listed_after_with_no_rank() -> None:
-    rows = []
-    sale = 0
-    for cashier, sales, flagged in (("A", 25, 5), ("B", 20, 8), ("C", 3, 3), ("D", 40, 0)):
-        for n in range(sales):
-            sale += 1
-            rows.append(verdict(sale, UNDER if n < flagged else "", cashier_id=cashier))
-    before = verdicts(verdict(1000, UNDER, cashier_id="A"), verdict(1001, cashier_id="A"))
-    got = cashier_rows(
-        tonight=verdicts(*rows),
-        before=before,
-        reviews=reviews(
-            review(1, UNDER, "confirmed_violation", 1),
-            review(1000, UNDER, "confirmed_violation", 2),
-        ),
-        cashiers=table(CASHIER_COLUMNS, [{"cashier_id": "A", "name": "Anna"}]),
-        min_sales=20,
-    )
-    assert [(c.cashier_id, c.rank, c.ranked) for c in got] == [
-        ("B", 1, True),
-        ("A", 2, True),
-        ("D", 3, True),
-        ("C", None, False),
-    ]
-    anna = got[1]
-    assert (anna.name, anna.alcohol_sales, anna.flagged_sales, anna.confirmed) == ("Anna", 25, 5, 1)
-    assert (anna.baseline_sales, anna.baseline_flagged, anna.baseline_confirmed) == (2, 1, 1)
-    assert anna.change == pytest.approx(0.2 - 0.5)
-
-
-# -- flagged sales and their evidence ------------------------------------------------------------
 
 
 def flag(sale_id: int, kind: str, crop: bytes | None = None, purged: bool = False) -> dict:

@@ -23,7 +23,7 @@ from auditor.reports import render_after_audit, write_night_reports
 from auditor.reports.build import night_dir
 from auditor.reports.render import store_filename
 from auditor.settings import Settings
-from auditor.vocabulary import FlagKind
+from auditor.vocabulary import AGE_KINDS, FlagKind
 from tests.reports.conftest import (
     DAY,
     ODD_ID,
@@ -67,6 +67,10 @@ def db_verdicts(engine: Engine, store_id: str, day: date) -> list[dict[str, Any]
 
 def kinds_of(verdict: dict[str, Any]) -> list[str]:
     return [k for k in verdict["flag_kinds"].split(";") if k]
+
+
+def is_under_age(verdict: dict[str, Any]) -> bool:
+    return any(k in AGE_KINDS for k in kinds_of(verdict))
 
 
 def percent(part: int, whole: int) -> str:
@@ -121,7 +125,25 @@ def test_chain_index_ranks_every_store_with_the_databases_figures(
     base_flagged = sum(bool(kinds_of(v)) for v in before)
     assert rows["S1"].field("baseline_rate") == percent(base_flagged, len(before))
     change = 100 * (5 / 6 - base_flagged / len(before))
-    assert rows["S1"].field("change").endswith(f"{abs(change):.1f} pts")
+    assert f"{abs(change):.1f} pts" in rows["S1"].field("change")
+    # 6 sales tonight: a quiet night, the change has no colour of news
+    assert rows["S1"].find(data_field="change").has(data_quiet=True)
+
+    # reviews as they stand: S1's purged, no-frame and no-face sales are open, one confirmed
+    assert rows["S1"].field("open_reviews") == "3"
+    assert rows["S1"].field("confirmed") == "1"
+    assert rows["S2"].field("open_reviews") == "5"
+    assert rows["S2"].field("confirmed") == "0"
+    assert totals.field("open_reviews") == "8"
+    assert page.find(data_figure="confirmed").text == "1"
+    # S1's cashiers have 20 or more checked sales over the window: the three are named, most
+    # at risk first, each linked to its page; S2's one cashier has five sales, not ranked
+    at_risk = rows["S1"].find(data_field="at_risk").find_all("span", data_cashier=True)
+    assert [c.attrs["data-cashier"] for c in at_risk] == ["C3", "C2", "C1"]
+    assert at_risk[2].text.endswith("1 confirmed")
+    for cashier in at_risk:
+        assert (report.index.parent / cashier.find("a").attrs["href"]).is_file()
+    assert rows["S2"].field("at_risk") == "none ranked"
 
     # every store links to its page, whatever its id
     links = {s: rows[s].find(data_field="store").find("a").attrs["href"] for s in rows}
@@ -191,25 +213,43 @@ def test_store_page_shows_the_night_the_evidence_and_the_cashiers(
     # faces only for flagged sales: exactly one image on the page, the under-age crop
     assert len(page.find_all("img")) == 1
 
-    # cashiers: tonight's counts from the database, all under 20 sales, so none ranked
+    # cashiers: the window's counts (tonight and the two nights before), too few to judge
+    assert page.has(data_notice="few_sales_scorecard") is False
     with engine.connect() as c:
         names = dict(c.execute(sa.select(Cashier.cashier_id, Cashier.name)).all())
-    cashiers = rows_by(page.find("table", id="cashiers"), "data-cashier")
-    assert set(cashiers) == {v["cashier_id"] for v in verdicts}
+    window = verdicts + [
+        v for n in (1, 2) for v in db_verdicts(engine, "S1", DAY - timedelta(days=n))
+    ]
+    cashiers = rows_by(page.find("table", id="scorecard"), "data-cashier")
+    assert set(cashiers) == {v["cashier_id"] for v in window}
     for cashier_id, row in cashiers.items():
-        mine = [v for v in verdicts if v["cashier_id"] == cashier_id]
-        assert row.field("alcohol_sales") == str(len(mine))
-        assert row.field("flagged_sales") == str(sum(bool(kinds_of(v)) for v in mine))
-        assert row.field("rank") == "–"
-        assert row.find(data_caution="few_sales")
+        mine = [v for v in window if v["cashier_id"] == cashier_id]
+        tonight = [v for v in verdicts if v["cashier_id"] == cashier_id]
+        assert row.field("sales") == str(len(mine))
+        assert row.field("under_age") == str(sum(is_under_age(v) for v in mine))
+        assert row.field("tonight_sales") == str(len(tonight))
+        assert not row.has(data_caution="few_sales")  # 20 or more checked sales each
         if names.get(cashier_id):
             assert row.field("cashier").startswith(names[cashier_id])
+        link = row.find(data_field="cashier").find("a").attrs["href"]
+        assert link == f"S1/{cashier_id}.html"
+        assert (report.store_pages["S1"].parent / link).is_file()
     assert cashiers["C1"].field("confirmed") == "1"
+    assert [row.field("rank") for row in cashiers.values()] == ["1", "2", "3"]
+    # tonight's two or three sales each: a quiet night, no colour on the change
+    for row in cashiers.values():
+        shown = row.find(data_field="change")
+        assert all(e.classes.isdisjoint({"up", "down"}) for e in shown.iter()), shown.text
+    assert cashiers["C1"].find(data_field="change").has(data_quiet=True)
 
-    # charts, the purchase mix and the settings of the run
-    for name in ("ages", "hours", "trend", "mix"):
-        assert page.find("figure", data_chart=name).has("svg"), name
-    assert page.has("table", id="purchase-mix")
+    # 86 sales in the window: trends are drawn; tonight's 6 sales are too few for a chart
+    assert page.find("figure", data_chart="trend").has("svg")
+    for name in ("ages", "hours"):
+        assert not page.find("figure", data_chart=name).has("svg"), name
+        assert "too few for a chart" in page.find(data_empty_chart=name).text
+    assert not page.has("table", id="purchase-mix")
+    assert page.has(data_notice="few_sales_mix")
+    assert page.has("table", id="cameras")
     used = page.find(id="settings-used")
     assert used.field("age_threshold") == "25 years"
     assert used.field("model_version") == "age-test-1"
@@ -225,11 +265,17 @@ def test_cashiers_with_enough_sales_are_ranked(engine: Engine, chain_settings: S
     generated_night(builder, "S1", DAY, 120, seed=3, cashiers=3)
     report = write_night_reports(engine=engine, settings=chain_settings, day=DAY, now=NOW)
     page = read(report.store_pages["S1"])
-    cashiers = list(rows_by(page.find("table", id="cashiers"), "data-cashier").values())
+    cashiers = list(rows_by(page.find("table", id="scorecard"), "data-cashier").values())
     assert [c.field("rank") for c in cashiers] == ["1", "2", "3"]
-    rates = [float(c.field("flag_rate").removesuffix(" %")) for c in cashiers]
-    assert rates == sorted(rates, reverse=True)
     assert not page.has(data_caution="few_sales")
+    # tonight has 20 or more checked sales each: the change is news, in colour
+    assert not any(c.find(data_field="change").has(data_quiet=True) for c in cashiers)
+    for row in cashiers:
+        low, high = (float(v) for v in row.field("interval").removesuffix(" %").split("–"))
+        assert low <= float(row.field("rate").removesuffix(" %")) <= high
+    # every chart is drawn: enough sales tonight and in the window
+    for name in ("ages", "hours", "trend"):
+        assert page.find("figure", data_chart=name).has("svg"), name
 
 
 # -- every page: escaped, self-contained ---------------------------------------------------------
@@ -240,7 +286,8 @@ def test_text_from_the_pos_is_escaped_and_pages_are_self_contained(
 ) -> None:
     report = write_night_reports(engine=engine, settings=demo_chain.settings, day=DAY, now=NOW)
     assert len(report.paths) == 7  # 5 stores, the chain index, the list of nights
-    for path in report.paths:
+    assert len(report.cashier_paths) == 4  # S1's three and S2's one
+    for path in [*report.paths, *report.cashier_paths]:
         html = path.read_text(encoding="utf-8")
         assert "<script" not in html.lower(), path
         page = read(path)
@@ -398,7 +445,7 @@ def test_report_command(engine: Engine, demo_chain: DemoChain, tmp_path: Path) -
         str(night / "index.html"),
         str(demo_chain.settings.report_dir / "index.html"),
     ]
-    assert sorted(p.name for p in night.iterdir()) == ["S1.html", "index.html"]
+    assert sorted(p.name for p in night.iterdir()) == ["S1", "S1.html", "index.html"]
 
     written = sorted(demo_chain.settings.report_dir.rglob("*"))
     result = run("--date", "2024-03-01", "--store", "S9")
@@ -460,8 +507,8 @@ def test_the_nightly_job_renders_the_nights_it_audited(
     ]
     render_after_audit(settings, engine, summaries)
     night = settings.report_dir / "2024-03-01"
-    assert sorted(p.name for p in night.iterdir()) == ["S1.html", "S3.html", "index.html"]
-    assert sorted(p.name for p in (settings.report_dir / "2024-02-29").iterdir()) == [
+    assert sorted(p.name for p in night.glob("*.html")) == ["S1.html", "S3.html", "index.html"]
+    assert sorted(p.name for p in (settings.report_dir / "2024-02-29").glob("*.html")) == [
         "S2.html",
         "index.html",
     ]
