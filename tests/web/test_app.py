@@ -126,10 +126,17 @@ def test_flag_page_shows_evidence_and_logs_each_view(
     assert ("mgr1", "view_evidence", str(flag), "frame") in views
 
 
-def test_list_logs_the_faces_it_shows(client_for: Client, chain: Made, engine: Engine) -> None:
-    client_for("mgr1").get("/flags")
-    shown = {(r.object_id, r.details["image"]) for r in log_rows(engine, "view_evidence")}
-    assert shown == {(str(chain.flags["s1-late"]), "face"), (str(chain.flags["s1-early"]), "face")}
+def test_a_list_page_is_one_log_row_naming_its_flags_and_faces(
+    client_for: Client, chain: Made, engine: Engine
+) -> None:
+    client_for("mgr1").get("/flags?sort=newest")
+    assert log_rows(engine, "view_evidence") == []  # not a row per thumbnail
+    (row,) = log_rows(engine, "view_list")
+    shown = [chain.flags["s1-late"], chain.flags["s1-early"]]
+    assert (row.actor, row.object_type, row.object_id) == ("mgr1", "flag_list", "1")
+    assert row.details["faces"] == shown and sorted(row.details["flags"]) == sorted(shown)
+    assert row.details["sales"] == 2 and row.details["store_ids"] == ["S1"]
+    assert row.details["filters"] == {"sort": "newest"}
 
 
 def test_decision_revision_and_history(client_for: Client, chain: Made, engine: Engine) -> None:
