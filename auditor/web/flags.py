@@ -22,6 +22,7 @@ from sqlalchemy.orm import aliased, defer
 from werkzeug.wrappers import Response
 
 from auditor.db.models import (
+    AuditRun,
     Cashier,
     Flag,
     Register,
@@ -32,6 +33,7 @@ from auditor.db.models import (
     User,
 )
 from auditor.db.queries import current_run_ids
+from auditor.notify.summary import Links
 from auditor.retention import frame_file
 from auditor.reviews import (
     ReviewError,
@@ -426,6 +428,9 @@ def show(flag_id: int) -> str | Response:
     }
     frame = _frame_view(flag)
     crop = _has_crop(flag)
+    run = session.get(AuditRun, flag.run_id)
+    assert run is not None
+    reports = Links(reports_url=state().settings.reports_url)
     log_event(
         "view_flag",
         "flag",
@@ -452,6 +457,8 @@ def show(flag_id: int) -> str | Response:
         list_url=_list_url(filters, page_arg()),
         page=page_arg(),
         nearby={name: _flag_url(i, filters) for name, i in nearby.items() if i is not None},
+        business_date=run.business_date,
+        report_url=reports.store_page(sale.store_id, run.business_date),
     )
     session.commit()  # the evidence leaves only once its view is recorded
     return page

@@ -301,9 +301,14 @@ def test_wrong_passwords_lock_the_user_out(app: Flask, chain: Made, engine: Engi
         assert login(client, "mgr1", "wrong password!").status_code == 401
     response = login(client, "mgr1")  # the right password, too late
     assert response.status_code == 429
-    assert "Too many failed logins" in response.get_data(as_text=True)
+    text = response.get_data(as_text=True)  # three failures of one name from one address
+    assert "Too many failed logins for this user name and from this address." in text
     other = client_from(app, "10.0.0.9")
-    assert login(other, "mgr1").status_code == 429  # by user name, from any address
+    refused = login(other, "mgr1")
+    assert refused.status_code == 429  # by user name, from any address
+    assert "Too many failed logins for this user name. Try again in 10 minutes" in (
+        refused.get_data(as_text=True)
+    )
     assert login(other, "lp").status_code == 302  # other users are not locked
     actions = [r.action for r in log_rows(engine) if r.object_id == "mgr1"]
     assert actions == ["login_failed"] * 3 + ["login_refused"] * 2
@@ -313,7 +318,10 @@ def test_wrong_passwords_lock_the_address_out(app: Flask, chain: Made) -> None:
     client = client_from(app, "10.0.0.7")
     for name in ("nobody", "mgr1", "lp"):
         assert login(client, name, "wrong password!").status_code == 401
-    assert login(client, "admin").status_code == 429
+    refused = login(client, "admin")
+    assert refused.status_code == 429
+    assert "Too many failed logins from this address." in refused.get_data(as_text=True)
+    assert "user name" not in refused.get_data(as_text=True).split("data-error>")[1][:80]
     elsewhere = client_from(app, "10.0.0.8")
     assert login(elsewhere, "admin").status_code == 302
 
