@@ -137,6 +137,15 @@ def _choice(raw: str, allowed: tuple[str, ...], default: str) -> str:
     return raw if raw in allowed else default
 
 
+def _current_runs(user: CurrentUser, filters: FlagFilter) -> sa.Select[int]:
+    """The current runs the filters' store and dates allow (a short list for the database to
+    look flags up by, where every current run would make it probe each sale once per run)."""
+    store = filters.store if user.all_stores else user.store_id
+    return current_run_ids(
+        store_ids=[store] if store else None, first=filters.first, last=filters.last
+    )
+
+
 def matching_flags(user: CurrentUser, filters: FlagFilter) -> sa.Select[Any]:
     """Current flags in the user's scope that match the filters (the status aside): flag id,
     sale id, kind, whether the flag has no decision yet (``undecided``), the sale's
@@ -170,7 +179,7 @@ def matching_flags(user: CurrentUser, filters: FlagFilter) -> sa.Select[Any]:
         .outerjoin(
             latest, sa.and_(latest.c.sale_id == Flag.sale_id, latest.c.flag_kind == Flag.kind)
         )
-        .where(Flag.run_id.in_(current_run_ids()))
+        .where(Flag.run_id.in_(_current_runs(user, filters)))
     )
     if filters.first is not None:
         query = query.where(AuditRun.business_date >= filters.first)
