@@ -8,11 +8,13 @@ decision adds a row; the history is every row, oldest first.
 from __future__ import annotations
 
 import logging
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from auditor.db.models import AuditLogEntry, Flag, Review, User, utcnow
+from auditor.db.models import AuditLogEntry, AuditRun, Flag, Review, User, utcnow
+from auditor.db.queries import current_run_ids
 from auditor.errors import AuditorError
 from auditor.vocabulary import Decision
 
@@ -97,3 +99,16 @@ def record_review(
     )
     logger.info("%s decided %s on flag %s", reviewer.username, decision, flag.id)
     return review
+
+
+def reviewed_nights(session: Session, *, since: datetime) -> dict[tuple[str, date], datetime]:
+    """The store-nights (store id, business date of the current audit run) that have a
+    decision recorded after ``since``, each with the time of its latest decision."""
+    query = (
+        sa.select(AuditRun.store_id, AuditRun.business_date, sa.func.max(Review.reviewed_at))
+        .join(Flag, sa.and_(Flag.sale_id == Review.sale_id, Flag.kind == Review.flag_kind))
+        .join(AuditRun, AuditRun.id == Flag.run_id)
+        .where(Flag.run_id.in_(current_run_ids()), Review.reviewed_at > since)
+        .group_by(AuditRun.store_id, AuditRun.business_date)
+    )
+    return {(store, day): latest for store, day, latest in session.execute(query)}

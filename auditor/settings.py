@@ -325,6 +325,13 @@ class ReportsSettings(_Section):
     )
 
 
+def http_url(url: str | None) -> str | None:
+    """An http:// or https:// address, as given; None stays None."""
+    if url is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
+        raise ValueError(f"{url!r} is not an http:// or https:// address")
+    return url
+
+
 class WebSettings(_Section):
     host: str = Field(default="127.0.0.1", min_length=1)
     port: int = Field(default=8080, ge=1, le=65535)
@@ -341,6 +348,16 @@ class WebSettings(_Section):
         le=10,
         description="reverse proxies in front of the app whose X-Forwarded-For/-Proto to trust",
     )
+    base_url: str | None = Field(
+        default=None,
+        description="the review app's public address: the reports link each flagged sale to "
+        "its page there (default: notify.review_url)",
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_base(cls, url: str | None) -> str | None:
+        return http_url(url)
 
     @field_validator("secret_key")
     @classmethod
@@ -383,9 +400,7 @@ class NotifySettings(_Section):
     @field_validator("webhook_url", "reports_url", "review_url")
     @classmethod
     def _http_url(cls, url: str | None) -> str | None:
-        if url is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
-            raise ValueError(f"{url!r} is not an http:// or https:// address")
-        return url
+        return http_url(url)
 
 
 class ModelSettings(_Section):
@@ -496,6 +511,18 @@ class Settings(BaseSettings):
     def model_path(self) -> Path:
         assert self.model.path is not None, "use load_settings() to build Settings"
         return self.model.path
+
+    @property
+    def review_url(self) -> str | None:
+        """The review app's public address: ``[web] base_url``, else ``[notify] review_url``
+        (the older name of the same address); None when neither is set."""
+        return self.web.base_url or self.notify.review_url
+
+    @property
+    def reports_url(self) -> str | None:
+        """Where the report folder is served (``[notify] reports_url``), for the review app's
+        links to a night's reports; None when not set."""
+        return self.notify.reports_url
 
     @property
     def alcohol_categories(self) -> frozenset[str]:

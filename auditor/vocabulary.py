@@ -272,6 +272,57 @@ _SEND_LABELS = {
 }
 
 
+class AuditAction(StrEnum):
+    """What an audit-log row records (``audit_log.action``)."""
+
+    LOGIN = "login"
+    LOGIN_FAILED = "login_failed"
+    LOGIN_REFUSED = "login_refused"
+    LOGOUT = "logout"
+    VIEW_LIST = "view_list"
+    VIEW_FLAG = "view_flag"
+    VIEW_EVIDENCE = "view_evidence"
+    REVIEW = "review"
+    BULK_REVIEW = "bulk_review"
+    DOWNLOAD_FLAGS = "download_flags"
+    USER_ADD = "user_add"
+    USER_ENABLE = "user_enable"
+    USER_DISABLE = "user_disable"
+    USER_PASSWORD = "user_password"
+    PURGE = "purge"
+
+    @property
+    def label(self) -> str:
+        return _ACTION_LABELS[self]
+
+
+_ACTION_LABELS = {
+    AuditAction.LOGIN: "logged in",
+    AuditAction.LOGIN_FAILED: "failed login",
+    AuditAction.LOGIN_REFUSED: "login refused (locked out)",
+    AuditAction.LOGOUT: "logged out",
+    AuditAction.VIEW_LIST: "viewed a page of the flag list",
+    AuditAction.VIEW_FLAG: "viewed a flag page",
+    AuditAction.VIEW_EVIDENCE: "viewed an evidence image",
+    AuditAction.REVIEW: "recorded a decision",
+    AuditAction.BULK_REVIEW: "recorded a decision on many sales",
+    AuditAction.DOWNLOAD_FLAGS: "downloaded the flag list (CSV)",
+    AuditAction.USER_ADD: "added an account",
+    AuditAction.USER_ENABLE: "enabled an account",
+    AuditAction.USER_DISABLE: "disabled an account",
+    AuditAction.USER_PASSWORD: "changed a password",
+    AuditAction.PURGE: "purged evidence past retention",
+}
+
+
+def action_label(action: str) -> str:
+    """The label of an audit-log action; an unknown one with its underscores as spaces."""
+    try:
+        return AuditAction(action).label
+    except ValueError:
+        return action.replace("_", " ")
+
+
 def kind_label(kind: str) -> str:
     """The label of a flag kind; an unknown name with its underscores as spaces."""
     try:

@@ -136,6 +136,7 @@ def store_page_stages(engine, settings) -> dict[str, float]:  # noqa: ANN001
         kinds=list(FlagKind),
         nav={"index": "index.html", "previous": None, "next": None, "nights": "../index.html"},
         generated_at=datetime.now(zone),
+        review_links={},
     )
     stages["html"] = time.perf_counter() - started
     return stages

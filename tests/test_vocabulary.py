@@ -14,6 +14,7 @@ from auditor.reports.render import flagged_sales_table
 from auditor.vocabulary import (
     NOT_REVIEWED,
     AgeCheck,
+    AuditAction,
     Decision,
     EstimateOutcome,
     Evidence,
@@ -38,6 +39,7 @@ ALL: tuple[type[StrEnum], ...] = (
     NightState,
     Evidence,
     Role,
+    AuditAction,
 )
 
 

@@ -42,3 +42,13 @@ def previous_business_date(now: datetime, zone: ZoneInfo) -> date:
 def dates_between(first: date, last: date) -> list[date]:
     """Every date from ``first`` to ``last``, both included (none when ``first > last``)."""
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def clocks_change(day: date, zone: ZoneInfo) -> bool:
+    """Whether the clocks of ``zone`` change during ``day`` (two UTC offsets in one night):
+    times of such a night are shown with their zone."""
+    start, end = day_bounds(day, zone)
+    return (
+        start.astimezone(zone).utcoffset()
+        != (end - timedelta(microseconds=1)).astimezone(zone).utcoffset()
+    )

@@ -182,7 +182,7 @@ def summaries(settings: Settings, nights: Sequence[StoreNight]) -> list[Summary]
     """The chain's summary, then one per store of the night."""
     if not nights:
         return []
-    links = Links(settings.notify.reports_url, settings.notify.review_url)
+    links = Links(settings.reports_url, settings.review_url)
     chain = Summary("chain", settings.chain.name, list(nights), links)
     stores = sorted({n.store_id for n in nights})
     per_store = [

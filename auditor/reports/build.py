@@ -37,6 +37,7 @@ from auditor.audit.summary import RunSummary
 from auditor.db.queries import known_store_ids
 from auditor.reports import charts, figures, queries
 from auditor.reports.render import render, store_filename, template, write_atomic
+from auditor.reviews import reviewed_nights
 from auditor.settings import Settings
 from auditor.vocabulary import CAMERA_KINDS, FlagKind
 
@@ -371,6 +372,7 @@ def store_page(
         kinds=list(FlagKind),
         nav=_store_nav(settings.report_dir, days, day, name),
         generated_at=now.astimezone(zone),
+        review_links=review_links(settings.review_url, page.flagged, evidence.flags),
     )
     return page, html
 
@@ -436,6 +438,58 @@ def cashier_pages(
     return written
 
 
+def review_links(
+    base_url: str | None, rows: Sequence[figures.FlaggedSale], flags: Any
+) -> dict[int, str]:
+    """Each flagged sale's page in the review app (``[web] base_url``; none without it): its
+    first open flag, else its first. ``flags`` is the night's flags (sale_id, kind, flag_id)."""
+    if base_url is None or flags.empty:
+        return {}
+    ids = {
+        (int(sale), str(kind)): int(flag)
+        for sale, kind, flag in flags[["sale_id", "kind", "flag_id"]].itertuples(index=False)
+    }
+    links = {}
+    for row in rows:
+        key = (row.sale_id, (row.open_kinds or row.kinds)[0])
+        if key in ids:
+            links[row.sale_id] = f"{base_url.rstrip('/')}/flags/{ids[key]}"
+    return links
+
+
+_REVIEWS_AS_OF = re.compile(r'data-reviews-as-of="([^"]+)"')
+
+
+def reviews_as_of(page: Path) -> datetime | None:
+    """When the review column of a store page was read: the ``data-reviews-as-of`` it
+    carries, else (a page written before pages said so) the file's time; None when unreadable."""
+    try:
+        match = _REVIEWS_AS_OF.search(page.read_text(encoding="utf-8"))
+        if match is not None:
+            return datetime.fromisoformat(match.group(1))
+        return datetime.fromtimestamp(page.stat().st_mtime, UTC)
+    except (OSError, ValueError):
+        return None
+
+
+def stale_store_nights(session: Session, report_dir: Path) -> dict[date, list[str]]:
+    """The store pages whose reviews changed since they were written: business date -> the
+    store ids whose page of that night has a decision recorded after its "reviews as of"."""
+    pages: dict[tuple[str, date], datetime] = {}
+    for day in rendered_nights(report_dir):
+        for page in night_dir(report_dir, day).glob("*.html"):
+            if page.name != "index.html" and (as_of := reviews_as_of(page)) is not None:
+                pages[(page.stem, day)] = as_of
+    if not pages:
+        return {}
+    stale: dict[date, list[str]] = defaultdict(list)
+    for (store_id, day), latest in reviewed_nights(session, since=min(pages.values())).items():
+        as_of = pages.get((store_filename(store_id), day))
+        if as_of is not None and latest > as_of:
+            stale[day].append(store_id)
+    return {day: sorted(stores) for day, stores in sorted(stale.items())}
+
+
 def write_nights_index(*, session: Session, settings: Settings, now: datetime) -> Path:
     """``<report_dir>/index.html``: every night with a chain index, newest first, with its
     sales counted as the chain index counts them and its reviews as they stand now."""
@@ -475,3 +529,22 @@ def render_after_audit(settings: Settings, engine: Engine, summaries: list[RunSu
     for day, store_ids in sorted(stores_by_day.items()):
         report = write_night_reports(engine=engine, settings=settings, day=day, store_ids=store_ids)
         logger.info("reports of %s written to %s", day, report.index.parent)
+    rewrite_reviewed_nights(settings, engine)
+
+
+def rewrite_reviewed_nights(settings: Settings, engine: Engine) -> list[NightReport]:
+    """Write again the store pages (and their night's index) whose reviews changed since they
+    were written, so their review column and confirmed violations are those of today."""
+    with Session(engine) as session:
+        stale = stale_store_nights(session, settings.report_dir)
+    written = []
+    for day, store_ids in stale.items():
+        try:
+            written.append(
+                write_night_reports(engine=engine, settings=settings, day=day, store_ids=store_ids)
+            )
+        except Exception:  # the other nights are still rewritten
+            logger.exception("the reports of %s cannot be rewritten", day)
+        else:
+            logger.info("reports of %s rewritten: reviews changed in %s", day, ", ".join(store_ids))
+    return written

@@ -205,6 +205,9 @@ def flagged_sales_table(
     select_form: str = "",
     with_date: bool = False,
     with_store: bool = False,
+    sort_links: Mapping[str, Mapping[str, str]] | None = None,
+    sorted_by: str = "",
+    ascending: bool = False,
 ) -> Markup:
     """The flagged-sales table (``report/_flagged_sales.html``) as HTML to place in a page.
 
@@ -212,8 +215,10 @@ def flagged_sales_table(
     zone to each time (nights when the clocks change); ``review_links`` maps a sale id to a
     URL, shown as a "review" link in the row; ``select_form`` (a form's id) starts each row with
     a box that ticks the sale in that form; ``with_date`` shows each sale's local date with its
-    time and ``with_store`` its store (a list of several nights or stores). The page must
-    extend ``base.html`` for the styles.
+    time and ``with_store`` its store (a list of several nights or stores); ``sort_links``
+    makes column heads (``time``, ``store``, ``cashier``, ``age``, ``flags``) links
+    (``{"href": ..., "title": ...}``), ``sorted_by`` marks the column of the order (``ascending``
+    or not). The page must extend ``base.html`` for the styles.
     """
     macro = template("report/_flagged_sales.html").module.flagged_sales  # type: ignore[attr-defined]
     return Markup(
@@ -224,6 +229,9 @@ def flagged_sales_table(
             select_form=select_form,
             with_date=with_date,
             with_store=with_store,
+            sort_links=sort_links or {},
+            sorted_by=sorted_by,
+            ascending=ascending,
         )
     )
 

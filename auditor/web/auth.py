@@ -108,13 +108,24 @@ def login() -> Any:
     password = request.form.get("password", "")
     throttle = state().throttle
     keys = (f"user:{username.casefold()[:200]}", f"address:{client_address()[:200]}")
-    wait = throttle.locked_for(*keys)
-    if wait > 0:
-        log_event("login_refused", "user", username, actor=username or "anonymous", reason="locked")
+    locks = throttle.locks(*keys)
+    if locks:
+        why = [
+            name for key, name in zip(keys, ("user_name", "address"), strict=True) if key in locks
+        ]
+        log_event(
+            "login_refused",
+            "user",
+            username,
+            actor=username or "anonymous",
+            reason="locked",
+            by=why,
+        )
         db().commit()
-        minutes = max(1, round(wait / 60))
-        error = f"Too many failed logins. Try again in {minutes} minute{'s' * (minutes > 1)}."
-        return render_template("review/login.html", error=error, username=username), 429
+        minutes = max(1, round(max(locks.values()) / 60))
+        return render_template(
+            "review/login.html", error=_lockout_message(why, minutes), username=username
+        ), 429
     user = authenticate(session=db(), username=username, password=password)
     if user is None:
         throttle.failed(*keys)
@@ -135,6 +146,18 @@ def login() -> Any:
     session["login_at"] = time.time()
     session.permanent = True
     return redirect(_safe_next(request.args.get("next")) or home_for(me))
+
+
+def _lockout_message(why: list[str], minutes: int) -> str:
+    """Why a login is refused: too many failures for the user name, from this address, or
+    both, and when to try again."""
+    reasons = {
+        ("user_name",): "for this user name",
+        ("address",): "from this address",
+        ("user_name", "address"): "for this user name and from this address",
+    }
+    wait = f"{minutes} minute{'s' * (minutes > 1)}"
+    return f"Too many failed logins {reasons[tuple(why)]}. Try again in {wait}."
 
 
 @bp.post("/logout")

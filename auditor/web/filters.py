@@ -26,7 +26,7 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 
-from auditor.db.models import AuditRun, Flag, Sale
+from auditor.db.models import AuditRun, Cashier, Flag, Sale, SaleVerdict
 from auditor.db.queries import current_run_ids
 from auditor.reviews import latest_reviews
 from auditor.vocabulary import FlagKind, ReviewFilter
@@ -37,11 +37,15 @@ MAX_VALUE_LENGTH = 64  # longer ids than the schema's are not ids: the filter is
 
 
 class Order(StrEnum):
-    """The list's order: by risk (the default; see the module), or by time of sale."""
+    """The list's order: by risk (the default; see the module), by time of sale, or by store,
+    cashier or estimated age (each then newest first)."""
 
     RISK = "risk"
     NEWEST = "newest"
     OLDEST = "oldest"
+    STORE = "store"
+    CASHIER = "cashier"
+    AGE = "age"
 
     @property
     def label(self) -> str:
@@ -49,11 +53,20 @@ class Order(StrEnum):
             Order.RISK: "likely minors first",
             Order.NEWEST: "newest first",
             Order.OLDEST: "oldest first",
+            Order.STORE: "by store",
+            Order.CASHIER: "by cashier",
+            Order.AGE: "youngest estimate first",
         }[self]
+
+    @property
+    def by_time(self) -> bool:
+        """Whether the list is in order of time (and so grouped by store and night)."""
+        return self in (Order.NEWEST, Order.OLDEST)
 
 
 VIOLATIONS = tuple(k.value for k in FlagKind if k.is_violation)
 NO_PROBABILITY = -1.0  # sorts a sale without P(under the legal age) after every other
+NO_AGE = 1000.0  # sorts a sale without an estimated age after every other, youngest first
 
 
 @dataclass(frozen=True)
@@ -74,13 +87,13 @@ class FlagFilter:
     def from_args(cls, args: Mapping[str, str], *, all_stores: bool = True) -> FlagFilter:
         """The filters of a query string; a value that is not valid is dropped (the default).
         ``date=D`` is short for ``from=D&to=D``."""
-        day = _date(args.get("date", ""))
+        day = parse_date(args.get("date", ""))
         return cls(
-            first=_date(args.get("from", "")) or day,
-            last=_date(args.get("to", "")) or day,
-            store=_text(args.get("store", "")) if all_stores else "",
-            cashier=_text(args.get("cashier", "")),
-            register=_text(args.get("register", "")),
+            first=parse_date(args.get("from", "")) or day,
+            last=parse_date(args.get("to", "")) or day,
+            store=clean_text(args.get("store", "")) if all_stores else "",
+            cashier=clean_text(args.get("cashier", "")),
+            register=clean_text(args.get("register", "")),
             kind=_choice(args.get("kind", ""), tuple(FlagKind), ""),
             status=ReviewFilter(
                 _choice(args.get("status", ""), tuple(ReviewFilter), ReviewFilter.OPEN)
@@ -108,14 +121,14 @@ class FlagFilter:
         return bool(self.args(status=ReviewFilter.OPEN, order=FlagFilter().order))
 
 
-def _date(raw: str) -> date | None:
+def parse_date(raw: str) -> date | None:
     try:
         return date.fromisoformat(raw.strip()) if 0 < len(raw) <= 10 else None
     except ValueError:
         return None
 
 
-def _text(raw: str) -> str:
+def clean_text(raw: str) -> str:
     value = raw.strip()
     return value if len(value) <= MAX_VALUE_LENGTH and value.isprintable() else ""
 
@@ -124,10 +137,21 @@ def _choice(raw: str, allowed: tuple[str, ...], default: str) -> str:
     return raw if raw in allowed else default
 
 
+def _current_runs(user: CurrentUser, filters: FlagFilter) -> sa.Select[int]:
+    """The current runs the filters' store and dates allow (a short list for the database to
+    look flags up by, where every current run would make it probe each sale once per run)."""
+    store = filters.store if user.all_stores else user.store_id
+    return current_run_ids(
+        store_ids=[store] if store else None, first=filters.first, last=filters.last
+    )
+
+
 def matching_flags(user: CurrentUser, filters: FlagFilter) -> sa.Select[Any]:
     """Current flags in the user's scope that match the filters (the status aside): flag id,
-    sale id, kind, whether the flag has no decision yet (``undecided``), and the sale's
-    probability of a shopper under the legal age (``p_under_legal``)."""
+    sale id, kind, whether the flag has no decision yet (``undecided``), the sale's
+    probability of a shopper under the legal age (``p_under_legal``), and what the list sorts
+    by: the sale's time, store, cashier (``cashier_name``: the name, else the id) and
+    estimated age."""
     latest = latest_reviews()
     query = (
         sa.select(
@@ -136,13 +160,26 @@ def matching_flags(user: CurrentUser, filters: FlagFilter) -> sa.Select[Any]:
             Flag.kind,
             latest.c.id.is_(None).label("undecided"),
             Flag.p_under_legal,
+            Sale.sold_at,
+            Sale.store_id,
+            Sale.cashier_id,
+            sa.func.coalesce(Cashier.name, Sale.cashier_id).label("cashier_name"),
+            SaleVerdict.estimated_age,
         )
         .join(Sale, Sale.id == Flag.sale_id)
         .join(AuditRun, AuditRun.id == Flag.run_id)
         .outerjoin(
+            Cashier,
+            sa.and_(Cashier.store_id == Sale.store_id, Cashier.cashier_id == Sale.cashier_id),
+        )
+        .outerjoin(
+            SaleVerdict,
+            sa.and_(SaleVerdict.run_id == Flag.run_id, SaleVerdict.sale_id == Flag.sale_id),
+        )
+        .outerjoin(
             latest, sa.and_(latest.c.sale_id == Flag.sale_id, latest.c.flag_kind == Flag.kind)
         )
-        .where(Flag.run_id.in_(current_run_ids()))
+        .where(Flag.run_id.in_(_current_runs(user, filters)))
     )
     if filters.first is not None:
         query = query.where(AuditRun.business_date >= filters.first)
@@ -162,10 +199,11 @@ def matching_flags(user: CurrentUser, filters: FlagFilter) -> sa.Select[Any]:
 def matching_sales(
     user: CurrentUser, filters: FlagFilter, *, status: bool = True
 ) -> sa.Select[Any]:
-    """(sale id, open?, violation?, risk) of every sale with a matching flag; with
-    ``status``, only those of the filters' review status. ``violation`` is 1 when a matching
-    flag is a hard violation, else 0; ``risk`` the sale's P(under the legal age), or
-    :data:`NO_PROBABILITY` without one."""
+    """(sale id, open?, violation?, risk, and the sort keys of :func:`sort_key`) of every
+    sale with a matching flag; with ``status``, only those of the filters' review status.
+    ``violation`` is 1 when a matching flag is a hard violation, else 0; ``risk`` the sale's
+    P(under the legal age), or :data:`NO_PROBABILITY` without one; ``age`` its estimated age,
+    or :data:`NO_AGE` without one."""
     flags = matching_flags(user, filters).subquery("matching")
     is_open = sa.func.max(sa.case((flags.c.undecided, 1), else_=0)) == 1
     violation = sa.func.max(sa.case((flags.c.kind.in_(VIOLATIONS), 1), else_=0))
@@ -175,6 +213,12 @@ def matching_sales(
         is_open.label("open"),
         violation.label("violation"),
         risk.label("risk"),
+        # one value per sale: the max only carries it through the grouping
+        sa.func.max(flags.c.sold_at).label("sold_at"),
+        sa.func.max(flags.c.store_id).label("store_id"),
+        sa.func.max(flags.c.cashier_id).label("cashier_id"),
+        sa.func.max(flags.c.cashier_name).label("cashier_name"),
+        sa.func.coalesce(sa.func.max(flags.c.estimated_age), NO_AGE).label("age"),
     ).group_by(flags.c.sale_id)
     if status and filters.status == ReviewFilter.OPEN:
         query = query.having(is_open)
@@ -186,70 +230,65 @@ def matching_sales(
 def ordered_sales(user: CurrentUser, filters: FlagFilter) -> sa.Select[Any]:
     """The ids of the listed sales, in the list's order."""
     sales = matching_sales(user, filters).subquery("listed")
-    query = sa.select(sales.c.sale_id).join(Sale, Sale.id == sales.c.sale_id)
-    return query.order_by(*order_by(filters.order, sales))
+    return sa.select(sales.c.sale_id).order_by(*order_by(filters.order, sales))
+
+
+# The list's orders as (column of a matching_sales subquery, descending?), most significant
+# first; every order ends with the sale's time and id, so no two sales tie.
+_NEWEST = (("sold_at", True), ("sale_id", True))
+SORT_KEYS: dict[Order, tuple[tuple[str, bool], ...]] = {
+    Order.RISK: (("violation", True), ("risk", True), *_NEWEST),
+    Order.NEWEST: _NEWEST,
+    Order.OLDEST: (("sold_at", False), ("sale_id", False)),
+    Order.STORE: (("store_id", False), *_NEWEST),
+    Order.CASHIER: (("cashier_name", False), ("cashier_id", False), ("store_id", False), *_NEWEST),
+    Order.AGE: (("age", False), *_NEWEST),
+}
 
 
 def order_by(order: Order, listed: sa.Subquery) -> tuple[Any, ...]:
-    """The list's order on ``listed`` (a :func:`matching_sales` subquery) joined to ``sales``."""
-    if order == Order.OLDEST:
-        return (Sale.sold_at.asc(), Sale.id.asc())
-    newest = (Sale.sold_at.desc(), Sale.id.desc())
-    if order == Order.RISK:
-        return (listed.c.violation.desc(), listed.c.risk.desc(), *newest)
-    return newest
+    """The list's order on ``listed`` (a :func:`matching_sales` subquery)."""
+    return tuple(
+        listed.c[name].desc() if descending else listed.c[name].asc()
+        for name, descending in SORT_KEYS[order]
+    )
 
 
-def _beyond(key: list[tuple[Any, Any]], *, smaller: bool) -> Any:
-    """Rows whose ``key`` (columns and the values to compare them with, most significant
-    first) comes before the values (``smaller``) or after them, compared part by part."""
-    (column, value), rest = key[0], key[1:]
+def _beyond(key: list[tuple[Any, Any, bool]]) -> Any:
+    """Rows whose ``key`` (columns, the values to compare them with, and whether the column
+    must be smaller; most significant first) comes after the values, part by part."""
+    (column, value, smaller), rest = key[0], key[1:]
     first = column < value if smaller else column > value
     if not rest:
         return first
-    return sa.or_(first, sa.and_(column == value, _beyond(rest, smaller=smaller)))
+    return sa.or_(first, sa.and_(column == value, _beyond(rest)))
 
 
 def neighbour(user: CurrentUser, filters: FlagFilter, sale: Sale, *, after: bool) -> sa.Select[Any]:
     """The listed sale after (or before) ``sale`` in the list's order, whether or not ``sale``
     is itself still listed (a decision takes it off the list of open sales)."""
     sales = matching_sales(user, filters).subquery("listed")
-    if filters.order == Order.RISK:
-        # The sale's own place in the order, from its matching flags whatever their status.
-        mine = matching_sales(user, filters, status=False).subquery("mine")
-        place = sa.select(mine.c.violation, mine.c.risk).where(mine.c.sale_id == sale.id).subquery()
-        violation = sa.func.coalesce(sa.select(place.c.violation).scalar_subquery(), 0)
-        risk = sa.func.coalesce(sa.select(place.c.risk).scalar_subquery(), NO_PROBABILITY)
-        key = [
-            (sales.c.violation, violation),
-            (sales.c.risk, risk),
-            (Sale.sold_at, sale.sold_at),
-            (Sale.id, sale.id),
-        ]
-        # every part descends: the next sale has a smaller key, the previous one a larger
-        beyond = _beyond(key, smaller=after)
-        order = (
-            order_by(Order.RISK, sales)
-            if after
-            else (sales.c.violation.asc(), sales.c.risk.asc(), Sale.sold_at.asc(), Sale.id.asc())
-        )
-    else:
-        forward = (filters.order == Order.NEWEST) == after  # towards older sales
-        if forward:
-            beyond = sa.or_(
-                Sale.sold_at < sale.sold_at,
-                sa.and_(Sale.sold_at == sale.sold_at, Sale.id < sale.id),
-            )
-        else:
-            beyond = sa.or_(
-                Sale.sold_at > sale.sold_at,
-                sa.and_(Sale.sold_at == sale.sold_at, Sale.id > sale.id),
-            )
-        order = order_by(Order.NEWEST if forward else Order.OLDEST, sales)
-    return (
-        sa.select(sales.c.sale_id)
-        .join(Sale, Sale.id == sales.c.sale_id)
-        .where(beyond)
-        .order_by(*order)
-        .limit(1)
-    )
+    # The sale's own place in the order, from its matching flags whatever their status; what
+    # the sale row itself says when none matches.
+    mine = matching_sales(user, filters, status=False).subquery("mine")
+    fallback = {
+        "violation": 0,
+        "risk": NO_PROBABILITY,
+        "age": NO_AGE,
+        "sold_at": sale.sold_at,
+        "sale_id": sale.id,
+        "store_id": sale.store_id,
+        "cashier_id": sale.cashier_id,
+        "cashier_name": sale.cashier_id,
+    }
+    key = []
+    for name, descending in SORT_KEYS[filters.order]:
+        own = sa.select(mine.c[name]).where(mine.c.sale_id == sale.id).scalar_subquery()
+        value = sa.func.coalesce(own, sa.literal(fallback[name], type_=sales.c[name].type))
+        # going down the list, a descending part gets smaller; going up, larger
+        key.append((sales.c[name], value, descending == after))
+    direction = [
+        sales.c[name].desc() if descending == after else sales.c[name].asc()
+        for name, descending in SORT_KEYS[filters.order]
+    ]
+    return sa.select(sales.c.sale_id).where(_beyond(key)).order_by(*direction).limit(1)

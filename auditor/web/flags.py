@@ -9,6 +9,7 @@ with ``Cache-Control: no-store``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from sqlalchemy.orm import aliased, defer
 from werkzeug.wrappers import Response
 
 from auditor.db.models import (
+    AuditRun,
     Cashier,
     Flag,
     Register,
@@ -31,6 +33,7 @@ from auditor.db.models import (
     User,
 )
 from auditor.db.queries import current_run_ids
+from auditor.notify.summary import Links
 from auditor.retention import frame_file
 from auditor.reviews import (
     ReviewError,
@@ -38,7 +41,7 @@ from auditor.reviews import (
     record_review,
     review_history,
 )
-from auditor.vocabulary import Decision, FlagKind, ReviewFilter, kind_label
+from auditor.vocabulary import AuditAction, Decision, FlagKind, ReviewFilter, kind_label
 from auditor.web.access import Right
 from auditor.web.auth import requires
 from auditor.web.export import flag_rows, to_csv
@@ -168,6 +171,30 @@ def _list_url(filters: FlagFilter, page: int = 1) -> str:
     return url_for("flags.index", **values)
 
 
+# What each column head of the list sorts by: (order, title); the time head turns the order of
+# time around when it is already in use.
+SORT_HEADS: dict[str, tuple[Order, str]] = {
+    "time": (Order.NEWEST, "newest first (again: oldest first)"),
+    "store": (Order.STORE, "by store, then newest first"),
+    "cashier": (Order.CASHIER, "by cashier, then newest first"),
+    "age": (Order.AGE, "youngest estimate first, sales without one last"),
+    "flags": (Order.RISK, "likely minors first"),
+}
+
+
+def _sort_links(filters: FlagFilter) -> dict[str, dict[str, str]]:
+    """The list's column heads as links that sort by their column, keeping the filters (and
+    going back to the first page)."""
+    links = {}
+    for column, (order, title) in SORT_HEADS.items():
+        if column == "time" and filters.order == Order.NEWEST:
+            order, title = Order.OLDEST, "oldest first (again: newest first)"
+        values: dict[str, Any] = filters.args(order=order)
+        href = url_for("flags.index", **values)
+        links[column] = {"href": href, "title": f"Sort {title}"}
+    return links
+
+
 @bp.get("/flags")
 @requires(Right.REVIEW)
 def index() -> str:
@@ -182,6 +209,7 @@ def index() -> str:
         filters=filters,
         page=page,
         review_url=lambda flag_id: _flag_url(flag_id, filters),
+        sort_links=_sort_links(filters),
     )
     matched = {
         ReviewFilter.OPEN: listing.open_count,
@@ -201,9 +229,18 @@ def index() -> str:
         status=filters.status,
         store=filters.store,
     )
-    for flag_id, sale_id in listing.faces_shown:
-        log_event("view_evidence", "flag", flag_id, image="face", sale_id=sale_id, page="list")
-    db().commit()  # the faces leave only once their views are recorded
+    if listing.sale_ids:  # one row for the page, naming the flags shown and the faces
+        log_event(
+            AuditAction.VIEW_LIST,
+            "flag_list",
+            page,
+            filters=filters.args(),
+            sales=len(listing.sale_ids),
+            flags=listing.flag_ids,
+            faces=[flag_id for flag_id, _ in listing.faces_shown],
+            store_ids=listing.store_ids,
+        )
+    db().commit()  # the faces leave only once their view is recorded
     return page_html
 
 
@@ -215,7 +252,14 @@ def download() -> Response:
     assert user is not None
     filters = _filters()
     rows = flag_rows(db(), user=user, filters=filters, zone=state().settings.store_zone)
-    log_event("download_flags", "flag_list", "csv", filters=filters.args(), rows=len(rows))
+    log_event(
+        AuditAction.DOWNLOAD_FLAGS,
+        "flag_list",
+        "csv",
+        filters=filters.args(),
+        rows=len(rows),
+        store_ids=sorted({row["store_id"] for row in rows}),
+    )
     db().commit()
     return Response(
         to_csv(rows),
@@ -274,6 +318,7 @@ def decide_many() -> Response:
         flags=[flag.id for flag in targets],
         filters=filters.args(),
         every=every,
+        store_ids=_stores_of(flag.sale_id for flag in targets),
     )
     db().commit()
     if targets:
@@ -285,6 +330,14 @@ def decide_many() -> Response:
     else:
         flash("Nothing recorded: no open flag among those chosen.", "error")
     return redirect(_list_url(filters, _form_page()))
+
+
+def _stores_of(sale_ids: Iterable[int]) -> list[str]:
+    wanted = set(sale_ids)
+    if not wanted:
+        return []
+    query = sa.select(Sale.store_id).where(Sale.id.in_(wanted)).distinct()
+    return sorted(db().execute(query).scalars())
 
 
 # -- one flag ------------------------------------------------------------------------------------
@@ -375,6 +428,9 @@ def show(flag_id: int) -> str | Response:
     }
     frame = _frame_view(flag)
     crop = _has_crop(flag)
+    run = session.get(AuditRun, flag.run_id)
+    assert run is not None
+    reports = Links(reports_url=state().settings.reports_url)
     log_event(
         "view_flag",
         "flag",
@@ -401,6 +457,8 @@ def show(flag_id: int) -> str | Response:
         list_url=_list_url(filters, page_arg()),
         page=page_arg(),
         nearby={name: _flag_url(i, filters) for name, i in nearby.items() if i is not None},
+        business_date=run.business_date,
+        report_url=reports.store_page(sale.store_id, run.business_date),
     )
     session.commit()  # the evidence leaves only once its view is recorded
     return page

@@ -11,7 +11,7 @@ every store), since neighbours in risk may be of any night.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 
+from auditor.audit.business_day import clocks_change
 from auditor.db.models import (
     AuditRun,
     Cashier,
@@ -48,6 +49,15 @@ from auditor.web.access import CurrentUser
 from auditor.web.filters import FlagFilter, Order, matching_sales, ordered_sales
 
 PAGE_SIZE = 50
+# The column head each order sorts by, and whether ascending (render.flagged_sales_table).
+SORTED_BY: dict[Order, tuple[str, bool]] = {
+    Order.RISK: ("flags", False),
+    Order.NEWEST: ("time", False),
+    Order.OLDEST: ("time", True),
+    Order.STORE: ("store", True),
+    Order.CASHIER: ("cashier", True),
+    Order.AGE: ("age", True),
+}
 
 
 @dataclass
@@ -68,6 +78,8 @@ class FlagPage:
     more: bool = False
     sale_ids: list[int] = field(default_factory=list)  # the page's sales, in order
     faces_shown: list[tuple[int, int]] = field(default_factory=list)  # (flag id, sale id)
+    flag_ids: list[int] = field(default_factory=list)  # every current flag of the page's sales
+    store_ids: list[str] = field(default_factory=list)  # the stores of the page's sales
 
 
 def flag_page(
@@ -78,8 +90,10 @@ def flag_page(
     filters: FlagFilter,
     page: int,
     review_url: Callable[[int], str],
+    sort_links: Mapping[str, Mapping[str, str]] | None = None,
 ) -> FlagPage:
-    """One page of the list. ``review_url(flag_id)`` makes the link to a flag's page."""
+    """One page of the list. ``review_url(flag_id)`` makes the link to a flag's page;
+    ``sort_links`` the column heads' links (:func:`~auditor.reports.render.flagged_sales_table`)."""
     sales = matching_sales(user, filters, status=False).subquery("flagged")
     counts: dict[bool, int] = {
         bool(is_open): int(n)
@@ -103,7 +117,9 @@ def flag_page(
         (int(sale_id), str(kind)): int(flag_id)
         for sale_id, kind, flag_id in flag_keys.itertuples(index=False)
     }
+    result.flag_ids = sorted(flag_ids.values())
     verdicts = data["verdicts"]
+    result.store_ids = sorted(set(verdicts["store_id"]))
     store_of: dict[int, str] = dict(zip(verdicts["sale_id"], verdicts["store_id"], strict=True))
     by_sale: dict[int, FlaggedSale] = {}
     for store_id in verdicts["store_id"].unique():
@@ -122,10 +138,12 @@ def flag_page(
         shown = (row.sale_id, row.evidence_kind or "")
         if row.evidence == Evidence.CROP and shown in flag_ids:
             result.faces_shown.append((flag_ids[shown], row.sale_id))
-    if filters.order == Order.RISK:
+    if not filters.order.by_time:
         groups: list[tuple[tuple[str, date | None], list[FlaggedSale]]] = [(("", None), ordered)]
     else:
         groups = list(_grouped(ordered, store_of))
+    sorted_by, ascending = SORTED_BY[filters.order]
+    zone_of = settings.store_zone
     for (store_id, day), rows in groups:
         links = {
             row.sale_id: review_url(flag_ids[(row.sale_id, _first_kind(row, filters.kind))])
@@ -143,6 +161,13 @@ def flag_page(
                     select_form="bulk",
                     with_date=day is None,
                     with_store=day is None and user.all_stores,
+                    with_zone=any(
+                        clocks_change(row.sold_at.date(), zone_of(store_of[row.sale_id]))
+                        for row in rows
+                    ),
+                    sort_links=sort_links,
+                    sorted_by=sorted_by,
+                    ascending=ascending,
                 ),
             )
         )

@@ -40,6 +40,10 @@ class LoginThrottle:
 
     def locked_for(self, *keys: str) -> float:
         """Seconds until every one of ``keys`` may try again (0 when none is locked)."""
+        return max(self.locks(*keys).values(), default=0.0)
+
+    def locks(self, *keys: str) -> dict[str, float]:
+        """The locked ones of ``keys``, each with the seconds until it may try again."""
         now = self.clock()
         # a lock lasts a window from the failure that set it, which counts the window before it
         recent = (
@@ -49,14 +53,15 @@ class LoginThrottle:
         )
         with Session(self.engine) as session:
             rows = session.execute(recent).all()
-        wait = 0.0
-        for _, failures in itertools.groupby(rows, key=lambda row: row.key):
+        locked: dict[str, float] = {}
+        for key, failures in itertools.groupby(rows, key=lambda row: row.key):
             times = [row.failed_at for row in failures]
             for i, failed_at in enumerate(times):
                 counted = sum(failed_at - self.window < t <= failed_at for t in times[: i + 1])
                 if failed_at > now - self.window and counted >= self.attempts:
-                    wait = max(wait, (failed_at + self.window - now).total_seconds())
-        return wait
+                    wait = (failed_at + self.window - now).total_seconds()
+                    locked[key] = max(locked.get(key, 0.0), wait)
+        return locked
 
     def failed(self, *keys: str) -> None:
         now = self.clock()

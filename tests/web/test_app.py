@@ -126,10 +126,17 @@ def test_flag_page_shows_evidence_and_logs_each_view(
     assert ("mgr1", "view_evidence", str(flag), "frame") in views
 
 
-def test_list_logs_the_faces_it_shows(client_for: Client, chain: Made, engine: Engine) -> None:
-    client_for("mgr1").get("/flags")
-    shown = {(r.object_id, r.details["image"]) for r in log_rows(engine, "view_evidence")}
-    assert shown == {(str(chain.flags["s1-late"]), "face"), (str(chain.flags["s1-early"]), "face")}
+def test_a_list_page_is_one_log_row_naming_its_flags_and_faces(
+    client_for: Client, chain: Made, engine: Engine
+) -> None:
+    client_for("mgr1").get("/flags?sort=newest")
+    assert log_rows(engine, "view_evidence") == []  # not a row per thumbnail
+    (row,) = log_rows(engine, "view_list")
+    shown = [chain.flags["s1-late"], chain.flags["s1-early"]]
+    assert (row.actor, row.object_type, row.object_id) == ("mgr1", "flag_list", "1")
+    assert row.details["faces"] == shown and sorted(row.details["flags"]) == sorted(shown)
+    assert row.details["sales"] == 2 and row.details["store_ids"] == ["S1"]
+    assert row.details["filters"] == {"sort": "newest"}
 
 
 def test_decision_revision_and_history(client_for: Client, chain: Made, engine: Engine) -> None:
@@ -294,9 +301,14 @@ def test_wrong_passwords_lock_the_user_out(app: Flask, chain: Made, engine: Engi
         assert login(client, "mgr1", "wrong password!").status_code == 401
     response = login(client, "mgr1")  # the right password, too late
     assert response.status_code == 429
-    assert "Too many failed logins" in response.get_data(as_text=True)
+    text = response.get_data(as_text=True)  # three failures of one name from one address
+    assert "Too many failed logins for this user name and from this address." in text
     other = client_from(app, "10.0.0.9")
-    assert login(other, "mgr1").status_code == 429  # by user name, from any address
+    refused = login(other, "mgr1")
+    assert refused.status_code == 429  # by user name, from any address
+    assert "Too many failed logins for this user name. Try again in 10 minutes" in (
+        refused.get_data(as_text=True)
+    )
     assert login(other, "lp").status_code == 302  # other users are not locked
     actions = [r.action for r in log_rows(engine) if r.object_id == "mgr1"]
     assert actions == ["login_failed"] * 3 + ["login_refused"] * 2
@@ -306,7 +318,10 @@ def test_wrong_passwords_lock_the_address_out(app: Flask, chain: Made) -> None:
     client = client_from(app, "10.0.0.7")
     for name in ("nobody", "mgr1", "lp"):
         assert login(client, name, "wrong password!").status_code == 401
-    assert login(client, "admin").status_code == 429
+    refused = login(client, "admin")
+    assert refused.status_code == 429
+    assert "Too many failed logins from this address." in refused.get_data(as_text=True)
+    assert "user name" not in refused.get_data(as_text=True).split("data-error>")[1][:80]
     elsewhere = client_from(app, "10.0.0.8")
     assert login(elsewhere, "admin").status_code == 302
 

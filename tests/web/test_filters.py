@@ -14,12 +14,12 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from auditor.db.models import AuditRun, Flag, Review, Sale
+from auditor.db.models import AuditRun, Cashier, Flag, Review, Sale, SaleVerdict
 from auditor.settings import Settings
 from auditor.vocabulary import Decision, FlagKind, ReviewFilter, Role, RunStatus
 from auditor.web import listing
 from auditor.web.access import CurrentUser
-from auditor.web.filters import FlagFilter, Order, ordered_sales
+from auditor.web.filters import NO_AGE, FlagFilter, Order, neighbour, ordered_sales
 from tests.review_data import ChainBuilder, Made
 from tests.web.test_app import Client
 
@@ -102,6 +102,19 @@ def _rows(engine: Engine) -> dict[str, Any]:
             "flags": list(
                 session.execute(sa.select(Flag.sale_id, Flag.kind, Flag.run_id, Flag.p_under_legal))
             ),
+            "cashiers": {
+                (c.store_id, c.cashier_id): c.name
+                for c in session.execute(sa.select(Cashier)).scalars()
+            },
+            "ages": {  # the estimate of the sale's current (succeeded) run
+                v.sale_id: v.estimated_age
+                for v in session.execute(
+                    sa.select(SaleVerdict.sale_id, SaleVerdict.estimated_age)
+                    .join(AuditRun, AuditRun.id == SaleVerdict.run_id)
+                    .where(AuditRun.status == RunStatus.SUCCEEDED)
+                )
+                if v.estimated_age is not None
+            },
         }
 
 
@@ -144,7 +157,20 @@ def _expected(rows: dict[str, Any], user: CurrentUser, f: FlagFilter) -> list[in
     if f.order == Order.RISK:  # violations, then P(under the legal age), then newest first
         listed.sort(key=lambda s: (violation[s], risk[s], sales[s].sold_at, s), reverse=True)
     else:
-        listed.sort(key=lambda s: (sales[s].sold_at, s), reverse=f.order == Order.NEWEST)
+        listed.sort(key=lambda s: (sales[s].sold_at, s), reverse=f.order != Order.OLDEST)
+        # then the sort column, ascending (the sort is stable: ties stay newest first)
+        column = {
+            Order.STORE: lambda s: sales[s].store_id,
+            Order.CASHIER: lambda s: (
+                rows["cashiers"].get((sales[s].store_id, sales[s].cashier_id))
+                or sales[s].cashier_id,
+                sales[s].cashier_id,
+                sales[s].store_id,
+            ),
+            Order.AGE: lambda s: rows["ages"].get(s, NO_AGE),
+        }.get(f.order)
+        if column is not None:
+            listed.sort(key=column)
     return listed
 
 
@@ -184,7 +210,14 @@ def test_every_filter_combination_lists_what_the_rows_say(
         assert FlagFilter.from_args(f.args(), all_stores=user.all_stores) == f
         with Session(engine) as session:
             got = list(session.execute(ordered_sales(user, f)).scalars())
-        assert got == _expected(rows, user, f)
+            assert got == _expected(rows, user, f)
+            # a flag's page links the sales beside it in the same order
+            for i in sorted({0, len(got) // 2, len(got) - 1} if got else set()):
+                sale = rows["sales"][got[i]]
+                after = session.execute(neighbour(user, f, sale, after=True)).scalar()
+                before = session.execute(neighbour(user, f, sale, after=False)).scalar()
+                assert after == (got[i + 1] if i + 1 < len(got) else None)
+                assert before == (got[i - 1] if i > 0 else None)
 
     check()
 

@@ -141,11 +141,8 @@ def test_the_faces_the_list_shows_are_logged_for_every_under_age_kind(
 ) -> None:
     made = risky_night(engine, web_settings, chain)
     client_for("mgr1").get("/flags")
-    shown = {
-        int(entry.object_id)
-        for entry in log_rows(engine, "view_evidence")
-        if (entry.details or {}).get("page") == "list"
-    }
+    (entry,) = log_rows(engine, "view_list")
+    shown = set(entry.details["faces"])
     # the crops of every under-age kind (and none for the sale without a frame)
     faces = ("minor", "borrowed", "birth", "adult", "s1-late", "s1-early")
     assert shown == {made.flags[r] for r in faces}
