@@ -218,6 +218,24 @@ def review_rows(session: Session, sale_ids: Any) -> Sequence[Any]:
     ).all()
 
 
+def _flag_columns(crop: Any) -> tuple[Any, ...]:
+    """The columns of a flag the pages show, its face crop given as ``crop``."""
+    return (
+        Flag.id,
+        Flag.run_id,
+        Flag.sale_id,
+        Flag.kind,
+        Flag.age,
+        Flag.spread,
+        Flag.threshold,
+        Flag.model_version,
+        crop,
+        Flag.evidence_purged_at,
+        Flag.legal_age,
+        Flag.p_under_legal,
+    )
+
+
 def store_evidence(
     session: Session,
     *,
@@ -231,18 +249,7 @@ def store_evidence(
     crop = Flag.face_crop if with_face_crops else sa.null().label("face_crop")
     flags = session.execute(
         sa.select(
-            Flag.id,
-            Flag.run_id,
-            Flag.sale_id,
-            Flag.kind,
-            Flag.age,
-            Flag.spread,
-            Flag.threshold,
-            Flag.model_version,
-            crop,
-            Flag.evidence_purged_at,
-            Flag.legal_age,
-            Flag.p_under_legal,
+            *_flag_columns(crop),
         )
         .where(Flag.run_id == run_id)
         .order_by(Flag.sale_id, Flag.id)
@@ -376,18 +383,7 @@ def window_evidence(
         chunk = ids[n : n + 500]
         flags += session.execute(
             sa.select(
-                Flag.id,
-                Flag.run_id,
-                Flag.sale_id,
-                Flag.kind,
-                Flag.age,
-                Flag.spread,
-                Flag.threshold,
-                Flag.model_version,
-                crop.label("face_crop"),
-                Flag.evidence_purged_at,
-                Flag.legal_age,
-                Flag.p_under_legal,
+                *_flag_columns(crop.label("face_crop")),
             )
             .where(Flag.run_id.in_(window_runs), Flag.sale_id.in_(chunk))
             .order_by(Flag.sale_id, Flag.id)
