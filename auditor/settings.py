@@ -317,7 +317,7 @@ class ScheduleSettings(_Section):
 
 class ReportsSettings(_Section):
     purchase_mix: bool = Field(
-        default=True, description="show what each estimated age group buys on the store pages"
+        default=True, description="write the page of what each estimated age group buys"
     )
     trend_nights: int = Field(default=30, ge=1, le=366, description="nights compared against")
     min_sales_to_rank: int = Field(

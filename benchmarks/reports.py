@@ -110,7 +110,6 @@ def store_page_stages(engine, settings) -> dict[str, float]:  # noqa: ANN001
         lines=evidence.lines,
         reviews=evidence.reviews,
         cashiers=evidence.cashiers,
-        with_mix=True,
     )
     stages["figures"] = time.perf_counter() - started
 
@@ -120,7 +119,6 @@ def store_page_stages(engine, settings) -> dict[str, float]:  # noqa: ANN001
         "hours": charts.flags_by_hour(page.hourly),
         "trend": charts.nightly_trend(page.trend),
         "challenges": charts.challenge_trend(page.trend),
-        "mix": charts.purchase_mix(page.mix),
     }
     stages["charts"] = time.perf_counter() - started
 

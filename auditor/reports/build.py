@@ -4,6 +4,7 @@ Files under the report directory (``paths.report_dir``)::
 
     index.html                  every night with reports, newest first
     <YYYY-MM-DD>/index.html     the chain index of that business date: stores ranked by risk
+    <YYYY-MM-DD>/mix.html       what each estimated age group buys, over the window, by store
     <YYYY-MM-DD>/<store>.html   one page per store (file name: :func:`render.store_filename`)
     <YYYY-MM-DD>/<store>/<cashier>.html
                                 one page per cashier of the store's scorecard, in a folder of
@@ -46,6 +47,7 @@ logger = logging.getLogger(__name__)
 _NIGHT_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 CHAIN_CASHIERS = 25  # the chain index lists this many ranked cashiers, lowest challenge rate first
 AT_RISK = 3  # the chain index names this many cashiers of each store, most at risk first
+MIX_PAGE = "mix.html"  # the purchase mix of the night's window (no store file has this name)
 
 
 @dataclass
@@ -57,11 +59,12 @@ class NightReport:
     store_pages: dict[str, Path] = field(default_factory=dict)
     cashier_pages: dict[str, dict[str, Path]] = field(default_factory=dict)  # store: cashier: page
     nights_index: Path | None = None
+    mix_page: Path | None = None
     failed: dict[str, str] = field(default_factory=dict)  # store id: why its page is missing
 
     @property
     def paths(self) -> list[Path]:
-        extra = [self.nights_index] if self.nights_index is not None else []
+        extra = [p for p in (self.mix_page, self.nights_index) if p is not None]
         return [*self.store_pages.values(), self.index, *extra]
 
     @property
@@ -188,6 +191,7 @@ def write_night_reports(
     chain = figures.chain_trend(figures.night_totals(totals, no_reviews), day=day, nights=nights)
     rows = []
     challenges: list[figures.ChallengeRow] = []
+    mixes: list[figures.MixSpend] = []
     for store_id in known:  # one store's window in memory at a time
         with Session(engine) as session:
             window = queries.chain_window(session, day=day, nights=nights, store_ids=[store_id])
@@ -220,6 +224,12 @@ def write_night_reports(
             min_sales=min_sales,
             store_id=store_id,
         )
+        if settings.reports.purchase_mix:
+            with Session(engine) as session:
+                lines = queries.faced_alcohol_lines(
+                    session, store_id=store_id, first=first, day=day
+                )
+            mixes.append(figures.mix_spend(window.verdicts, lines))
         if store_id not in wanted:
             continue
         try:
@@ -254,6 +264,12 @@ def write_night_reports(
         for c in row.at_risk
         if (out / cashier_href(row.store_id, c.cashier_id)).is_file()
     }
+    if settings.reports.purchase_mix:
+        names = {row.store_id: row.name or row.store_id for row in sorted(rows, key=_by_id)}
+        table = figures.mix_table(
+            figures.MixSpend.combine(mixes), names=names, min_receipts=min_sales
+        )
+        report.mix_page = write_atomic(out / MIX_PAGE, mix_page(settings, table, day, days, now))
     html = chain_index(settings, rows, day, days, pages, now, ranked, cashier_links)
     write_atomic(report.index, html)
     _relink_neighbours(settings.report_dir, days, day)
@@ -266,6 +282,26 @@ def write_night_reports(
         out,
     )
     return report
+
+
+def _by_id(row: figures.StoreRow) -> str:
+    return row.store_id
+
+
+def mix_page(
+    settings: Settings, table: figures.MixTable, day: date, days: Sequence[date], now: datetime
+) -> str:
+    """What each estimated age group buys over ``day``'s window: the chain, then each store."""
+    return render(
+        "report/mix.html",
+        chain=settings.chain.name,
+        day=day,
+        table=table,
+        nights=settings.reports.trend_nights,
+        min_sales=settings.reports.min_sales_to_rank,
+        nav=_store_nav(settings.report_dir, days, day, MIX_PAGE),
+        generated_at=now.astimezone(ZoneInfo(settings.chain.default_timezone)),
+    )
 
 
 def chain_index(
@@ -298,6 +334,7 @@ def chain_index(
         store_names=names,
         min_sales=settings.reports.min_sales_to_rank,
         cashier_links=cashier_links or {},
+        mix_href=MIX_PAGE if settings.reports.purchase_mix else None,
         at_risk=AT_RISK,
         nav=_chain_nav(days, day),
         generated_at=now.astimezone(ZoneInfo(settings.chain.default_timezone)),
@@ -339,7 +376,6 @@ def store_page(
         lines=evidence.lines,
         reviews=evidence.reviews,
         cashiers=evidence.cashiers,
-        with_mix=settings.reports.purchase_mix,
         chain=chain,
     )
     # no chart from a handful of sales: the page says so instead
@@ -348,7 +384,6 @@ def store_page(
         "hours": row.night.alcohol_sales >= min_sales,
         "trend": page.window_sales >= min_sales,
         "challenges": sum(p.challenges.due for p in page.trend if p.challenges) >= min_sales,
-        "mix": page.faced_mix_sales >= min_sales,
     }
     drawn = {
         "ages": charts.age_histogram(page.ages, page.threshold) if enough["ages"] else None,
@@ -357,7 +392,6 @@ def store_page(
         "challenges": charts.challenge_trend(page.trend, page.chain_trend)
         if enough["challenges"]
         else None,
-        "mix": charts.purchase_mix(page.mix) if enough["mix"] else None,
     }
     name = f"{store_filename(row.store_id)}.html"
     links = {c.cashier_id: cashier_href(row.store_id, c.cashier_id) for c in page.scorecard}
@@ -367,6 +401,7 @@ def store_page(
         page=page,
         charts=drawn,
         enough=enough,
+        mix_href=MIX_PAGE if settings.reports.purchase_mix else None,
         cashier_links=links,
         camera_kinds=[k for k in FlagKind if k in CAMERA_KINDS],
         kinds=list(FlagKind),
@@ -478,7 +513,10 @@ def stale_store_nights(session: Session, report_dir: Path) -> dict[date, list[st
     pages: dict[tuple[str, date], datetime] = {}
     for day in rendered_nights(report_dir):
         for page in night_dir(report_dir, day).glob("*.html"):
-            if page.name != "index.html" and (as_of := reviews_as_of(page)) is not None:
+            if (
+                page.name not in ("index.html", MIX_PAGE)
+                and (as_of := reviews_as_of(page)) is not None
+            ):
                 pages[(page.stem, day)] = as_of
     if not pages:
         return {}

@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from matplotlib.typing import RcKeyType
 
-from auditor.reports.figures import Hourly, PurchaseMix, TrendPoint
+from auditor.reports.figures import Hourly, TrendPoint
 
 INK = "#1d2430"
 MUTED = "#8a93a0"
@@ -43,17 +43,6 @@ PALETTE = {
     "threshold": INK,  # the age threshold
 }
 CHAIN_DASHES = (0, (4, 3))  # the chain's average: the rate's colour, dashed
-# product categories: hues the concepts above do not use (no amber, red or green)
-MIX_COLOURS = [
-    "#1f5fbf",
-    "#7b52ab",
-    "#2aa1b3",
-    "#a0743c",
-    "#3f51b5",
-    "#8e6c8a",
-    "#4d7f99",
-    "#9aa3ad",
-]
 TREND_WIDTH = 12.6  # inches: a page's width, so that 31 nights' dates stay readable
 
 STYLE: dict[RcKeyType, Any] = {
@@ -267,32 +256,6 @@ def _nights_axis(fig: Figure, ax: Axes, points: Sequence[TrendPoint]) -> None:
     ax.xaxis.set_major_formatter(DateFormatter("%d %b"))
     ax.legend(frameon=False, fontsize=8, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=4)
     fig.autofmt_xdate(rotation=45)
-
-
-def purchase_mix(mix: PurchaseMix | None) -> str | None:
-    """One 100 % bar per estimated-age band, split by category spend."""
-    if mix is None or mix.empty:
-        return None
-
-    def draw(fig: Figure, ax: Axes) -> None:
-        labels = [f"{band} ({n})" for band, n in zip(mix.bands, mix.sales, strict=True)]
-        left = [0.0] * len(mix.bands)
-        for j, category in enumerate(mix.categories):
-            widths = [100 * row[j] for row in mix.shares]
-            ax.barh(
-                labels,
-                widths,
-                left=left,
-                color=MIX_COLOURS[j % len(MIX_COLOURS)],
-                label=category,
-            )
-            left = [a + b for a, b in zip(left, widths, strict=True)]
-        ax.invert_yaxis()
-        ax.set_xlim(0, 100)
-        ax.set_xlabel("% of spend")
-        ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
-
-    return chart("mix", draw, width=8.0, height=1.2 + 0.32 * max(len(mix.bands), 3))
 
 
 def _percent(value: float | None) -> float:

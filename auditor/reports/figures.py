@@ -66,7 +66,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -1200,21 +1200,32 @@ def estimated_ages(verdicts: pd.DataFrame) -> list[float]:
 
 
 @dataclass(frozen=True)
-class PurchaseMix:
-    """Share of spend by category for each estimated-age band (sales with a face only).
+class MixSpend:
+    """Alcohol spend of sales with a face, per store, estimated-age band and category.
 
-    ``shares[i][j]`` is band ``bands[i]``'s spend on ``categories[j]`` over its whole spend
-    (returns, negative amounts, count as nothing). Bands without a sale are left out.
+    ``spend`` has columns ``store_id, band, category, spend`` (cents; returns count as nothing),
+    ``receipts`` the receipts per ``store_id, band``. Small enough to keep for every store.
     """
 
-    bands: list[str]
-    sales: list[int]
-    categories: list[str]
-    shares: list[list[float]]
+    spend: pd.DataFrame
+    receipts: pd.DataFrame
 
-    @property
-    def empty(self) -> bool:
-        return not self.bands
+    @classmethod
+    def combine(cls, parts: Sequence[MixSpend]) -> MixSpend:
+        spend = [p.spend for p in parts if not p.spend.empty]
+        receipts = [p.receipts for p in parts if not p.receipts.empty]
+        return cls(
+            spend=pd.concat(spend, ignore_index=True) if spend else _no_spend(),
+            receipts=pd.concat(receipts, ignore_index=True) if receipts else _no_receipts(),
+        )
+
+
+def _no_spend() -> pd.DataFrame:
+    return pd.DataFrame(columns=["store_id", "band", "category", "spend"])
+
+
+def _no_receipts() -> pd.DataFrame:
+    return pd.DataFrame(columns=["store_id", "band", "receipts"])
 
 
 def age_band(age: float) -> str:
@@ -1224,39 +1235,101 @@ def age_band(age: float) -> str:
     return AGE_BANDS[-1][0]
 
 
-def purchase_mix(
-    verdicts: pd.DataFrame, lines: pd.DataFrame, top: int = MIX_CATEGORIES
-) -> PurchaseMix:
-    """What each estimated-age band bought: ``verdicts`` with ``estimated_age``, their lines."""
+def mix_spend(verdicts: pd.DataFrame, lines: pd.DataFrame) -> MixSpend:
+    """What each estimated-age band bought: ``verdicts`` (with ``estimated_age``) and their
+    lines; only alcohol lines count, sales without a face are left out."""
     faced = verdicts.dropna(subset=["estimated_age"])
     if faced.empty:
-        return PurchaseMix([], [], [], [])
-    band_of = pd.Series(
-        [age_band(float(a)) for a in faced["estimated_age"]], index=faced["sale_id"].astype(int)
+        return MixSpend(_no_spend(), _no_receipts())
+    sales = pd.DataFrame(
+        {
+            "sale_id": faced["sale_id"].astype(int),
+            "store_id": faced["store_id"].astype(str),
+            "band": [age_band(float(a)) for a in faced["estimated_age"]],
+        }
     )
-    bought = lines[lines["sale_id"].astype(int).isin(band_of.index)].copy()
-    bought["band"] = bought["sale_id"].astype(int).map(band_of)
-    bought["category"] = bought["category"].astype(str).str.strip().str.casefold()
-    bought["spend"] = bought["amount_cents"].clip(lower=0).astype(float)
-    order = bought.groupby("category")["spend"].sum().sort_values(ascending=False, kind="stable")
+    receipts = sales.groupby(["store_id", "band"]).size().rename("receipts").reset_index()
+    alcohol = lines[lines["is_alcohol"].astype(bool)]
+    bought = pd.DataFrame(
+        {
+            "sale_id": alcohol["sale_id"].astype(int),
+            "category": alcohol["category"].astype(str).str.strip().str.casefold(),
+            "spend": alcohol["amount_cents"].clip(lower=0).astype(float),
+        }
+    ).merge(sales, on="sale_id")
+    spend = bought.groupby(["store_id", "band", "category"])["spend"].sum().reset_index()
+    return MixSpend(spend=spend, receipts=receipts)
+
+
+@dataclass(frozen=True)
+class MixGroup:
+    """One estimated-age band of a scope: its receipts, and its share of alcohol spend per
+    category (None when it has too few receipts to show)."""
+
+    band: str
+    receipts: int
+    shares: list[float] | None
+
+
+@dataclass(frozen=True)
+class MixScope:
+    """The bands of the whole chain (``store_id`` None) or of one store."""
+
+    store_id: str | None
+    name: str
+    groups: list[MixGroup]
+
+
+@dataclass(frozen=True)
+class MixTable:
+    categories: list[str]
+    chain: MixScope
+    stores: list[MixScope]
+
+
+def _mix_groups(
+    spend: pd.DataFrame, receipts: pd.DataFrame, columns: list[str], min_receipts: int
+) -> list[MixGroup]:
+    per_band = receipts.groupby("band")["receipts"].sum()
+    by_band = spend.groupby(["band", "column"])["spend"].sum()
+    groups = []
+    for band in (label for label, _, _ in AGE_BANDS if label in per_band.index):
+        n = int(per_band[band])
+        shares = None
+        if n >= min_receipts:
+            row = [float(by_band.get((band, c), 0.0)) for c in columns]
+            total = sum(row)
+            shares = [v / total if total else 0.0 for v in row]
+        groups.append(MixGroup(band=band, receipts=n, shares=shares))
+    return groups
+
+
+def mix_table(
+    mix: MixSpend, *, names: Mapping[str, str], min_receipts: int, top: int = MIX_CATEGORIES
+) -> MixTable:
+    """The purchase mix of the chain and of each store of ``names`` (store id: name, in the
+    order shown): categories ranked by the chain's spend, the ``top`` ones a column each, the
+    rest "other"; a band shows its shares only with ``min_receipts`` receipts or more."""
+    spend = mix.spend.copy()
+    order = spend.groupby("category")["spend"].sum().sort_values(ascending=False, kind="stable")
     shown = list(order.index[:top]) if len(order) > top + 1 else list(order.index)
-    bought["column"] = np.where(bought["category"].isin(shown), bought["category"], OTHER)
+    spend["column"] = np.where(spend["category"].isin(shown), spend["category"], OTHER)
     columns = shown + ([OTHER] if len(shown) < len(order) else [])
-    sales_per_band = band_of.value_counts()
-    bands = [label for label, _, _ in AGE_BANDS if label in sales_per_band.index]
-    spend = bought.pivot_table(
-        index="band", columns="column", values="spend", aggfunc="sum", fill_value=0.0
-    ).reindex(index=bands, columns=columns, fill_value=0.0)
-    shares = []
-    for _, row in spend.iterrows():
-        total = float(row.sum())
-        shares.append([float(v) / total if total else 0.0 for v in row])
-    return PurchaseMix(
-        bands=bands,
-        sales=[int(sales_per_band[b]) for b in bands],
-        categories=columns,
-        shares=shares,
-    )
+    stores = [
+        MixScope(
+            store_id=store_id,
+            name=name,
+            groups=_mix_groups(
+                spend[spend["store_id"] == store_id],
+                mix.receipts[mix.receipts["store_id"] == store_id],
+                columns,
+                min_receipts,
+            ),
+        )
+        for store_id, name in names.items()
+    ]
+    chain = MixScope(None, "whole chain", _mix_groups(spend, mix.receipts, columns, min_receipts))
+    return MixTable(categories=columns, chain=chain, stores=stores)
 
 
 # -- a whole store page --------------------------------------------------------------------------
@@ -1281,7 +1354,6 @@ class StoreNight:
     hourly: Hourly
     trend: list[TrendPoint]
     chain_trend: list[TrendPoint]
-    mix: PurchaseMix | None
     min_sales: int
     nights: int
 
@@ -1289,10 +1361,6 @@ class StoreNight:
     def window_sales(self) -> int:
         """Alcohol sales of tonight and the nights before."""
         return self.store.night.alcohol_sales + self.store.baseline.alcohol_sales
-
-    @property
-    def faced_mix_sales(self) -> int:
-        return sum(self.mix.sales) if self.mix is not None else 0
 
 
 def store_night(
@@ -1308,7 +1376,6 @@ def store_night(
     lines: pd.DataFrame,
     reviews: pd.DataFrame,
     cashiers: pd.DataFrame,
-    with_mix: bool,
     chain: Sequence[TrendPoint] = (),
 ) -> StoreNight:
     """Assemble a store page's figures; ``runs`` and ``verdicts`` are this store's window."""
@@ -1355,7 +1422,6 @@ def store_night(
         hourly=hourly(tonight, zone),
         trend=nightly_trend(verdicts, runs, day=day, nights=nights),
         chain_trend=list(chain),
-        mix=purchase_mix(tonight, lines) if with_mix else None,
         min_sales=min_sales,
         nights=nights,
     )

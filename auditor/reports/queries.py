@@ -271,6 +271,21 @@ def store_evidence(
     )
 
 
+def faced_alcohol_lines(session: Session, *, store_id: str, first: date, day: date) -> pd.DataFrame:
+    """The alcohol lines (``LINE_COLUMNS``) of the store's sales with an estimated age in its
+    current runs from ``first`` through ``day``: what the purchase mix reads."""
+    window_runs = current_run_ids(store_ids=[store_id], first=first, last=day)
+    faced = sa.select(SaleVerdict.sale_id).where(
+        SaleVerdict.run_id.in_(window_runs), SaleVerdict.estimated_age.is_not(None)
+    )
+    lines = session.execute(
+        sa.select(*(getattr(SaleLine, c) for c in LINE_COLUMNS))
+        .where(SaleLine.sale_id.in_(faced), SaleLine.is_alcohol.is_(True))
+        .order_by(SaleLine.sale_id, SaleLine.line_no)
+    ).all()
+    return frame(lines, LINE_COLUMNS)
+
+
 def store_cashiers(session: Session, store_id: str) -> pd.DataFrame:
     """The cashiers of a store (``CASHIER_COLUMNS``), by id."""
     cashiers = session.execute(

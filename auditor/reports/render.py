@@ -243,11 +243,11 @@ def store_filename(store_id: str) -> str:
     """A file name (without ``.html``) for a store id that is safe on any file system.
 
     Letters, digits, ``-`` and ``_`` are kept; an id with anything else (or one named like the
-    index page) gets its other characters replaced and a short hash of the id appended, so two
-    ids never share a file.
+    index or the purchase-mix page) gets its other characters replaced and a short hash of the
+    id appended, so two ids never share a file.
     """
     safe = _SAFE_NAME.sub("_", store_id)[:48]
-    if safe == store_id and safe.casefold() != "index" and safe:
+    if safe == store_id and safe.casefold() not in ("index", "mix") and safe:
         return safe
     digest = hashlib.sha256(store_id.encode("utf-8")).hexdigest()[:10]
     return f"{safe or 'store'}-{digest}"

@@ -12,6 +12,7 @@ import pytest
 from auditor.reports import figures
 from auditor.reports.figures import (
     Baseline,
+    MixSpend,
     NightFigures,
     RunState,
     StoreRow,
@@ -19,9 +20,10 @@ from auditor.reports.figures import (
     current_reviews,
     flagged_sales,
     hourly,
+    mix_spend,
+    mix_table,
     night_figures,
     nightly_trend,
-    purchase_mix,
     rank_stores,
     run_state,
     store_rows,
@@ -563,48 +565,122 @@ def test_age_bands(age: float, band: str) -> None:
     assert age_band(age) == band
 
 
-def test_purchase_mix_shares_spend_by_band_for_sales_with_a_face() -> None:
+def mix_night() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Two stores' window: S1 three buyers of 18-24 and one of 35-49, S2 two of 18-24."""
     night = verdicts(
         verdict(1, estimated_age=20.0),
-        verdict(2, estimated_age=22.0),
-        verdict(3, estimated_age=40.0),
-        verdict(4, "no_face", estimated_age=None),  # no face: not in the mix
+        verdict(2, estimated_age=23.0),
+        verdict(3, estimated_age=24.9, business_date=date(2024, 2, 20)),  # earlier in the window
+        verdict(4, estimated_age=40.0),
+        verdict(5, estimated_age=22.0, store_id="S2"),
+        verdict(6, estimated_age=19.0, store_id="S2"),
+        verdict(7, "no_face", estimated_age=None, store_id="S2"),  # no face: not in the mix
     )
-    lines = table(
-        LINE_COLUMNS,
-        [
-            {**line(1, 1, "Pils", 6, True, "Beer"), "amount_cents": 300},
-            {**line(1, 2, "Crisps", 1, False, "snacks"), "amount_cents": 100},
-            {**line(2, 1, "Pils", 6, True, "beer "), "amount_cents": 600},
-            {**line(2, 2, "Return", 1, False, "snacks"), "amount_cents": -500},
-            {**line(3, 1, "Wine", 1, True, "wine"), "amount_cents": 900},
-            {**line(3, 2, "Bread", 1, False, "bakery"), "amount_cents": 100},
-            {**line(4, 1, "Gin", 1, True, "spirits"), "amount_cents": 5000},
-        ],
-    )
-    mix = purchase_mix(night, lines)
-    assert mix.bands == ["18–24", "35–49"]
-    assert mix.sales == [2, 1]
-    # by spend, ties by name; categories case-folded and trimmed; a return counts as nothing
-    assert mix.categories == ["beer", "wine", "bakery", "snacks"]
-    assert mix.shares[0] == pytest.approx([0.9, 0.0, 0.0, 0.1])
-    assert mix.shares[1] == pytest.approx([0.0, 0.9, 0.1, 0.0])
+    rows = [{**line(n, 1, "Pils", 6, True, "Beer "), "amount_cents": 300} for n in (1, 2, 3)] + [
+        {**line(n, 2, "Riesling", 1, True, "wine"), "amount_cents": 100} for n in (1, 2, 3)
+    ]
+    rows += [
+        {**line(1, 3, "Crisps", 1, False, "snacks"), "amount_cents": 5000},  # not alcohol
+        {**line(4, 1, "Riesling", 1, True, "wine"), "amount_cents": 900},
+        {**line(5, 1, "Vodka", 1, True, "spirits"), "amount_cents": 500},
+        {**line(6, 1, "Vodka", 1, True, "spirits"), "amount_cents": 500},
+        {**line(6, 2, "Vodka", 1, True, "spirits"), "amount_cents": -200},  # a return: nothing
+        {**line(7, 1, "Gin", 1, True, "spirits"), "amount_cents": 9000},
+    ]
+    return night, table(LINE_COLUMNS, rows)
 
 
-def test_purchase_mix_folds_small_categories_into_other() -> None:
+# shares in the chain's column order: wine (1200), spirits (1000), beer (900)
+S1_YOUNG = [0.25, 0.0, 0.75]
+S1_MIDDLE = [1.0, 0.0, 0.0]
+S2_YOUNG = [0.0, 1.0, 0.0]
+CHAIN_YOUNG = [300 / 2200, 1000 / 2200, 900 / 2200]
+
+
+@pytest.mark.parametrize(
+    "min_receipts,expected",
+    [
+        (
+            1,
+            {
+                ("chain", "18–24"): (5, CHAIN_YOUNG),
+                ("chain", "35–49"): (1, S1_MIDDLE),
+                ("S1", "18–24"): (3, S1_YOUNG),
+                ("S1", "35–49"): (1, S1_MIDDLE),
+                ("S2", "18–24"): (2, S2_YOUNG),
+            },
+        ),
+        (
+            3,
+            {
+                ("chain", "18–24"): (5, CHAIN_YOUNG),
+                ("chain", "35–49"): (1, None),
+                ("S1", "18–24"): (3, S1_YOUNG),
+                ("S1", "35–49"): (1, None),
+                ("S2", "18–24"): (2, None),
+            },
+        ),
+        (
+            6,
+            {
+                ("chain", "18–24"): (5, None),
+                ("chain", "35–49"): (1, None),
+                ("S1", "18–24"): (3, None),
+                ("S1", "35–49"): (1, None),
+                ("S2", "18–24"): (2, None),
+            },
+        ),
+    ],
+)
+def test_mix_table_shows_a_group_only_with_enough_receipts(
+    min_receipts: int, expected: dict[tuple[str, str], tuple[int, list[float] | None]]
+) -> None:
+    night, lines = mix_night()
+    parts = [
+        mix_spend(night[night["store_id"] == s], lines[lines["sale_id"].isin(ids)])
+        for s, ids in (("S1", [1, 2, 3, 4]), ("S2", [5, 6, 7]))
+    ]
+    mix = mix_table(
+        MixSpend.combine(parts),
+        names={"S1": "Berlin", "S2": "New York", "S3": "Quiet"},
+        min_receipts=min_receipts,
+    )
+    # alcohol categories only, case-folded and trimmed, by the chain's spend
+    assert mix.categories == ["wine", "spirits", "beer"]
+    assert [s.store_id for s in mix.stores] == ["S1", "S2", "S3"]
+    assert mix.stores[2].groups == []  # no sale with a face
+    shown = {
+        (scope.store_id or "chain", g.band): (g.receipts, g.shares)
+        for scope in [mix.chain, *mix.stores]
+        for g in scope.groups
+    }
+    assert shown.keys() == expected.keys()
+    for key, (receipts, shares) in expected.items():
+        assert shown[key][0] == receipts, key
+        if shares is None:
+            assert shown[key][1] is None, key
+        else:
+            assert shown[key][1] == pytest.approx(shares), key
+
+
+def test_mix_table_folds_small_categories_into_other() -> None:
     night = verdicts(verdict(1, estimated_age=30.0))
     lines = table(
         LINE_COLUMNS,
         [
-            {**line(1, n, f"p{n}", 1, n == 1, f"cat{n}"), "amount_cents": 100 * (10 - n)}
+            {**line(1, n, f"p{n}", 1, True, f"cat{n}"), "amount_cents": 100 * (10 - n)}
             for n in range(1, 10)
         ],
     )
-    mix = purchase_mix(night, lines, top=3)
+    mix = mix_table(mix_spend(night, lines), names={"S1": "S1"}, min_receipts=1, top=3)
     assert mix.categories == ["cat1", "cat2", "cat3", "other"]
-    assert sum(mix.shares[0]) == pytest.approx(1.0)
+    (group,) = mix.stores[0].groups
+    assert group.shares is not None
+    assert sum(group.shares) == pytest.approx(1.0)
 
 
-def test_purchase_mix_without_faces_is_empty() -> None:
-    mix = purchase_mix(verdicts(verdict(1, "no_face", estimated_age=None)), table(LINE_COLUMNS, []))
-    assert mix.empty
+def test_mix_without_faces_is_empty() -> None:
+    night = verdicts(verdict(1, "no_face", estimated_age=None))
+    mix = mix_table(mix_spend(night, table(LINE_COLUMNS, [])), names={"S1": "S1"}, min_receipts=1)
+    assert mix.categories == []
+    assert mix.chain.groups == [] and mix.stores[0].groups == []

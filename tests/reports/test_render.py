@@ -18,9 +18,10 @@ from auditor import nightly
 from auditor.audit.store import UnknownStore
 from auditor.audit.summary import RunSummary
 from auditor.cli import main
-from auditor.db.models import AuditRun, Cashier, Sale, SaleVerdict
+from auditor.db.models import AuditRun, Cashier, Sale, SaleLine, SaleVerdict
 from auditor.reports import render_after_audit, write_night_reports
 from auditor.reports.build import night_dir
+from auditor.reports.figures import age_band
 from auditor.reports.render import store_filename
 from auditor.settings import Settings
 from auditor.vocabulary import AGE_KINDS, FlagKind
@@ -161,6 +162,7 @@ def test_store_ids_become_safe_distinct_file_names() -> None:
         assert re.fullmatch(r"[A-Za-z0-9_-]+", name), name
     assert len(set(names)) == len(names)
     assert store_filename("a/b") != store_filename("a_b") == "a_b"
+    assert store_filename("mix") != "mix"  # the night's purchase-mix page
 
 
 # -- a store page --------------------------------------------------------------------------------
@@ -247,8 +249,8 @@ def test_store_page_shows_the_night_the_evidence_and_the_cashiers(
     for name in ("ages", "hours"):
         assert not page.find("figure", data_chart=name).has("svg"), name
         assert "too few for a chart" in page.find(data_empty_chart=name).text
-    assert not page.has("table", id="purchase-mix")
-    assert page.has(data_notice="few_sales_mix")
+    assert not page.has("table", data_scope=True)  # on the chain's mix page instead
+    assert page.find(id="purchase-mix-link").find("a").attrs["href"] == "mix.html"
     assert page.has("table", id="cameras")
     used = page.find(id="settings-used")
     assert used.field("age_threshold") == "25 years"
@@ -285,7 +287,7 @@ def test_text_from_the_pos_is_escaped_and_pages_are_self_contained(
     engine: Engine, demo_chain: DemoChain
 ) -> None:
     report = write_night_reports(engine=engine, settings=demo_chain.settings, day=DAY, now=NOW)
-    assert len(report.paths) == 7  # 5 stores, the chain index, the list of nights
+    assert len(report.paths) == 8  # 5 stores, the chain index, the mix, the list of nights
     assert len(report.cashier_paths) == 4  # S1's three and S2's one
     for path in [*report.paths, *report.cashier_paths]:
         html = path.read_text(encoding="utf-8")
@@ -417,15 +419,90 @@ def test_nights_link_to_each_other_and_to_the_list_of_nights(
     assert not [p for p in settings.report_dir.rglob("*") if p.name.endswith(".tmp")]
 
 
+def db_mix(engine: Engine, store_id: str) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """Receipts and alcohol spend by category per age band, from the database (bands of ten
+    years are enough here: the demo chain's buyers are checked against 18-24 and 25-34)."""
+    query = (
+        sa.select(
+            SaleVerdict.sale_id,
+            SaleVerdict.estimated_age,
+            SaleLine.category,
+            SaleLine.amount_cents,
+            SaleLine.is_alcohol,
+        )
+        .join(AuditRun, AuditRun.id == SaleVerdict.run_id)
+        .join(SaleLine, SaleLine.sale_id == SaleVerdict.sale_id)
+        .where(
+            AuditRun.store_id == store_id,
+            AuditRun.status == "succeeded",
+            SaleVerdict.estimated_age.is_not(None),
+        )
+    )
+    receipts: dict[str, set[int]] = {}
+    spend: dict[str, dict[str, int]] = {}
+    with engine.connect() as c:
+        for sale_id, age, category, cents, alcohol in c.execute(query):
+            band = age_band(float(age))
+            receipts.setdefault(band, set()).add(sale_id)
+            if alcohol:
+                by_category = spend.setdefault(band, {})
+                key = category.strip().casefold()
+                by_category[key] = by_category.get(key, 0) + max(cents, 0)
+    return {b: len(ids) for b, ids in receipts.items()}, spend
+
+
+def test_mix_page_shows_groups_with_enough_receipts(engine: Engine, demo_chain: DemoChain) -> None:
+    settings = demo_chain.settings
+    report = write_night_reports(engine=engine, settings=settings, day=DAY, now=NOW)
+    assert report.mix_page == night_dir(settings.report_dir, DAY) / "mix.html"
+    index = read(report.index)
+    assert index.find(id="purchase-mix-link").find("a").attrs["href"] == "mix.html"
+    page = read(report.mix_page)
+    assert page.find("nav").find(rel="up").attrs["href"] == "index.html"
+    min_sales = settings.reports.min_sales_to_rank
+    receipts, spend = db_mix(engine, "S1")
+    s1 = page.find("table", data_scope="S1")
+    categories = [th.attrs["data-category"] for th in s1.find_all("th", data_category=True)]
+    shown = few = 0
+    for band, n in receipts.items():
+        row = s1.find("tr", data_band=band)
+        assert row.field("receipts") == str(n)
+        if n < min_sales:
+            assert "too few receipts" in row.find(data_notice="few_receipts").text
+            few += 1
+            continue
+        shown += 1
+        total = sum(spend[band].values())
+        for category in categories:
+            cell = row.find("td", data_category=category)
+            share = spend[band].get(category, 0) / total
+            assert cell.text.strip() == f"{100 * share:.0f} %", (band, category)
+    assert shown and few  # the demo chain has both
+    # S1 holds every face of the chain: the chain's bands are S1's
+    chain = page.find("table", data_scope="chain")
+    for band, n in receipts.items():
+        assert chain.find("tr", data_band=band).field("receipts") == str(n)
+    # a store without faces says so; no face crop on the page
+    s2 = page.find("h2", data_store="S2")
+    assert s2 is not None
+    assert "No alcohol sale with a face" in page.text
+    assert not page.has("img")
+    # the store page links it instead of showing a mix of tonight's few sales
+    store = read(report.store_pages["S1"])
+    assert not store.has("table", data_scope=True)
+    assert store.find(id="purchase-mix-link").find("a").attrs["href"] == "mix.html"
+
+
 def test_purchase_mix_can_be_turned_off(engine: Engine, tmp_path: Path, db_url: str) -> None:
     settings = reports_settings(tmp_path, db_url, reports={"purchase_mix": False})
     build_demo_chain(engine, settings)
     report = write_night_reports(
         engine=engine, settings=settings, day=DAY, store_ids=["S1"], now=NOW
     )
-    page = read(report.store_pages["S1"])
-    assert not page.has("table", id="purchase-mix")
-    assert not page.has("figure", data_chart="mix")
+    assert report.mix_page is None
+    assert not (night_dir(settings.report_dir, DAY) / "mix.html").exists()
+    assert not read(report.index).has(id="purchase-mix-link")
+    assert not read(report.store_pages["S1"]).has(id="purchase-mix-link")
 
 
 # -- the command and the nightly job -------------------------------------------------------------
@@ -443,9 +520,10 @@ def test_report_command(engine: Engine, demo_chain: DemoChain, tmp_path: Path) -
     assert result.output.split() == [
         str(night / "S1.html"),
         str(night / "index.html"),
+        str(night / "mix.html"),
         str(demo_chain.settings.report_dir / "index.html"),
     ]
-    assert sorted(p.name for p in night.iterdir()) == ["S1", "S1.html", "index.html"]
+    assert sorted(p.name for p in night.iterdir()) == ["S1", "S1.html", "index.html", "mix.html"]
 
     written = sorted(demo_chain.settings.report_dir.rglob("*"))
     result = run("--date", "2024-03-01", "--store", "S9")
@@ -458,7 +536,7 @@ def test_report_command(engine: Engine, demo_chain: DemoChain, tmp_path: Path) -
 
     result = run("--date", "2024-03-01")
     assert result.exit_code == 0, result.output
-    assert len(list(night.glob("*.html"))) == 6
+    assert len(list(night.glob("*.html"))) == 7  # 5 stores, the chain index, the mix
 
 
 def test_a_night_never_audited_is_an_error_and_writes_nothing(
@@ -507,10 +585,16 @@ def test_the_nightly_job_renders_the_nights_it_audited(
     ]
     render_after_audit(settings, engine, summaries)
     night = settings.report_dir / "2024-03-01"
-    assert sorted(p.name for p in night.glob("*.html")) == ["S1.html", "S3.html", "index.html"]
+    assert sorted(p.name for p in night.glob("*.html")) == [
+        "S1.html",
+        "S3.html",
+        "index.html",
+        "mix.html",
+    ]
     assert sorted(p.name for p in (settings.report_dir / "2024-02-29").glob("*.html")) == [
         "S2.html",
         "index.html",
+        "mix.html",
     ]
     assert read(night / "S3.html").has(data_notice="failed")
     with pytest.raises(UnknownStore):
