@@ -218,6 +218,12 @@ def test_cashiers_are_ranked_by_challenge_rate_from_the_databases_rows(
         assert row.field("window_rate") == pct(*window), cashier
         assert window[1] >= MIN_SALES  # enough young-looking shoppers: every one is ranked
         windows.append(window[0] / window[1])
+        # a change on a night of few young-looking shoppers is no signal: shown without colour
+        change = row.find(data_field="change")
+        quiet = change.has(data_quiet=True)
+        assert quiet == (due < MIN_SALES), cashier
+        if quiet:
+            assert not any({"up", "down"} & e.classes for e in change.iter()), cashier
     assert [r.field("rank") for r in rows] == ["1", "2", "3"]
     assert windows == sorted(windows)  # lowest challenge rate first
     # the cashier who rarely checks heads the list, the one who nearly always does ends it
