@@ -20,7 +20,13 @@ from auditor.db.models import AuditRun, Cashier, Flag, Sale, SaleVerdict, User
 from auditor.reviews import latest_reviews
 from auditor.settings import RecordedAudit
 from auditor.web.access import CurrentUser
-from auditor.web.filters import FlagFilter, matching_flags, matching_sales, order_by
+from auditor.web.filters import (
+    FlagFilter,
+    matching_flags,
+    matching_sales,
+    order_by,
+    with_sale,
+)
 
 COLUMNS = (
     "flag_id",
@@ -80,19 +86,9 @@ def flag_rows(
         .select_from(Flag)
         .join(flags, flags.c.flag_id == Flag.id)
         .join(listed, listed.c.sale_id == Flag.sale_id)
-        .join(Sale, Sale.id == Flag.sale_id)
-        .join(AuditRun, AuditRun.id == Flag.run_id)
-        .outerjoin(
-            SaleVerdict,
-            sa.and_(SaleVerdict.run_id == Flag.run_id, SaleVerdict.sale_id == Flag.sale_id),
-        )
-        .outerjoin(
-            Cashier,
-            sa.and_(Cashier.store_id == Sale.store_id, Cashier.cashier_id == Sale.cashier_id),
-        )
-        .outerjoin(
-            latest, sa.and_(latest.c.sale_id == Flag.sale_id, latest.c.flag_kind == Flag.kind)
-        )
+    )
+    query = (
+        with_sale(query, latest)
         .outerjoin(User, User.id == latest.c.reviewer_id)
         .order_by(*order_by(filters.order, listed), Flag.id)
     )

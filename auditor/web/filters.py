@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import date
 from enum import StrEnum
-from typing import Any, cast
+from typing import Any, TypeVarTuple, cast
 
 import sqlalchemy as sa
 
@@ -146,27 +146,15 @@ def _current_runs(user: CurrentUser, filters: FlagFilter) -> sa.Select[int]:
     )
 
 
-def matching_flags(user: CurrentUser, filters: FlagFilter) -> sa.Select[Any]:
-    """Current flags in the user's scope that match the filters (the status aside): flag id,
-    sale id, kind, whether the flag has no decision yet (``undecided``), the sale's
-    probability of a shopper under the legal age (``p_under_legal``), and what the list sorts
-    by: the sale's time, store, cashier (``cashier_name``: the name, else the id) and
-    estimated age."""
-    latest = latest_reviews()
-    query = (
-        sa.select(
-            Flag.id.label("flag_id"),
-            Flag.sale_id,
-            Flag.kind,
-            latest.c.id.is_(None).label("undecided"),
-            Flag.p_under_legal,
-            Sale.sold_at,
-            Sale.store_id,
-            Sale.cashier_id,
-            sa.func.coalesce(Cashier.name, Sale.cashier_id).label("cashier_name"),
-            SaleVerdict.estimated_age,
-        )
-        .join(Sale, Sale.id == Flag.sale_id)
+Ts = TypeVarTuple("Ts")
+
+
+def with_sale(query: sa.Select[*Ts], latest: sa.Subquery) -> sa.Select[*Ts]:
+    """``query`` (of flags) joined to each flag's sale and run, and, where they exist, the
+    sale's cashier, its verdict in the flag's run and the flag's current review (``latest``,
+    :func:`~auditor.reviews.latest_reviews`)."""
+    return (
+        query.join(Sale, Sale.id == Flag.sale_id)
         .join(AuditRun, AuditRun.id == Flag.run_id)
         .outerjoin(
             Cashier,
@@ -179,8 +167,29 @@ def matching_flags(user: CurrentUser, filters: FlagFilter) -> sa.Select[Any]:
         .outerjoin(
             latest, sa.and_(latest.c.sale_id == Flag.sale_id, latest.c.flag_kind == Flag.kind)
         )
-        .where(Flag.run_id.in_(_current_runs(user, filters)))
     )
+
+
+def matching_flags(user: CurrentUser, filters: FlagFilter) -> sa.Select[Any]:
+    """Current flags in the user's scope that match the filters (the status aside): flag id,
+    sale id, kind, whether the flag has no decision yet (``undecided``), the sale's
+    probability of a shopper under the legal age (``p_under_legal``), and what the list sorts
+    by: the sale's time, store, cashier (``cashier_name``: the name, else the id) and
+    estimated age."""
+    latest = latest_reviews()
+    query = sa.select(
+        Flag.id.label("flag_id"),
+        Flag.sale_id,
+        Flag.kind,
+        latest.c.id.is_(None).label("undecided"),
+        Flag.p_under_legal,
+        Sale.sold_at,
+        Sale.store_id,
+        Sale.cashier_id,
+        sa.func.coalesce(Cashier.name, Sale.cashier_id).label("cashier_name"),
+        SaleVerdict.estimated_age,
+    )
+    query = with_sale(query, latest).where(Flag.run_id.in_(_current_runs(user, filters)))
     if filters.first is not None:
         query = query.where(AuditRun.business_date >= filters.first)
     if filters.last is not None:
