@@ -156,7 +156,8 @@ class AuditSettings(_Section):
         gt=0.5,
         le=1.0,
         description="flag id_contradicts_face when the birth date says adult and the model "
-        "puts at least this probability on a shopper under the legal age",
+        "puts at least this probability on a shopper under the legal age, or more than half "
+        "on it and at most 1 minus this on the birth date's age or older",
     )
     window_before_s: float = Field(default=5.0, ge=0, le=600)
     window_after_s: float = Field(default=10.0, ge=0, le=600)

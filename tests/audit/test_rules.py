@@ -279,7 +279,7 @@ def test_the_rules_take_the_calibration_of_the_model_card(tmp_path):
 
 def test_an_id_contradicting_the_face_needs_the_set_probability():
     frames = [face(16.5, 1.5)]
-    till = TillCheck(AgeCheck.ID_SCANNED, date(2000, 1, 1), SALE_DAY)
+    till = TillCheck(AgeCheck.ID_SCANNED, date(2007, 6, 15), SALE_DAY)  # 19 on the day
     strict = Rules(25, time(8), time(23), contradiction=0.99)
     loose = Rules(25, time(8), time(23), contradiction=0.7)
     p = judge_sale(frames, NOON, loose, till=till).p_under_legal
@@ -287,4 +287,28 @@ def test_an_id_contradicting_the_face_needs_the_set_probability():
     assert "id_contradicts_face" in judge_sale(frames, NOON, loose, till=till).flags
     assert "id_contradicts_face" not in judge_sale(frames, NOON, strict, till=till).flags
     detail = judge_sale(frames, NOON, loose, till=till).details["id_contradicts_face"]
-    assert detail.startswith("birth date 2000-01-01 says 26; the face is under 18")
+    assert detail.startswith("birth date 2007-06-15 says 19; the face is under 18")
+    assert detail.endswith("19 or older with probability 0.05")
+
+
+@pytest.mark.parametrize(
+    ("estimate", "born", "contradicts"),
+    [
+        (16.0, date(2000, 1, 1), True),  # P(under 18) 0.79, P(26 or older) 0.00
+        (16.0, date(2007, 1, 1), False),  # the same face, an ID of 19: P(19 or older) 0.12
+        (18.3, date(2000, 1, 1), False),  # P(under 18) 0.45: not more likely than not a minor
+        (14.0, date(2007, 1, 1), True),  # P(under 18) 0.95 is enough whatever the ID says
+    ],
+)
+def test_a_face_that_rules_out_the_ids_age_contradicts_it_when_a_minor_is_likely(
+    estimate, born, contradicts
+):
+    till = TillCheck(AgeCheck.ID_SCANNED, born, SALE_DAY)
+    rules = Rules(25, time(8), time(23), calibration=Calibration())
+    verdict = judge_sale([face(estimate, 2.5)], NOON, rules, till=till)
+    years = age_on(born, SALE_DAY)
+    p_id = 1 - probability_under([estimate], [2.5], years, Calibration())
+    assert (verdict.p_under_legal >= 0.9 or (verdict.p_under_legal > 0.5 and p_id <= 0.1)) == (
+        contradicts
+    )
+    assert ("id_contradicts_face" in verdict.flags) == contradicts
