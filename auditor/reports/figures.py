@@ -59,7 +59,8 @@ same caution as for flag rates.
 Risk order of flagged sales (:func:`risk_order`): hard violations first
 (:attr:`~auditor.vocabulary.FlagKind.is_violation`: a birth date under the legal age, an ID that
 contradicts the face), then by the probability that the shopper is under the legal age, highest
-first (sales without it, no face found, last), then by time of sale and receipt.
+first (sales without it, no face found, last), then newest first (time of sale and
+receipt), as the review app's list.
 """
 
 from __future__ import annotations
@@ -976,13 +977,15 @@ _VIOLATIONS = frozenset(k for k in FlagKind if k.is_violation)
 
 def risk_order(sales: Iterable[FlaggedSale]) -> list[FlaggedSale]:
     """The sales by risk (see the module's docstring): violations, then P(under the legal
-    age) highest first, no probability last, then time of sale and receipt."""
+    age) highest first, no probability last, then newest first (by time of sale and receipt),
+    as the review app's list orders them."""
 
     def key(sale: FlaggedSale) -> tuple[Any, ...]:
         p = sale.p_under_legal
-        return (not sale.violation, p is None, -(p or 0.0), sale.sold_at, sale.receipt_id)
+        return (not sale.violation, p is None, -(p or 0.0))
 
-    return sorted(sales, key=key)
+    newest = sorted(sales, key=lambda sale: (sale.sold_at, sale.receipt_id), reverse=True)
+    return sorted(newest, key=key)  # stable: ties stay newest first
 
 
 def flagged_sales(

@@ -337,7 +337,7 @@ def test_flagged_sales_carry_evidence_items_reviews_and_local_time() -> None:
         cashiers=table(CASHIER_COLUMNS, [{"cashier_id": "C7", "name": "<b>Bo</b>"}]),
         zone=BERLIN,
     )
-    assert [s.receipt_id for s in got] == ["r2", "r3", "r4", "r5"]
+    assert [s.receipt_id for s in got] == ["r5", "r4", "r3", "r2"]  # equal risk: newest first
     first = got[0]
     assert first.sold_at == datetime(2024, 3, 1, 13, 2, tzinfo=BERLIN)
     assert first.cashier_name == "<b>Bo</b>"
@@ -362,7 +362,7 @@ def test_flagged_sales_open_by_risk_with_every_under_age_kind_keeping_its_face()
         verdict(4, "birth_date_under_age", estimated_age=29.0, p_under_legal=0.01),
         verdict(5, "outside_legal_hours", estimated_age=40.0, p_under_legal=0.0),
         verdict(6, "id_contradicts_face", estimated_age=15.0, p_under_legal=0.97),
-        verdict(7, "no_id_check", estimated_age=19.0, p_under_legal=0.93),  # a tie: by time
+        verdict(7, "no_id_check", estimated_age=19.0, p_under_legal=0.93),  # a tie: newest first
         verdict(8, "no_face", estimated_age=None, age_spread=None),
     )
     flags = table(
@@ -388,10 +388,10 @@ def test_flagged_sales_open_by_risk_with_every_under_age_kind_keeping_its_face()
         zone=BERLIN,
     )
     # violations first (by P), then P highest first (ties by time), then no P (by time)
-    assert [s.sale_id for s in got] == [6, 4, 3, 7, 2, 5, 1, 8]
+    assert [s.sale_id for s in got] == [6, 4, 7, 3, 2, 5, 8, 1]
     by_id = {s.sale_id: s for s in got}
     assert [by_id[i].violation for i in (6, 4, 3)] == [True, True, False]
-    assert [s.sale_id for s in got if s.under_age] == [6, 4, 3, 7, 2]
+    assert [s.sale_id for s in got if s.under_age] == [6, 4, 7, 3, 2]
     assert (by_id[3].evidence, by_id[3].face_crop, by_id[3].evidence_kind) == (
         "crop",
         b"\xff\xd8three",
@@ -432,7 +432,7 @@ def test_risk_order_is_the_same_whatever_order_the_sales_come_in() -> None:
             ]
         )
     ]
-    expected = [2, 4, 1, 5, 3, 0]
+    expected = [2, 4, 5, 1, 3, 0]  # equal risk: newest first, as in the review app
     assert [s.sale_id for s in figures.risk_order(sales)] == expected
     assert [s.sale_id for s in figures.risk_order(reversed(sales))] == expected
 

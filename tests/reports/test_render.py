@@ -188,11 +188,11 @@ def test_store_page_shows_the_night_the_evidence_and_the_cashiers(
     faces = sum(v["faces_found"] > 0 for v in verdicts)
     assert headline.find(data_figure="faces_found").text == str(faces)
 
-    # the flagged sales, in order of store-local time, with their evidence
+    # the flagged sales (none with a probability: equal risk), newest first, with their evidence
     table = page.find("table", id="flagged-sales")
     rows = rows_by(table, "data-receipt")
     berlin = demo_chain.settings.store_zone("S1")
-    expected = sorted(flagged, key=lambda v: v["sold_at"])
+    expected = sorted(flagged, key=lambda v: v["sold_at"], reverse=True)
     assert list(rows) == [v["receipt_id"] for v in expected]
     for v in expected:
         row = rows[v["receipt_id"]]
