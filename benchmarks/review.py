@@ -11,6 +11,11 @@ loss-prevention user, who sees every store): the list's first page by risk (the 
 a later page, the list sorted by estimated age, one store-night, and the CSV download of one
 store-night and of one store's 60 nights. PostgreSQL is the server at ``AUDITOR_TEST_PG_URL``
 (default: user postgres on 127.0.0.1:5432); a database is made for the run and dropped after.
+
+The rows are written with the review state an audit run and the decisions keep
+(:func:`auditor.reviews.refresh_review_state`). On PostgreSQL the load is followed by ``VACUUM
+ANALYZE``, what autovacuum does soon after a load of new rows; without it (a server with
+autovacuum off) the planner has no statistics: ``--no-analyze`` times that case.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from auditor.db.models import (  # noqa: E402
     Store,
     User,
 )
+from auditor.reviews import refresh_review_state  # noqa: E402
 from auditor.users import hash_password  # noqa: E402
 from auditor.vocabulary import Decision, FlagKind  # noqa: E402
 from auditor.web import create_app  # noqa: E402
@@ -206,6 +212,7 @@ def build(engine: Engine, flags: int, seed: int = 1) -> int:
             connection.execute(sa.insert(Flag), flag_rows)
             if reviews:
                 connection.execute(sa.insert(Review), reviews)
+            refresh_review_state(connection, run_id=run_id)  # as an audit run and decisions do
             written += len(flag_rows)
     return written
 
@@ -221,12 +228,15 @@ def timed(call: Callable[[], object], repeat: int) -> tuple[float, float]:
     return min(times), statistics.median(times)
 
 
-def measure(name: str, url: str, flags: int, repeat: int, folder: Path) -> None:
+def measure(name: str, url: str, flags: int, repeat: int, folder: Path, analyze: bool) -> None:
     upgrade(url)
     engine = make_engine(url)
     started = time.perf_counter()
     written = build(engine, flags)
     print(f"{name}: built {written:,} flags in {time.perf_counter() - started:.1f} s")
+    if analyze and engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql("VACUUM ANALYZE")
     settings = make_settings(folder / name, database_url=url, web={"secret_key": "b" * 40})
     app = create_app(settings, engine, TESTING=True, WTF_CSRF_ENABLED=False)
     client = app.test_client()
@@ -285,6 +295,9 @@ def main() -> None:
     parser.add_argument("--flags", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--no-postgresql", action="store_true")
+    parser.add_argument(
+        "--no-analyze", action="store_true", help="PostgreSQL without statistics after the load"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         measure(
@@ -293,10 +306,18 @@ def main() -> None:
             args.flags,
             args.repeat,
             Path(folder),
+            analyze=False,
         )
         if not args.no_postgresql and (url := _postgresql()) is not None:
             try:
-                measure("PostgreSQL", url, args.flags, args.repeat, Path(folder))
+                measure(
+                    "PostgreSQL",
+                    url,
+                    args.flags,
+                    args.repeat,
+                    Path(folder),
+                    analyze=not args.no_analyze,
+                )
             finally:
                 _drop(url)
 

@@ -1,6 +1,7 @@
 """Audited nights written straight into the tables, for the review app, retention and threshold
 tests: stores, sales with lines, frame files with snapshot rows, a succeeded run with verdicts
-and flags, users and reviews. No model runs; the rows are what an audit run writes."""
+and flags, users and reviews, with the review state an audit run and a decision keep. No
+model runs; the rows are what an audit run writes."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from auditor.db.models import (
+    NO_AGE,
+    NO_PROBABILITY,
     AuditRun,
     Cashier,
     Flag,
@@ -23,9 +27,10 @@ from auditor.db.models import (
     Store,
     User,
 )
+from auditor.reviews import refresh_review_state
 from auditor.settings import Settings
 from auditor.users import hash_password
-from auditor.vocabulary import AGE_KINDS
+from auditor.vocabulary import AGE_KINDS, FlagKind
 from tests.factories import jpeg_bytes
 
 PASSWORD = "correct horse battery"
@@ -194,6 +199,7 @@ class ChainBuilder:
             self.session.add(flag)
             self.session.flush()
             self.made.flags.setdefault(receipt_id, flag.id)
+        refresh_review_state(self.session, sale_ids=[sale.id])
         self.made.sales[receipt_id] = sale.id
         return sale.id
 
@@ -250,3 +256,51 @@ class ChainBuilder:
             )
         )
         self.session.flush()
+        refresh_review_state(self.session, sale_ids=[flag.sale_id])
+
+
+def review_state(session: Session) -> dict[str, dict[Any, Any]]:
+    """The stored review state: each flag's current review, each verdict's open flags and sort
+    keys (run id, sale id) -> (open_flags, violation, risk, age_key)."""
+    flags = session.execute(sa.select(Flag.id, Flag.review_id))
+    verdicts = session.execute(
+        sa.select(
+            SaleVerdict.run_id,
+            SaleVerdict.sale_id,
+            SaleVerdict.open_flags,
+            SaleVerdict.violation,
+            SaleVerdict.risk,
+            SaleVerdict.age_key,
+        )
+    )
+    return {
+        "flags": {flag_id: review_id for flag_id, review_id in flags},
+        "verdicts": {(r, s): (o, bool(v), risk, age) for r, s, o, v, risk, age in verdicts},
+    }
+
+
+def expected_review_state(session: Session) -> dict[str, dict[Any, Any]]:
+    """The review state worked out in Python from the flags, verdicts and reviews themselves:
+    a flag's current review is the latest (by time, then id) of its sale and kind."""
+    latest: dict[tuple[int, str], tuple[datetime, int]] = {}
+    for review in session.execute(sa.select(Review)).scalars():
+        key = (review.sale_id, review.flag_kind)
+        latest[key] = max(
+            latest.get(key, (review.reviewed_at, review.id)), (review.reviewed_at, review.id)
+        )
+    flags = list(session.execute(sa.select(Flag)).scalars())
+    current = {
+        f.id: latest[(f.sale_id, f.kind)][1] if (f.sale_id, f.kind) in latest else None
+        for f in flags
+    }
+    verdicts = {}
+    for v in session.execute(sa.select(SaleVerdict)).scalars():
+        own = [f for f in flags if (f.run_id, f.sale_id) == (v.run_id, v.sale_id)]
+        probabilities = [f.p_under_legal for f in own if f.p_under_legal is not None]
+        verdicts[(v.run_id, v.sale_id)] = (
+            sum(current[f.id] is None for f in own),
+            any(FlagKind(f.kind).is_violation for f in own),
+            max(probabilities, default=NO_PROBABILITY),
+            NO_AGE if v.estimated_age is None else v.estimated_age,
+        )
+    return {"flags": current, "verdicts": verdicts}

@@ -34,6 +34,7 @@ from auditor.db.models import (
 )
 from auditor.db.queries import known_store_ids
 from auditor.errors import AuditorError
+from auditor.reviews import refresh_review_state
 from auditor.settings import Settings
 from auditor.vocabulary import RunStatus
 
@@ -206,7 +207,8 @@ def write_results(
     timings: dict[str, float],
     started: float,
 ) -> None:
-    """Replace the store-night's results with this run's, in one transaction."""
+    """Replace the store-night's results with this run's, in one transaction, with the review
+    state the decisions already made on the night give them."""
     write_started = time.perf_counter()
     with session.begin():
         earlier = (
@@ -254,6 +256,8 @@ def write_results(
             session.execute(
                 sa.insert(SaleVerdict), [{**row, "run_id": run_id} for row in outcome.verdicts]
             )
+        # the decisions made on the night's earlier results hold for the same sales and kinds
+        refresh_review_state(session, run_id=run_id)
         timings["write"] = time.perf_counter() - write_started
         timings["total"] = time.perf_counter() - started
         session.execute(

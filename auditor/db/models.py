@@ -5,6 +5,12 @@ ids. A sale is one receipt (unique per store), its lines hang off it. An audit r
 business date; its estimates, flags and sale verdicts reference the run and go when a later run
 of that store-night succeeds (the run row stays, as ``replaced``), while reviews reference the
 sale so that a re-run keeps them.
+
+The review state is also kept with the results, so that the review list need not work it out
+from every review on each request: a flag's current review (``flags.review_id``) and, per sale
+of a run, its open flags and the list's sort keys (``sale_verdicts``: ``open_flags``,
+``violation``, ``risk``, ``age_key``). :func:`auditor.reviews.refresh_review_state` writes them,
+in the transaction that records a decision or a run's results.
 """
 
 from __future__ import annotations
@@ -245,6 +251,8 @@ class Flag(_FaceEvidence, Base):
         sa.UniqueConstraint("run_id", "sale_id", "kind"),
         sa.CheckConstraint(_one_of("kind", FlagKind), name="kind"),
         sa.Index("ix_flags_sale", "sale_id"),
+        # the list filtered by kind, without reading the rows (and their face crops)
+        sa.Index("ix_flags_kind", "kind", "run_id", "review_id", "p_under_legal"),
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
@@ -266,6 +274,15 @@ class Flag(_FaceEvidence, Base):
     legal_age: Mapped[int | None] = mapped_column(sa.Integer)
     p_under_legal: Mapped[float | None] = mapped_column(sa.Double)
     p_under_threshold: Mapped[float | None] = mapped_column(sa.Double)
+    # The current review of the flag's sale and kind (the latest), None while no one has
+    # decided. Not a foreign key: reviews point at flags already, and are never deleted.
+    review_id: Mapped[int | None] = mapped_column(BigIntId)
+
+
+# The review list ranks flagged sales by these values where a sale has none: after every other.
+NO_PROBABILITY = -1.0  # no P(under the legal age)
+NO_AGE = 1000.0  # no estimated age (the list puts the youngest first)
+FLAGGED = "flag_kinds <> ''"  # a verdict with flags: the review list's rows
 
 
 class SaleVerdict(Base):
@@ -276,12 +293,30 @@ class SaleVerdict(Base):
     probabilities are of a shopper under the store's legal age and under its threshold (None
     without a face); ``challenged`` is a sale estimated under the threshold where the till
     recorded an ID check, so not flagged.
+
+    The rest is the review state of a flagged sale in this run, what the review list reads:
+    ``open_flags``, its flags without a decision, and the list's sort keys from its flags:
+    ``violation`` (one is a hard violation), ``risk`` (the highest P(under the legal age), else
+    :data:`NO_PROBABILITY`) and ``age_key`` (the estimated age, else :data:`NO_AGE`).
     """
 
     __tablename__ = "sale_verdicts"
     __table_args__ = (
         sa.UniqueConstraint("run_id", "sale_id"),
         sa.Index("ix_sale_verdicts_sale", "sale_id"),
+        *(
+            sa.Index(
+                f"ix_sale_verdicts_{name}",
+                *columns,
+                sqlite_where=sa.text(FLAGGED),
+                postgresql_where=sa.text(FLAGGED),
+            )
+            for name, columns in (
+                ("open", ("run_id", "open_flags")),  # the list's counts and narrow lists
+                ("risk", ("violation", "risk")),  # the list by risk, the default
+                ("age", ("age_key",)),  # by estimated age
+            )
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
@@ -296,6 +331,12 @@ class SaleVerdict(Base):
     p_under_legal: Mapped[float | None] = mapped_column(sa.Double)
     p_under_threshold: Mapped[float | None] = mapped_column(sa.Double)
     challenged: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
+    open_flags: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    violation: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
+    risk: Mapped[float] = mapped_column(
+        sa.Double, default=NO_PROBABILITY, server_default=str(NO_PROBABILITY)
+    )
+    age_key: Mapped[float] = mapped_column(sa.Double, default=NO_AGE, server_default=str(NO_AGE))
 
 
 class User(Base):

@@ -18,6 +18,12 @@ from auditor.db.models import AuditRun, Store
 from auditor.vocabulary import RunStatus
 
 
+def is_current_run() -> sa.ColumnElement[bool]:
+    """The condition on :class:`AuditRun` that makes a run its store-night's current one, for
+    a query that joins the runs of its rows."""
+    return AuditRun.status == RunStatus.SUCCEEDED
+
+
 def current_runs(
     *,
     store_ids: Sequence[str] | None = None,
@@ -26,7 +32,7 @@ def current_runs(
 ) -> sa.Select[AuditRun]:
     """The current run of every audited store-night, of ``store_ids`` (default: every store)
     and of the business dates from ``first`` through ``last`` (default: every date)."""
-    query = sa.select(AuditRun).where(AuditRun.status == RunStatus.SUCCEEDED)
+    query = sa.select(AuditRun).where(is_current_run())
     if store_ids is not None:
         query = query.where(AuditRun.store_id.in_(list(store_ids)))
     if first is not None:

@@ -16,17 +16,10 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from auditor.db.models import AuditRun, Cashier, Flag, Sale, SaleVerdict, User
-from auditor.reviews import latest_reviews
+from auditor.db.models import AuditRun, Cashier, Flag, Review, Sale, SaleVerdict, User
 from auditor.settings import RecordedAudit
 from auditor.web.access import CurrentUser
-from auditor.web.filters import (
-    FlagFilter,
-    matching_flags,
-    matching_sales,
-    order_by,
-    with_sale,
-)
+from auditor.web.filters import FlagFilter, matching_sales, order_by
 
 COLUMNS = (
     "flag_id",
@@ -56,10 +49,9 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet reads as
 def flag_rows(
     session: Session, *, user: CurrentUser, filters: FlagFilter, zone: Callable[[str], ZoneInfo]
 ) -> list[dict[str, Any]]:
-    """The rows of the download; ``zone(store_id)`` is the store's time zone."""
-    flags = matching_flags(user, filters).subquery("matching")
+    """The rows of the download; ``zone(store_id)`` is the store's time zone: the matching
+    flags of each listed sale (in its run), with the flag's current review."""
     listed = matching_sales(user, filters).subquery("listed")
-    latest = latest_reviews()
     query = (
         sa.select(
             Flag.id,
@@ -76,25 +68,43 @@ def flag_rows(
             Flag.threshold,
             Flag.p_under_legal,
             Flag.p_under_threshold,
-            AuditRun.settings,
+            Flag.run_id,
             Flag.kind,
             SaleVerdict.flag_kinds,
-            latest.c.decision,
+            Review.decision,
             User.username,
-            latest.c.reviewed_at,
+            Review.reviewed_at,
         )
-        .select_from(Flag)
-        .join(flags, flags.c.flag_id == Flag.id)
-        .join(listed, listed.c.sale_id == Flag.sale_id)
-    )
-    query = (
-        with_sale(query, latest)
-        .outerjoin(User, User.id == latest.c.reviewer_id)
+        .select_from(listed)
+        .join(Flag, sa.and_(Flag.run_id == listed.c.run_id, Flag.sale_id == listed.c.sale_id))
+        .join(Sale, Sale.id == Flag.sale_id)
+        .join(AuditRun, AuditRun.id == Flag.run_id)
+        .outerjoin(
+            Cashier,
+            sa.and_(Cashier.store_id == Sale.store_id, Cashier.cashier_id == Sale.cashier_id),
+        )
+        .outerjoin(
+            SaleVerdict,
+            sa.and_(SaleVerdict.run_id == Flag.run_id, SaleVerdict.sale_id == Flag.sale_id),
+        )
+        .outerjoin(Review, Review.id == Flag.review_id)
+        .outerjoin(User, User.id == Review.reviewer_id)
         .order_by(*order_by(filters.order, listed), Flag.id)
     )
+    if filters.kind:
+        query = query.where(Flag.kind == filters.kind)
+    found = session.execute(query).all()
+    zones = {store_id: zone(store_id) for store_id in {r.store_id for r in found}}
+    unruled = {r.run_id for r in found if r.legal_age is None}  # runs from before stores' rules
+    legal_age_of = {
+        run_id: _whole(RecordedAudit.of(settings).legal_age)
+        for run_id, settings in session.execute(
+            sa.select(AuditRun.id, AuditRun.settings).where(AuditRun.id.in_(unruled))
+        )
+    }
     rows = []
-    for r in session.execute(query).all():
-        store_zone = zone(r.store_id)
+    for r in found:
+        store_zone = zones[r.store_id]
         rows.append(
             {
                 "flag_id": r.id,
@@ -108,9 +118,7 @@ def flag_rows(
                 "time_zone": store_zone.key,
                 "estimated_age": _rounded(r.estimated_age),
                 "age_spread": _rounded(r.age_spread),
-                "legal_age": r.legal_age
-                if r.legal_age is not None
-                else _whole(RecordedAudit.of(r.settings).legal_age),
+                "legal_age": r.legal_age if r.legal_age is not None else legal_age_of[r.run_id],
                 "age_threshold": r.threshold,
                 "p_under_legal": _probability(r.p_under_legal),
                 "p_under_threshold": _probability(r.p_under_threshold),

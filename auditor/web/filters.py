@@ -10,6 +10,11 @@ the sale is undecided.
 Every query starts from the user's scope (:meth:`~auditor.web.access.CurrentUser.scoped`), so a
 filter can only narrow it: a store manager's ``store`` is ignored.
 
+Whether a flag has a decision, and a sale's open flags and sort keys in its run, are stored with
+the flags and verdicts (:func:`~auditor.reviews.refresh_review_state`), not worked out from the
+reviews on each request: the list reads a sale's verdict row, or with a kind its flag of that
+kind, and the database can count them and page through them by index.
+
 The list's default order is by risk (:attr:`Order.RISK`): sales with a hard violation among
 their matching flags first (:attr:`~auditor.vocabulary.FlagKind.is_violation`), then by the
 probability that the shopper is under the legal age (``flags.p_under_legal``), highest first and
@@ -22,13 +27,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import date
 from enum import StrEnum
-from typing import Any, TypeVarTuple, cast
+from typing import Any, TypeAlias
 
 import sqlalchemy as sa
 
-from auditor.db.models import AuditRun, Cashier, Flag, Sale, SaleVerdict
-from auditor.db.queries import current_run_ids
-from auditor.reviews import latest_reviews
+from auditor.db.models import NO_AGE, NO_PROBABILITY, AuditRun, Cashier, Flag, Sale, SaleVerdict
+from auditor.db.queries import is_current_run
 from auditor.vocabulary import FlagKind, ReviewFilter
 from auditor.web.access import CurrentUser
 
@@ -64,9 +68,10 @@ class Order(StrEnum):
         return self in (Order.NEWEST, Order.OLDEST)
 
 
-VIOLATIONS = tuple(k.value for k in FlagKind if k.is_violation)
-NO_PROBABILITY = -1.0  # sorts a sale without P(under the legal age) after every other
-NO_AGE = 1000.0  # sorts a sale without an estimated age after every other, youngest first
+# A verdict with flags, as the list's partial indexes say it (models.FLAGGED): a literal, not a
+# parameter, so that a plan the database keeps for the statement can still use them.
+FLAGGED_VERDICT = SaleVerdict.flag_kinds != sa.literal_column("''")
+Rows: TypeAlias = "sa.Select[*tuple[Any, ...]]"  # a select of any columns
 
 
 @dataclass(frozen=True)
@@ -137,109 +142,127 @@ def _choice(raw: str, allowed: tuple[str, ...], default: str) -> str:
     return raw if raw in allowed else default
 
 
-def _current_runs(user: CurrentUser, filters: FlagFilter) -> sa.Select[int]:
-    """The current runs the filters' store and dates allow (a short list for the database to
-    look flags up by, where every current run would make it probe each sale once per run)."""
+def _narrowed(
+    query: Rows,
+    user: CurrentUser,
+    filters: FlagFilter,
+    run_id: Any,
+    sale_id: Any,
+    *,
+    with_sale: bool = True,
+) -> Rows:
+    """``query`` (of rows with a ``run_id`` and a ``sale_id``) limited to the current runs, the
+    user's scope and the filters (the kind and the status aside), joined to the rows' runs and,
+    ``with_sale`` or when the scope or a filter needs it, their sales. The runs are joined
+    rather than looked up by id, so that the database may start from the few runs of a store
+    or a night, or, unfiltered, from the list's order."""
+    query = query.join(AuditRun, AuditRun.id == run_id).where(is_current_run())
     store = filters.store if user.all_stores else user.store_id
-    return current_run_ids(
-        store_ids=[store] if store else None, first=filters.first, last=filters.last
-    )
-
-
-Ts = TypeVarTuple("Ts")
-
-
-def with_sale(query: sa.Select[*Ts], latest: sa.Subquery) -> sa.Select[*Ts]:
-    """``query`` (of flags) joined to each flag's sale and run, and, where they exist, the
-    sale's cashier, its verdict in the flag's run and the flag's current review (``latest``,
-    :func:`~auditor.reviews.latest_reviews`)."""
-    return (
-        query.join(Sale, Sale.id == Flag.sale_id)
-        .join(AuditRun, AuditRun.id == Flag.run_id)
-        .outerjoin(
-            Cashier,
-            sa.and_(Cashier.store_id == Sale.store_id, Cashier.cashier_id == Sale.cashier_id),
-        )
-        .outerjoin(
-            SaleVerdict,
-            sa.and_(SaleVerdict.run_id == Flag.run_id, SaleVerdict.sale_id == Flag.sale_id),
-        )
-        .outerjoin(
-            latest, sa.and_(latest.c.sale_id == Flag.sale_id, latest.c.flag_kind == Flag.kind)
-        )
-    )
-
-
-def matching_flags(user: CurrentUser, filters: FlagFilter) -> sa.Select[Any]:
-    """Current flags in the user's scope that match the filters (the status aside): flag id,
-    sale id, kind, whether the flag has no decision yet (``undecided``), the sale's
-    probability of a shopper under the legal age (``p_under_legal``), and what the list sorts
-    by: the sale's time, store, cashier (``cashier_name``: the name, else the id) and
-    estimated age."""
-    latest = latest_reviews()
-    query = sa.select(
-        Flag.id.label("flag_id"),
-        Flag.sale_id,
-        Flag.kind,
-        latest.c.id.is_(None).label("undecided"),
-        Flag.p_under_legal,
-        Sale.sold_at,
-        Sale.store_id,
-        Sale.cashier_id,
-        sa.func.coalesce(Cashier.name, Sale.cashier_id).label("cashier_name"),
-        SaleVerdict.estimated_age,
-    )
-    query = with_sale(query, latest).where(Flag.run_id.in_(_current_runs(user, filters)))
+    if store:  # a run's sales are its store's
+        query = query.where(AuditRun.store_id == store)
     if filters.first is not None:
         query = query.where(AuditRun.business_date >= filters.first)
     if filters.last is not None:
         query = query.where(AuditRun.business_date <= filters.last)
+    if not (with_sale or filters.cashier or filters.register or not user.all_stores):
+        return query
+    query = query.join(Sale, Sale.id == sale_id)
     for column, value in (
         (Sale.store_id, filters.store),
         (Sale.cashier_id, filters.cashier),
         (Sale.register_id, filters.register),
-        (Flag.kind, filters.kind),
     ):
         if value:
             query = query.where(column == value)
-    return user.scoped(cast("sa.Select[Any]", query))
+    return user.scoped(query)
+
+
+def matching_flags(user: CurrentUser, filters: FlagFilter) -> sa.Select[Any]:
+    """Current flags in the user's scope that match the filters (the status aside): flag id,
+    run id, sale id, kind, and whether the flag has no decision yet (``undecided``)."""
+    query: Rows = sa.select(
+        Flag.id.label("flag_id"),
+        Flag.run_id,
+        Flag.sale_id,
+        Flag.kind,
+        Flag.review_id.is_(None).label("undecided"),
+    )
+    if filters.kind:
+        query = query.where(Flag.kind == filters.kind)
+    return _narrowed(query, user, filters, Flag.run_id, Flag.sale_id)
 
 
 def matching_sales(
-    user: CurrentUser, filters: FlagFilter, *, status: bool = True
+    user: CurrentUser, filters: FlagFilter, *, status: bool = True, keys: bool = True
 ) -> sa.Select[Any]:
-    """(sale id, open?, violation?, risk, and the sort keys of :func:`sort_key`) of every
-    sale with a matching flag; with ``status``, only those of the filters' review status.
-    ``violation`` is 1 when a matching flag is a hard violation, else 0; ``risk`` the sale's
-    P(under the legal age), or :data:`NO_PROBABILITY` without one; ``age`` its estimated age,
-    or :data:`NO_AGE` without one."""
-    flags = matching_flags(user, filters).subquery("matching")
-    is_open = sa.func.max(sa.case((flags.c.undecided, 1), else_=0)) == 1
-    violation = sa.func.max(sa.case((flags.c.kind.in_(VIOLATIONS), 1), else_=0))
-    risk = sa.func.coalesce(sa.func.max(flags.c.p_under_legal), NO_PROBABILITY)
-    query = sa.select(
-        flags.c.sale_id,
-        is_open.label("open"),
-        violation.label("violation"),
-        risk.label("risk"),
-        # one value per sale: the max only carries it through the grouping
-        sa.func.max(flags.c.sold_at).label("sold_at"),
-        sa.func.max(flags.c.store_id).label("store_id"),
-        sa.func.max(flags.c.cashier_id).label("cashier_id"),
-        sa.func.max(flags.c.cashier_name).label("cashier_name"),
-        sa.func.coalesce(sa.func.max(flags.c.estimated_age), NO_AGE).label("age"),
-    ).group_by(flags.c.sale_id)
+    """The listed sales, a row per sale and current run with a matching flag: run id, sale id,
+    open? and, with ``keys``, violation?, risk and the other sort keys of :data:`SORT_KEYS`;
+    with ``status``, only those of the filters' review status. A sale is audited in its
+    night's run, so this is a row per sale (two only for a sale whose time a later POS export
+    moved into another night that was audited too, while its first night was not again).
+
+    Without a kind every flag of the sale matches, and the sale's verdict in the run holds
+    what the list needs (:func:`~auditor.reviews.refresh_review_state`): open while one of
+    its flags has no decision, ``violation`` true when one is a hard violation, ``risk`` the
+    highest P(under the legal age) among them, ``age`` its estimated age. With a kind, the
+    sale's flag of that kind says it: open while it has no decision. A sale without a
+    probability or an estimated age has :data:`NO_PROBABILITY` or :data:`NO_AGE`."""
+    if filters.kind:
+        is_open: sa.ColumnElement[bool] = Flag.review_id.is_(None)
+        run_id, sale_id = Flag.run_id, Flag.sale_id
+        query: Rows = sa.select(run_id, sale_id).where(Flag.kind == filters.kind)
+    else:
+        is_open = SaleVerdict.open_flags > 0
+        run_id, sale_id = SaleVerdict.run_id, SaleVerdict.sale_id
+        query = sa.select(run_id, sale_id).where(FLAGGED_VERDICT)
+    query = _narrowed(
+        query.add_columns(is_open.label("open")), user, filters, run_id, sale_id, with_sale=keys
+    )
+    if keys:
+        query = _with_keys(query, filters.kind)
     if status and filters.status == ReviewFilter.OPEN:
-        query = query.having(is_open)
+        query = query.where(is_open)
     elif status and filters.status == ReviewFilter.REVIEWED:
-        query = query.having(sa.not_(is_open))
+        query = query.where(sa.not_(is_open))
     return query
 
 
+def _with_keys(query: Rows, kind: str) -> Rows:
+    """The sort keys beside a :func:`matching_sales` query's rows (joined to their sales)."""
+    if kind:
+        verdict = sa.and_(SaleVerdict.run_id == Flag.run_id, SaleVerdict.sale_id == Flag.sale_id)
+        query = query.outerjoin(SaleVerdict, verdict)
+        violation: Any = sa.true() if FlagKind(kind).is_violation else sa.false()
+        risk: Any = sa.func.coalesce(Flag.p_under_legal, NO_PROBABILITY)
+        age: Any = sa.func.coalesce(SaleVerdict.estimated_age, NO_AGE)
+    else:
+        violation, risk, age = SaleVerdict.violation, SaleVerdict.risk, SaleVerdict.age_key
+    return query.add_columns(
+        violation.label("violation"),
+        risk.label("risk"),
+        Sale.sold_at,
+        Sale.store_id,
+        Sale.cashier_id,
+        sa.func.coalesce(Cashier.name, Sale.cashier_id).label("cashier_name"),
+        age.label("age"),
+    ).outerjoin(
+        Cashier,
+        sa.and_(Cashier.store_id == Sale.store_id, Cashier.cashier_id == Sale.cashier_id),
+    )
+
+
+def status_counts(user: CurrentUser, filters: FlagFilter) -> sa.Select[int, int]:
+    """One row: how many sales the filters list when open, and in all (the status aside)."""
+    sales = matching_sales(user, filters, status=False, keys=False).subquery("flagged")
+    return sa.select(
+        sa.func.count(sa.case((sales.c.open, 1))).label("open"), sa.func.count().label("all")
+    )
+
+
 def ordered_sales(user: CurrentUser, filters: FlagFilter) -> sa.Select[Any]:
-    """The ids of the listed sales, in the list's order."""
+    """The listed sales (sale id, run id), in the list's order."""
     sales = matching_sales(user, filters).subquery("listed")
-    return sa.select(sales.c.sale_id).order_by(*order_by(filters.order, sales))
+    return sa.select(sales.c.sale_id, sales.c.run_id).order_by(*order_by(filters.order, sales))
 
 
 # The list's orders as (column of a matching_sales subquery, descending?), most significant
@@ -292,7 +315,13 @@ def neighbour(user: CurrentUser, filters: FlagFilter, sale: Sale, *, after: bool
     }
     key = []
     for name, descending in SORT_KEYS[filters.order]:
-        own = sa.select(mine.c[name]).where(mine.c.sale_id == sale.id).scalar_subquery()
+        own = (
+            sa.select(mine.c[name])
+            .where(mine.c.sale_id == sale.id)
+            .order_by(*order_by(filters.order, mine))
+            .limit(1)
+            .scalar_subquery()
+        )
         value = sa.func.coalesce(own, sa.literal(fallback[name], type_=sales.c[name].type))
         # going down the list, a descending part gets smaller; going up, larger
         key.append((sales.c[name], value, descending == after))

@@ -26,6 +26,7 @@ from auditor.db.models import (
     Cashier,
     Flag,
     Register,
+    Review,
     Sale,
     SaleLine,
     Snapshot,
@@ -35,12 +36,7 @@ from auditor.db.models import (
 from auditor.db.queries import current_run_ids
 from auditor.notify.summary import Links
 from auditor.retention import frame_file
-from auditor.reviews import (
-    ReviewError,
-    latest_reviews,
-    record_review,
-    review_history,
-)
+from auditor.reviews import ReviewError, record_reviews, review_history
 from auditor.vocabulary import AuditAction, Decision, FlagKind, ReviewFilter, kind_label
 from auditor.web.access import Right
 from auditor.web.auth import requires
@@ -286,7 +282,7 @@ def decide_many() -> Response:
         sa.select(Flag)
         .options(defer(Flag.face_crop))
         .join(flags, flags.c.flag_id == Flag.id)
-        .join(listed, listed.c.sale_id == Flag.sale_id)
+        .join(listed, sa.and_(listed.c.run_id == Flag.run_id, listed.c.sale_id == Flag.sale_id))
         .where(flags.c.undecided)
         .order_by(Flag.id)
     )
@@ -295,18 +291,15 @@ def decide_many() -> Response:
     targets = list(db().execute(query).scalars())
     reviewer = db().get(User, user.id)
     assert reviewer is not None
-    try:
-        for flag in targets:
-            record_review(
-                session=db(),
-                flag=flag,
-                reviewer=reviewer,
-                decision=decision,
-                comment=request.form.get("comment", ""),
-            )
-        if not targets:
-            Decision(decision)  # a bad decision is refused even when there is nothing to do
-    except (ReviewError, ValueError) as e:
+    try:  # a bad decision is refused even when there is nothing to do
+        record_reviews(
+            session=db(),
+            flags=targets,
+            reviewer=reviewer,
+            decision=decision,
+            comment=request.form.get("comment", ""),
+        )
+    except ReviewError as e:
         db().rollback()
         abort(400, description=str(e))
     sales = len({flag.sale_id for flag in targets})
@@ -410,14 +403,11 @@ def show(flag_id: int) -> str | Response:
     lines = session.execute(
         sa.select(SaleLine).where(SaleLine.sale_id == sale.id).order_by(SaleLine.line_no)
     ).scalars()
-    latest = latest_reviews()
     siblings = session.execute(
         _current_flags()
-        .outerjoin(
-            latest, sa.and_(latest.c.sale_id == Flag.sale_id, latest.c.flag_kind == Flag.kind)
-        )
+        .outerjoin(Review, Review.id == Flag.review_id)
         .where(Flag.sale_id == sale.id)
-        .with_only_columns(Flag.id, Flag.kind, latest.c.decision)
+        .with_only_columns(Flag.id, Flag.kind, Review.decision)
         .order_by(Flag.id)
     ).all()
     history = review_history(session, sale_id=sale.id, kind=flag.kind)
@@ -484,14 +474,13 @@ def decide(flag_id: int) -> Response:
     decision = request.form.get("decision", "")
     covered = _covered(flag, request.form.getlist("cover"))
     try:
-        for each in covered:
-            record_review(
-                session=db(),
-                flag=each,
-                reviewer=reviewer,
-                decision=decision,
-                comment=request.form.get("comment", ""),
-            )
+        record_reviews(
+            session=db(),
+            flags=covered,
+            reviewer=reviewer,
+            decision=decision,
+            comment=request.form.get("comment", ""),
+        )
     except ReviewError as e:
         db().rollback()
         abort(400, description=str(e))

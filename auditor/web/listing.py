@@ -11,9 +11,11 @@ every store), since neighbours in risk may be of any night.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import sqlalchemy as sa
@@ -30,7 +32,6 @@ from auditor.db.models import (
     SaleVerdict,
     Store,
 )
-from auditor.db.queries import current_run_ids
 from auditor.reports.figures import FlaggedSale, flagged_sales
 from auditor.reports.queries import (
     CASHIER_COLUMNS,
@@ -46,7 +47,7 @@ from auditor.reports.render import flagged_sales_table
 from auditor.settings import Settings
 from auditor.vocabulary import Evidence
 from auditor.web.access import CurrentUser
-from auditor.web.filters import FlagFilter, Order, matching_sales, ordered_sales
+from auditor.web.filters import FlagFilter, Order, ordered_sales, status_counts
 
 PAGE_SIZE = 50
 # The column head each order sorts by, and whether ascending (render.flagged_sales_table).
@@ -94,23 +95,16 @@ def flag_page(
 ) -> FlagPage:
     """One page of the list. ``review_url(flag_id)`` makes the link to a flag's page;
     ``sort_links`` the column heads' links (:func:`~auditor.reports.render.flagged_sales_table`)."""
-    sales = matching_sales(user, filters, status=False).subquery("flagged")
-    counts: dict[bool, int] = {
-        bool(is_open): int(n)
-        for is_open, n in session.execute(
-            sa.select(sales.c.open, sa.func.count()).group_by(sales.c.open)
-        )
-    }
-    result = FlagPage(open_count=counts.get(True, 0), reviewed_count=counts.get(False, 0))
+    opened, matched = session.execute(status_counts(user, filters)).one()
+    result = FlagPage(open_count=int(opened), reviewed_count=int(matched) - int(opened))
     query = ordered_sales(user, filters)
-    sale_ids = list(
-        session.execute(query.limit(PAGE_SIZE + 1).offset((page - 1) * PAGE_SIZE)).scalars()
-    )
-    result.more = len(sale_ids) > PAGE_SIZE
-    sale_ids = result.sale_ids = sale_ids[:PAGE_SIZE]
+    listed = session.execute(query.limit(PAGE_SIZE + 1).offset((page - 1) * PAGE_SIZE)).all()
+    result.more = len(listed) > PAGE_SIZE
+    listed = listed[:PAGE_SIZE]
+    sale_ids = result.sale_ids = [sale_id for sale_id, _ in listed]
     if not sale_ids:
         return result
-    data = _read(session, sale_ids)
+    data = _read(session, sale_ids, sorted({run_id for _, run_id in listed}))
     names = dict(session.execute(sa.select(Store.id, Store.name)).all())
     flag_keys = data["flags"][["sale_id", "kind", "flag_id"]]
     flag_ids = {
@@ -121,18 +115,32 @@ def flag_page(
     verdicts = data["verdicts"]
     result.store_ids = sorted(set(verdicts["store_id"]))
     store_of: dict[int, str] = dict(zip(verdicts["sale_id"], verdicts["store_id"], strict=True))
-    by_sale: dict[int, FlaggedSale] = {}
+    # One pass per time zone of the page's stores (a pass shows its times in one zone), the
+    # cashiers' names after it, as a cashier id names a cashier only within its store.
+    stores_in: dict[ZoneInfo, list[str]] = defaultdict(list)
     for store_id in verdicts["store_id"].unique():
-        cashiers = data["cashiers"]
+        stores_in[settings.store_zone(store_id)].append(store_id)
+    cashier_names = {
+        (str(store_id), str(cashier_id)): str(name or "")
+        for cashier_id, name, store_id in data["cashiers"].itertuples(index=False)
+    }
+    by_sale: dict[int, FlaggedSale] = {}
+    for zone, store_ids in stores_in.items():
         rows = flagged_sales(
-            verdicts=verdicts[verdicts["store_id"] == store_id],
+            verdicts=verdicts[verdicts["store_id"].isin(store_ids)],
             flags=data["flags"],
             lines=data["lines"],
             reviews=data["reviews"],
-            cashiers=cashiers[cashiers["store_id"] == store_id],
-            zone=settings.store_zone(store_id),
+            cashiers=data["cashiers"].iloc[:0],
+            zone=zone,
         )
-        by_sale.update((row.sale_id, row) for row in rows)
+        by_sale.update(
+            (
+                row.sale_id,
+                replace(row, cashier_name=cashier_names.get((row.store_id, row.cashier_id), "")),
+            )
+            for row in rows
+        )
     ordered = [by_sale[s] for s in sale_ids if s in by_sale]
     for row in ordered:
         shown = (row.sale_id, row.evidence_kind or "")
@@ -195,18 +203,18 @@ def _grouped(
     return groups
 
 
-def _read(session: Session, sale_ids: list[int]) -> dict[str, pd.DataFrame]:
-    """The page's sales as the reports' figures take them: verdicts, flags, lines, reviews."""
-    current = current_run_ids()
+def _read(session: Session, sale_ids: list[int], run_ids: list[int]) -> dict[str, pd.DataFrame]:
+    """The page's sales as the reports' figures take them: verdicts, flags, lines, reviews;
+    of the (current) runs the list found them in, ``run_ids``."""
     verdicts = session.execute(
         sa.select(*verdict_select())
         .join(Sale, Sale.id == SaleVerdict.sale_id)
         .join(AuditRun, AuditRun.id == SaleVerdict.run_id)
-        .where(SaleVerdict.sale_id.in_(sale_ids), SaleVerdict.run_id.in_(current))
+        .where(SaleVerdict.sale_id.in_(sale_ids), SaleVerdict.run_id.in_(run_ids))
     ).all()
     flags = session.execute(
         sa.select(*(getattr(Flag, "id" if c == "flag_id" else c) for c in FLAG_COLUMNS))
-        .where(Flag.sale_id.in_(sale_ids), Flag.run_id.in_(current))
+        .where(Flag.sale_id.in_(sale_ids), Flag.run_id.in_(run_ids))
         .order_by(Flag.sale_id, Flag.id)
     ).all()
     lines = session.execute(

@@ -14,12 +14,13 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from auditor.db.models import AuditRun, Cashier, Flag, Review, Sale, SaleVerdict
+from auditor.db.models import NO_AGE, AuditRun, Cashier, Flag, Review, Sale, SaleVerdict
+from auditor.reviews import refresh_review_state
 from auditor.settings import Settings
 from auditor.vocabulary import Decision, FlagKind, ReviewFilter, Role, RunStatus
 from auditor.web import listing
 from auditor.web.access import CurrentUser
-from auditor.web.filters import NO_AGE, FlagFilter, Order, neighbour, ordered_sales
+from auditor.web.filters import FlagFilter, Order, neighbour, ordered_sales
 from tests.review_data import ChainBuilder, Made
 from tests.web.test_app import Client
 
@@ -87,6 +88,8 @@ def _mixed_chain(engine: Engine, settings_: Settings) -> None:
         session.add(
             Flag(run_id=old.id, sale_id=build.made.sales["r0"], kind=FlagKind.NO_FACE, threshold=25)
         )
+        session.flush()
+        refresh_review_state(session, sale_ids=build.made.sales.values())
         session.commit()
 
 

@@ -1,5 +1,6 @@
 """Reviewing at a desk's pace: one decision for every open flag of a sale, "record and next"
-through the filtered list, decisions on many sales at once, the page's script and its CSP."""
+through the filtered list, decisions on many sales at once, the review state each keeps, the
+page's script and its CSP."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from auditor.db.models import Review
+from auditor.db.models import Flag, Review, SaleVerdict
 from auditor.settings import Settings
 from auditor.vocabulary import Decision, FlagKind
-from tests.review_data import Made
+from tests.review_data import Made, expected_review_state, review_state
 from tests.web.conftest import csrf_token
 from tests.web.test_app import Client, log_rows
 from tests.web.test_filters import _night, _receipts
@@ -26,6 +27,50 @@ def _reviews(engine: Engine) -> list[tuple[int, str, str]]:
             sa.select(Review.sale_id, Review.flag_kind, Review.decision).order_by(Review.id)
         )
         return [(r.sale_id, r.flag_kind, r.decision) for r in rows]
+
+
+def _state_of(engine: Engine, sale_id: int) -> tuple[int, dict[str, str | None]]:
+    """The sale's open flags as its verdict keeps them, and each of its flags' current
+    decision; after checking that the whole stored state is what the reviews say."""
+    with Session(engine) as session:
+        assert review_state(session) == expected_review_state(session)
+        open_flags = session.execute(
+            sa.select(SaleVerdict.open_flags).where(SaleVerdict.sale_id == sale_id)
+        ).scalar_one()
+        decisions = session.execute(
+            sa.select(Flag.kind, Review.decision)
+            .outerjoin(Review, Review.id == Flag.review_id)
+            .where(Flag.sale_id == sale_id)
+        )
+        return open_flags, {kind: decision for kind, decision in decisions}
+
+
+def test_the_stored_review_state_follows_each_decision(
+    client_for: Client, chain: Made, engine: Engine, web_settings: Settings
+) -> None:
+    made = _night(engine, web_settings, chain)
+    sale, flag = made.sales["two"], made.flags["two"]  # under_age_threshold, then late
+    under, late = FlagKind.UNDER_AGE_THRESHOLD, FlagKind.OUTSIDE_LEGAL_HOURS
+    assert _state_of(engine, sale) == (2, {under: None, late: None})
+    client = client_for("lp")
+
+    def decide(decision: str, *kinds: str) -> None:
+        token = csrf_token(client.get(f"/flags/{flag}"))
+        data = {"decision": decision, "cover": list(kinds), "csrf_token": token}
+        assert client.post(f"/flags/{flag}/decision", data=data).status_code == 302
+
+    decide(Decision.ADULT, under)
+    assert _state_of(engine, sale) == (1, {under: Decision.ADULT, late: None})
+    assert "two" in _receipts(client.get("/flags").get_data(as_text=True))  # still open
+    decide(Decision.CONFIRMED_VIOLATION, under)  # a revision: the latest is current
+    assert _state_of(engine, sale) == (1, {under: Decision.CONFIRMED_VIOLATION, late: None})
+    decide(Decision.ID_CHECKED, late)
+    assert _state_of(engine, sale) == (
+        0,
+        {under: Decision.CONFIRMED_VIOLATION, late: Decision.ID_CHECKED},
+    )
+    assert "two" not in _receipts(client.get("/flags").get_data(as_text=True))
+    assert "two" in _receipts(client.get("/flags?status=reviewed").get_data(as_text=True))
 
 
 def test_one_decision_covers_every_open_flag_of_the_sale(
@@ -55,6 +100,8 @@ def test_one_decision_covers_every_open_flag_of_the_sale(
     ]
     assert len(log_rows(engine, "review")) == 2
     assert "two" not in _receipts(client.get("/flags").get_data(as_text=True))
+    under, late = FlagKind.UNDER_AGE_THRESHOLD, FlagKind.OUTSIDE_LEGAL_HOURS
+    assert _state_of(engine, sale) == (0, {under: Decision.ID_CHECKED, late: Decision.ID_CHECKED})
 
 
 def test_record_and_next_walks_the_filtered_list(
@@ -115,6 +162,8 @@ def test_decisions_on_many_sales(
     assert response.status_code == 302
     assert response.headers["Location"] == "/flags?from=2024-03-02&to=2024-03-02&kind=no_frame"
     assert {s for s, _, _ in _reviews(engine)} == {made.sales["nf0"], made.sales["nf1"]}
+    assert _state_of(engine, made.sales["nf1"]) == (0, {FlagKind.NO_FRAME: Decision.INVALID_FRAME})
+    assert _state_of(engine, made.sales["nf2"]) == (1, {FlagKind.NO_FRAME: None})
     data = {**base, "decision": Decision.INVALID_FRAME, "every": "1", "csrf_token": token}
     assert client.post("/flags/decisions", data=data).status_code == 302
     reviews = _reviews(engine)
@@ -124,6 +173,9 @@ def test_decisions_on_many_sales(
     assert len(log_rows(engine, "bulk_review")) == 2
     page = client.get(f"/flags?{NIGHT}").get_data(as_text=True)
     assert _receipts(page) == []
+    for i in range(5):
+        decided = {FlagKind.NO_FRAME: Decision.INVALID_FRAME}
+        assert _state_of(engine, made.sales[f"nf{i}"]) == (0, decided)
 
 
 def test_decisions_on_many_sales_stay_in_scope_and_need_the_token(
