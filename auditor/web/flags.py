@@ -291,17 +291,7 @@ def decide_many() -> Response:
     targets = list(db().execute(query).scalars())
     reviewer = db().get(User, user.id)
     assert reviewer is not None
-    try:  # a bad decision is refused even when there is nothing to do
-        record_reviews(
-            session=db(),
-            flags=targets,
-            reviewer=reviewer,
-            decision=decision,
-            comment=request.form.get("comment", ""),
-        )
-    except ReviewError as e:
-        db().rollback()
-        abort(400, description=str(e))
+    _record(targets, reviewer, decision)  # a bad decision is refused even with nothing to do
     sales = len({flag.sale_id for flag in targets})
     log_event(
         "bulk_review",
@@ -323,6 +313,21 @@ def decide_many() -> Response:
     else:
         flash("Nothing recorded: no open flag among those chosen.", "error")
     return redirect(_list_url(filters, _form_page()))
+
+
+def _record(flags: list[Flag], reviewer: User, decision: str) -> None:
+    """Record ``decision`` (and the form's comment) on ``flags``; a refused one is a 400."""
+    try:
+        record_reviews(
+            session=db(),
+            flags=flags,
+            reviewer=reviewer,
+            decision=decision,
+            comment=request.form.get("comment", ""),
+        )
+    except ReviewError as e:
+        db().rollback()
+        abort(400, description=str(e))
 
 
 def _stores_of(sale_ids: Iterable[int]) -> list[str]:
@@ -473,17 +478,7 @@ def decide(flag_id: int) -> Response:
     filters = _filters()
     decision = request.form.get("decision", "")
     covered = _covered(flag, request.form.getlist("cover"))
-    try:
-        record_reviews(
-            session=db(),
-            flags=covered,
-            reviewer=reviewer,
-            decision=decision,
-            comment=request.form.get("comment", ""),
-        )
-    except ReviewError as e:
-        db().rollback()
-        abort(400, description=str(e))
+    _record(covered, reviewer, decision)
     db().commit()
     sale = db().get(Sale, flag.sale_id)
     assert sale is not None
