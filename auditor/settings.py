@@ -324,6 +324,20 @@ class ReportsSettings(_Section):
     min_sales_to_rank: int = Field(
         default=20, ge=1, description="fewer alcohol sales than this: a cashier is not ranked"
     )
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description="processes writing the store pages; 1: in the command's own; "
+        "default: one per CPU core",
+    )
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 def http_url(url: str | None) -> str | None:
@@ -512,6 +526,12 @@ class Settings(BaseSettings):
     def model_path(self) -> Path:
         assert self.model.path is not None, "use load_settings() to build Settings"
         return self.model.path
+
+    @property
+    def report_workers(self) -> int:
+        """Processes that write a night's store pages: ``[reports] workers``, else one per
+        CPU core this process may use."""
+        return self.reports.workers or usable_cores()
 
     @property
     def review_url(self) -> str | None:

@@ -11,7 +11,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from auditor.detectors import DETECTORS, DetectorName
-from auditor.settings import AuditSettings, RecordedAudit, SettingsError, load_settings
+from auditor.settings import (
+    AuditSettings,
+    RecordedAudit,
+    SettingsError,
+    load_settings,
+    usable_cores,
+)
 from tests.factories import write_config
 
 
@@ -131,6 +137,7 @@ def test_as_json_dict_hides_the_password(tmp_path: Path, monkeypatch: pytest.Mon
             "stores[0] (S1)",
         ),
         ("[audit]\nid_contradiction_probability = 0.4", "audit.id_contradiction_probability"),
+        ("[reports]\nworkers = 0", "reports.workers"),
         ("colour = 'red'", "colour"),
     ],
 )
@@ -216,6 +223,18 @@ def test_model_engine_from_the_file_and_the_environment(
         SettingsError, match=r"model\.engine \(from AUDITOR_MODEL__ENGINE\).*'tflite'"
     ):
         load_settings(config)
+
+
+def test_store_pages_are_written_by_one_process_per_core_unless_told(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert load_settings().reports.workers is None
+    assert load_settings().report_workers == usable_cores() >= 1
+    config = write_config(tmp_path / "auditor.toml", reports={"workers": 1})
+    assert load_settings(config).report_workers == 1
+    monkeypatch.setenv("AUDITOR_REPORTS__WORKERS", "3")
+    assert load_settings(config).report_workers == 3
 
 
 def test_dask_executor_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

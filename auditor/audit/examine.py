@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -32,6 +31,7 @@ from auditor.audit.boxes import pick_shopper
 from auditor.audit.detect import FaceDetector, thread_detector
 from auditor.audit.frames import UnreadableFrame, crop_face, read_frame
 from auditor.errors import AuditorError
+from auditor.settings import usable_cores
 from auditor.vocabulary import EstimateOutcome
 
 if TYPE_CHECKING:
@@ -116,13 +116,6 @@ class FrameResult:
     age: float | None = None
     spread: float | None = None
     crop_jpeg: bytes | None = field(default=None, repr=False)
-
-
-def usable_cores() -> int:
-    """The CPU cores this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
 
 
 @dataclass

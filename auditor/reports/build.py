@@ -15,14 +15,22 @@ Each page is one self-contained HTML file (inline CSS, inline SVG charts, face c
 pages of the same night, the nearest earlier and later nights that have reports, and the list
 of nights; writing a night also points the nights beside it at it. A page is written whole or
 not at all (:func:`render.write_atomic`).
+
+A night is worked on a store at a time (:func:`store_reports`: the store's window read, its
+figures, its pages written), in ``[reports] workers`` processes when there are several
+(:mod:`auditor.reports.workers`); then the chain index, the purchase mix and the list of nights
+are written from what the stores sent back. The files are the same whatever the number of
+workers.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import traceback
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -35,9 +43,11 @@ from sqlalchemy.orm import Session
 
 from auditor.audit.store import require_known_stores
 from auditor.audit.summary import RunSummary
+from auditor.db.engine import make_engine
 from auditor.db.queries import known_store_ids
 from auditor.reports import charts, figures, queries
 from auditor.reports.render import render, store_filename, template, write_atomic
+from auditor.reports.workers import in_workers
 from auditor.reviews import reviewed_nights
 from auditor.settings import Settings
 from auditor.vocabulary import CAMERA_KINDS, FlagKind
@@ -172,7 +182,8 @@ def write_night_reports(
 
     Raises :class:`~auditor.audit.store.UnknownStore` for a store id the database does not
     know. A store page that cannot be written is logged and named in
-    :attr:`NightReport.failed`; the others and the index are written all the same.
+    :attr:`NightReport.failed`; the others and the index are written all the same. Any other
+    error of a store, in this process or in a worker, is raised as it is.
     """
     now = now or datetime.now(UTC)
     nights = settings.reports.trend_nights
@@ -189,68 +200,29 @@ def write_night_reports(
         totals = queries.night_totals(session, first=first, last=day)
     no_reviews = pd.DataFrame(columns=["business_date", "open", "confirmed"])
     chain = figures.chain_trend(figures.night_totals(totals, no_reviews), day=day, nights=nights)
+    night = Night(settings=settings, day=day, days=days, now=now, chain=chain)
     rows = []
     challenges: list[figures.ChallengeRow] = []
     mixes: list[figures.MixSpend] = []
-    for store_id in known:  # one store's window in memory at a time
-        with Session(engine) as session:
-            window = queries.chain_window(session, day=day, nights=nights, store_ids=[store_id])
-            cashiers = queries.store_cashiers(session, store_id)
-            reviews = queries.store_reviews(session, store_id=store_id, first=first, day=day)
-        # times are shown in the zone the audit used: the settings' (else the chain's)
-        window.stores["timezone"] = [str(settings.store_zone(store_id))]
-        (row,) = figures.store_rows(
-            stores=window.stores, runs=window.runs, verdicts=window.verdicts, day=day, nights=nights
-        )
-        rows.append(row)
-        tonight, before = figures.night_and_before(window.verdicts, day=day, nights=nights)
-        row.min_sales = min_sales
-        if row.run.has_results:
-            row.reviews = figures.review_counts(tonight, reviews)
-        scorecard = figures.scorecard(
-            verdicts=window.verdicts,
-            reviews=reviews,
-            cashiers=cashiers,
-            day=day,
-            nights=nights,
-            min_sales=min_sales,
-            store_id=store_id,
-        )
-        row.at_risk = [r for r in scorecard if r.ranked][:AT_RISK]
-        challenges += figures.challenge_rows(
-            tonight=tonight,
-            before=before,
-            cashiers=cashiers,
-            min_sales=min_sales,
-            store_id=store_id,
-        )
-        if settings.reports.purchase_mix:
-            with Session(engine) as session:
-                lines = queries.faced_alcohol_lines(
-                    session, store_id=store_id, first=first, day=day
+    tasks = [(store_id, store_id in wanted) for store_id in known]
+    with closing(store_results(engine, night, tasks)) as results:
+        for store_id, result in zip(known, results, strict=True):
+            rows.append(result.row)
+            challenges += result.challenges
+            if result.mix is not None:
+                mixes.append(result.mix)
+            if result.page is not None:
+                report.store_pages[store_id] = result.page
+            if result.page is not None and result.failed is None:
+                report.cashier_pages[store_id] = result.cashier_pages
+            if result.failed is not None:
+                logger.error(
+                    "the page of store %s for %s cannot be written\n%s",
+                    store_id,
+                    day,
+                    result.failure,
                 )
-            mixes.append(figures.mix_spend(window.verdicts, lines))
-        if store_id not in wanted:
-            continue
-        try:
-            with Session(engine) as session:
-                page, html = store_page(
-                    session=session,
-                    settings=settings,
-                    window=window,
-                    row=row,
-                    days=days,
-                    now=now,
-                    chain=chain,
-                )
-                name = f"{store_filename(store_id)}.html"
-                report.store_pages[store_id] = write_atomic(out / name, html)
-                report.cashier_pages[store_id] = cashier_pages(
-                    session=session, settings=settings, window=window, page=page, now=now
-                )
-        except Exception as e:  # the other stores' pages and the index are still written
-            logger.exception("the page of store %s for %s cannot be written", store_id, day)
-            report.failed[store_id] = f"{type(e).__name__}: {e}"
+                report.failed[store_id] = result.failed
     rows = figures.rank_stores(rows)
     pages = {
         row.store_id: f"{store_filename(row.store_id)}.html"
@@ -282,6 +254,149 @@ def write_night_reports(
         out,
     )
     return report
+
+
+# -- one store's part of the night ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Night:
+    """What every store's part of a night's reports shares: the settings, the business date,
+    the nights with reports (for the links), when the pages are written and the chain's trend."""
+
+    settings: Settings
+    day: date
+    days: list[date]
+    now: datetime
+    chain: list[figures.TrendPoint]
+
+
+@dataclass
+class StoreResult:
+    """One store's part of the night (:func:`store_reports`): its row of the chain index, its
+    cashiers' challenges, its purchase mix and, when asked for, its pages."""
+
+    row: figures.StoreRow
+    challenges: list[figures.ChallengeRow]
+    mix: figures.MixSpend | None
+    page: Path | None = None
+    cashier_pages: dict[str, Path] = field(default_factory=dict)
+    failed: str | None = None  # why the pages could not be written: "OSError: disk full"
+    failure: str = ""  # and the traceback, for the log
+
+
+def store_reports(*, engine: Engine, night: Night, store_id: str, pages: bool) -> StoreResult:
+    """Read one store's window, work out its figures for the chain index and, with ``pages``,
+    write its store page and cashier pages. A page that cannot be written is said in
+    :attr:`StoreResult.failed` (with the traceback); any other error is raised."""
+    settings, day = night.settings, night.day
+    nights, min_sales = settings.reports.trend_nights, settings.reports.min_sales_to_rank
+    first = day - timedelta(days=nights)
+    with Session(engine) as session:
+        window = queries.chain_window(session, day=day, nights=nights, store_ids=[store_id])
+        cashiers = queries.store_cashiers(session, store_id)
+        reviews = queries.store_reviews(session, store_id=store_id, first=first, day=day)
+        lines = (
+            queries.faced_alcohol_lines(session, store_id=store_id, first=first, day=day)
+            if settings.reports.purchase_mix
+            else None
+        )
+    # times are shown in the zone the audit used: the settings' (else the chain's)
+    window.stores["timezone"] = [str(settings.store_zone(store_id))]
+    (row,) = figures.store_rows(
+        stores=window.stores, runs=window.runs, verdicts=window.verdicts, day=day, nights=nights
+    )
+    tonight, before = figures.night_and_before(window.verdicts, day=day, nights=nights)
+    row.min_sales = min_sales
+    if row.run.has_results:
+        row.reviews = figures.review_counts(tonight, reviews)
+    scorecard = figures.scorecard(
+        verdicts=window.verdicts,
+        reviews=reviews,
+        cashiers=cashiers,
+        day=day,
+        nights=nights,
+        min_sales=min_sales,
+        store_id=store_id,
+    )
+    row.at_risk = [r for r in scorecard if r.ranked][:AT_RISK]
+    result = StoreResult(
+        row=row,
+        challenges=figures.challenge_rows(
+            tonight=tonight,
+            before=before,
+            cashiers=cashiers,
+            min_sales=min_sales,
+            store_id=store_id,
+        ),
+        mix=figures.mix_spend(window.verdicts, lines) if lines is not None else None,
+    )
+    if not pages:
+        return result
+    try:
+        with Session(engine) as session:
+            page, html = store_page(
+                session=session,
+                settings=settings,
+                window=window,
+                row=row,
+                days=night.days,
+                now=night.now,
+                chain=night.chain,
+                scorecard=scorecard,
+            )
+            name = f"{store_filename(store_id)}.html"
+            result.page = write_atomic(night_dir(settings.report_dir, day) / name, html)
+            result.cashier_pages = cashier_pages(
+                session=session,
+                settings=settings,
+                window=window,
+                page=page,
+                now=night.now,
+                reviews=reviews,
+                cashiers=cashiers,
+            )
+    except Exception as e:  # the other stores' pages and the index are still written
+        result.failed = f"{type(e).__name__}: {e}"
+        result.failure = traceback.format_exc()
+    return result
+
+
+def store_results(
+    engine: Engine, night: Night, tasks: Sequence[tuple[str, bool]]
+) -> Generator[StoreResult]:
+    """:func:`store_reports` of each (store id, pages) in ``tasks``, in that order: in this
+    process, or in ``[reports] workers`` processes (:mod:`auditor.reports.workers`), each with
+    an engine of its own on the same database, when there are stores enough for more than one."""
+    workers = min(night.settings.report_workers, len(tasks))
+    if workers <= 1:
+        for store_id, pages in tasks:
+            yield store_reports(engine=engine, night=night, store_id=store_id, pages=pages)
+        return
+    url = engine.url.render_as_string(hide_password=False)
+    yield from in_workers(
+        _store_task,
+        tasks,
+        workers=workers,
+        initializer=_start_worker,
+        initargs=(url, night),
+        what=lambda task: f"store {task[0]}",
+    )
+
+
+_worker: dict[str, Any] = {}  # a worker process's engine and night (set by _start_worker)
+
+
+def _start_worker(url: str, night: Night) -> None:
+    _worker["engine"] = make_engine(url)
+    _worker["night"] = night
+
+
+def _store_task(task: tuple[str, bool]) -> StoreResult:
+    store_id, pages = task
+    return store_reports(
+        engine=_worker["engine"], night=_worker["night"], store_id=store_id, pages=pages
+    )
 
 
 def _by_id(row: figures.StoreRow) -> str:
@@ -350,9 +465,11 @@ def store_page(
     days: Sequence[date],
     now: datetime,
     chain: Sequence[figures.TrendPoint] = (),
+    scorecard: list[figures.ScorecardRow] | None = None,
 ) -> tuple[figures.StoreNight, str]:
     """One store's page for the night of ``window``: its figures, and the page with charts and
-    the evidence. ``chain`` is the chain's trend, drawn beside the store's."""
+    the evidence. ``chain`` is the chain's trend, drawn beside the store's; ``scorecard``, when
+    given, the store's (:func:`figures.scorecard` of the window, not worked out again)."""
     day, nights = window.day, settings.reports.trend_nights
     min_sales = settings.reports.min_sales_to_rank
     zone = settings.store_zone(row.store_id)
@@ -377,6 +494,7 @@ def store_page(
         reviews=evidence.reviews,
         cashiers=evidence.cashiers,
         chain=chain,
+        cards=scorecard,
     )
     # no chart from a handful of sales: the page says so instead
     enough = {
@@ -424,9 +542,13 @@ def cashier_pages(
     window: queries.ChainWindow,
     page: figures.StoreNight,
     now: datetime,
+    reviews: pd.DataFrame | None = None,
+    cashiers: pd.DataFrame | None = None,
 ) -> dict[str, Path]:
     """A page for each cashier of ``page``'s scorecard: their weeks and their flagged sales of
-    the window (those with a flag beyond a camera problem)."""
+    the window (those with a flag beyond a camera problem). ``reviews`` and ``cashiers`` are
+    the store's (:func:`queries.store_reviews`, :func:`queries.store_cashiers`), read here
+    when not given."""
     row, day = page.store, page.day
     zone = settings.store_zone(row.store_id)
     verdicts = window.verdicts[window.verdicts["store_id"] == row.store_id]
@@ -438,20 +560,26 @@ def cashier_pages(
         day=day,
         sale_ids=list(flagged["sale_id"]),
     )
-    reviews = queries.store_reviews(session, store_id=row.store_id, first=window.first, day=day)
-    cashiers = queries.store_cashiers(session, row.store_id)
+    if reviews is None:
+        reviews = queries.store_reviews(session, store_id=row.store_id, first=window.first, day=day)
+    if cashiers is None:
+        cashiers = queries.store_cashiers(session, row.store_id)
+    # the window's flagged sales in risk order, once: each cashier's are theirs, in that order
+    by_cashier: dict[str, list[figures.FlaggedSale]] = defaultdict(list)
+    for sale in figures.flagged_sales(
+        verdicts=flagged,
+        flags=evidence.flags,
+        lines=evidence.lines,
+        reviews=reviews,
+        cashiers=cashiers,
+        zone=zone,
+    ):
+        by_cashier[sale.cashier_id].append(sale)
     folder = night_dir(settings.report_dir, day)
     store_name = f"{store_filename(row.store_id)}.html"
     written = {}
     for card in page.scorecard:
-        sales = figures.flagged_sales(
-            verdicts=flagged[flagged["cashier_id"] == card.cashier_id],
-            flags=evidence.flags,
-            lines=evidence.lines,
-            reviews=reviews,
-            cashiers=cashiers,
-            zone=zone,
-        )
+        sales = by_cashier.get(card.cashier_id, [])
         html = render(
             "report/cashier.html",
             chain=settings.chain.name,

@@ -67,7 +67,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -137,15 +137,21 @@ def change(tonight: float | None, before: float | None) -> float | None:
 
 def has_kind(flag_kinds: pd.Series, kind: str) -> pd.Series:
     """Which ``;``-joined flag lists hold ``kind``."""
-    return (";" + flag_kinds.fillna("").astype(str) + ";").str.contains(f";{kind};", regex=False)
+    return has_any_kind(flag_kinds, (kind,))
 
 
 def has_any_kind(flag_kinds: pd.Series, kinds: Iterable[str]) -> pd.Series:
     """Which ``;``-joined flag lists hold at least one of ``kinds``."""
-    found = pd.Series(False, index=flag_kinds.index)
-    for kind in kinds:
-        found |= has_kind(flag_kinds, kind)
-    return found
+    wanted = set(kinds)
+    return lists_where(flag_kinds, lambda found: not wanted.isdisjoint(found))
+
+
+def lists_where(flag_kinds: pd.Series, test: Callable[[list[str]], bool]) -> pd.Series:
+    """Which ``;``-joined flag lists pass ``test`` (given the list's kinds; a missing list
+    has none). A window has a handful of distinct lists: each is tested once, not per sale."""
+    codes, lists = pd.factorize(flag_kinds)
+    passed = [test(split_kinds(str(v))) for v in lists] + [test([])]  # code -1: missing
+    return pd.Series(np.array(passed, dtype=bool)[codes], index=flag_kinds.index)
 
 
 def has_age_kind(flag_kinds: pd.Series) -> pd.Series:
@@ -184,12 +190,43 @@ def challenges(verdicts: pd.DataFrame) -> Challenges:
     """The challenges among ``verdicts`` (columns ``challenged``, ``flag_kinds``)."""
     if verdicts.empty:
         return Challenges()
+    challenged, due = _challenge_marks(verdicts)
+    return Challenges(int(challenged.sum()), int(due.sum()))
+
+
+def _challenge_marks(verdicts: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Which verdicts are challenged, and which are due (challenged or ``no_id_check``)."""
     if "challenged" in verdicts:
         challenged = verdicts["challenged"].eq(True)  # None (not known) is not challenged
     else:
         challenged = pd.Series(False, index=verdicts.index)
-    unchecked = has_kind(verdicts["flag_kinds"], FlagKind.NO_ID_CHECK)
-    return Challenges(int(challenged.sum()), int((challenged | unchecked).sum()))
+    return challenged, challenged | has_kind(verdicts["flag_kinds"], FlagKind.NO_ID_CHECK)
+
+
+def counts_by(verdicts: pd.DataFrame, key: str) -> dict[Any, dict[str, int]]:
+    """Per value of column ``key`` (sorted): its verdicts' ``sales``, ``flagged`` sales, sales
+    with an ``under_age`` flag, and the ``challenged`` and ``due`` sales of :func:`challenges`;
+    each column worked out once for all the verdicts, then summed by group."""
+    if verdicts.empty:
+        return {}
+    kinds = verdicts["flag_kinds"]
+    challenged, due = _challenge_marks(verdicts)
+    columns = {
+        "sales": pd.Series(1, index=verdicts.index),
+        "flagged": is_flagged(kinds),
+        "under_age": has_age_kind(kinds),
+        "challenged": challenged,
+        "due": due,
+    }
+    sums = pd.DataFrame({key: verdicts[key], **columns}).groupby(key, sort=True).sum()
+    return {
+        value: dict(zip(columns, (int(n) for n in row), strict=True))
+        for value, row in zip(sums.index, sums[list(columns)].to_numpy(), strict=True)
+    }
+
+
+def _challenges_of(counts: Mapping[str, int] | None) -> Challenges:
+    return Challenges(counts["challenged"], counts["due"]) if counts else Challenges()
 
 
 # -- one store, one night ------------------------------------------------------------------------
@@ -371,6 +408,13 @@ def local(instant: Any, zone: ZoneInfo) -> datetime | None:
     if value.tzinfo is None:
         value = value.tz_localize("UTC")
     return value.tz_convert(zone).to_pydatetime()
+
+
+def local_times(instants: pd.Series, zone: ZoneInfo) -> list[datetime]:
+    """Aware instants (none missing) in ``zone``, as :func:`local` gives each, all at once."""
+    if instants.empty:
+        return []
+    return list(pd.to_datetime(instants, utc=True).dt.tz_convert(zone).dt.to_pydatetime())
 
 
 # -- the chain index -----------------------------------------------------------------------------
@@ -557,16 +601,17 @@ def challenge_rows(
     ``challenged``); ``cashiers`` gives names. See :func:`rank_challenges` for the order.
     """
     names = dict(zip(cashiers["cashier_id"], cashiers["name"], strict=True))
+    earlier = counts_by(before, "cashier_id")
     rows = [
         ChallengeRow(
             store_id=store_id,
             cashier_id=str(cashier_id),
             name=str(names.get(cashier_id, "") or ""),
-            tonight=challenges(sales),
-            before=challenges(before[before["cashier_id"] == cashier_id]),
+            tonight=_challenges_of(counts),
+            before=_challenges_of(earlier.get(cashier_id)),
             ranked=False,
         )
-        for cashier_id, sales in tonight.groupby("cashier_id", sort=True)
+        for cashier_id, counts in counts_by(tonight, "cashier_id").items()
     ]
     return rank_challenges(rows, min_sales=min_sales)
 
@@ -631,17 +676,54 @@ class Tally:
         )
 
 
+_TALLIED = ["sales", "checked", "under_age", "confirmed"]
+
+
+def _tallied(verdicts: pd.DataFrame, confirmed: set[int]) -> pd.DataFrame:
+    """What each verdict adds to a :class:`Tally`: 1 sale, and whether it is checked, under
+    age and confirmed (columns ``_TALLIED``)."""
+    under = has_age_kind(verdicts["flag_kinds"])
+    return pd.DataFrame(
+        {
+            "sales": 1,
+            "checked": (verdicts["faces_found"] > 0) | under,
+            "under_age": under,
+            "confirmed": verdicts["sale_id"].isin(confirmed),
+        },
+        index=verdicts.index,
+    )
+
+
 def tally(verdicts: pd.DataFrame, confirmed: set[int]) -> Tally:
     """The :class:`Tally` of ``verdicts`` (``sale_id``, ``faces_found``, ``flag_kinds``)."""
     if verdicts.empty:
         return Tally()
-    under = has_age_kind(verdicts["flag_kinds"])
-    return Tally(
-        sales=len(verdicts),
-        checked=int(((verdicts["faces_found"] > 0) | under).sum()),
-        under_age=int(under.sum()),
-        confirmed=int(verdicts["sale_id"].isin(confirmed).sum()),
-    )
+    return Tally(*(int(n) for n in _tallied(verdicts, confirmed)[_TALLIED].sum()))
+
+
+def daily_tallies(verdicts: pd.DataFrame, confirmed: set[int]) -> dict[tuple[str, date], Tally]:
+    """The :func:`tally` of each cashier's business date among ``verdicts`` (with
+    ``cashier_id`` and ``business_date``): a window's few sums per cashier, from which the
+    tally of any span of nights adds up (:func:`tally_over`)."""
+    if verdicts.empty:
+        return {}
+    counts = _tallied(verdicts, confirmed)
+    counts["cashier_id"] = verdicts["cashier_id"]
+    counts["business_date"] = verdicts["business_date"]
+    sums = counts.groupby(["cashier_id", "business_date"], sort=True)[_TALLIED].sum()
+    return {
+        (str(cashier_id), day): Tally(*(int(n) for n in row))
+        for (cashier_id, day), row in zip(sums.index, sums.to_numpy(), strict=True)
+    }
+
+
+def tally_over(days: Mapping[date, Tally], first: date, last: date) -> Tally:
+    """The tallies of ``days`` from ``first`` through ``last`` added up."""
+    total = Tally()
+    for day, counts in days.items():
+        if first <= day <= last:
+            total = total + counts
+    return total
 
 
 @dataclass(frozen=True)
@@ -664,16 +746,6 @@ def week_spans(day: date, nights: int) -> list[tuple[date, date]]:
         spans.append((first, last))
         last = first - timedelta(days=1)
     return spans[::-1]
-
-
-def weekly(
-    verdicts: pd.DataFrame, confirmed: set[int], spans: Sequence[tuple[date, date]]
-) -> list[Week]:
-    dates = verdicts["business_date"]
-    return [
-        Week(first, last, tally(verdicts[(dates >= first) & (dates <= last)], confirmed))
-        for first, last in spans
-    ]
 
 
 @dataclass(frozen=True)
@@ -716,21 +788,23 @@ def scorecard(
 ) -> list[ScorecardRow]:
     """Every cashier with an alcohol sale in the window (``verdicts`` of ``day`` and the
     ``nights`` nights before it), ranked by :func:`rank_scorecard`."""
-    confirmed = confirmed_sales(reviews)
     names = dict(zip(cashiers["cashier_id"], cashiers["name"], strict=True))
     spans = week_spans(day, nights)
+    first = day - timedelta(days=nights)
+    by_cashier: dict[str, dict[date, Tally]] = defaultdict(dict)
+    for (cashier_id, sold_on), counts in daily_tallies(verdicts, confirmed_sales(reviews)).items():
+        by_cashier[cashier_id][sold_on] = counts
     rows = []
-    for cashier_id, sales in verdicts.groupby("cashier_id", sort=True):
-        tonight, before = night_and_before(sales, day=day, nights=nights)
-        night = tally(tonight, confirmed)
+    for cashier_id, days in by_cashier.items():
+        night = days.get(day, Tally())
         rows.append(
             ScorecardRow(
                 store_id=store_id,
-                cashier_id=str(cashier_id),
+                cashier_id=cashier_id,
                 name=str(names.get(cashier_id, "") or ""),
                 tonight=night,
-                before=tally(before, confirmed),
-                weeks=weekly(sales, confirmed, spans),
+                before=tally_over(days, first, day - timedelta(days=1)),
+                weeks=[Week(a, b, tally_over(days, a, b)) for a, b in spans],
                 quiet=night.checked < min_sales,
             )
         )
@@ -765,10 +839,10 @@ def rank_scorecard(rows: Iterable[ScorecardRow], *, min_sales: int) -> list[Scor
 
 def beyond_camera(verdicts: pd.DataFrame) -> pd.DataFrame:
     """The verdicts with a flag other than a camera or frame problem (:data:`CAMERA_KINDS`)."""
-    keep = [
-        any(k not in CAMERA_KINDS for k in split_kinds(kinds)) for kinds in verdicts["flag_kinds"]
-    ]
-    return verdicts[pd.Series(keep, index=verdicts.index, dtype=bool)]
+    keep = lists_where(
+        verdicts["flag_kinds"], lambda kinds: any(k not in CAMERA_KINDS for k in kinds)
+    )
+    return verdicts[keep]
 
 
 # -- cameras, per register -----------------------------------------------------------------------
@@ -1047,15 +1121,14 @@ def flagged_sales(
         "store_id",
     ]
     rows = []
-    for row in flagged[sale_columns].itertuples(index=False):
-        number, flag_kinds, sold, receipt_id, register_id, cashier_id, age, spread = row[:8]
+    times = local_times(flagged["sold_at"], zone)
+    for row, sold_at in zip(flagged[sale_columns].itertuples(index=False), times, strict=True):
+        number, flag_kinds, _, receipt_id, register_id, cashier_id, age, spread = row[:8]
         p_legal, store = row[8:]
         sale_id = int(number)
         kinds = split_kinds(flag_kinds)
         found = evidence_of.get(sale_id)
         evidence, crop = _evidence(found[1:] if found else None, any(k in AGE_KINDS for k in kinds))
-        sold_at = local(sold, zone)
-        assert sold_at is not None
         rows.append(
             FlaggedSale(
                 sale_id=sale_id,
@@ -1172,23 +1245,22 @@ def nightly_trend(
 ) -> list[TrendPoint]:
     """One point per night from ``day - nights`` to ``day`` for one store."""
     audited = set(runs.loc[runs["status"] == RunStatus.SUCCEEDED, "business_date"])
-    by_night = {d: g for d, g in verdicts.groupby("business_date", sort=False)}
+    by_night = counts_by(verdicts, "business_date")
     points = []
     for n in range(nights, -1, -1):
         d = day - timedelta(days=n)
         if d not in audited:
             points.append(TrendPoint(d, None, None, None))
             continue
-        night = by_night.get(d, verdicts.iloc[0:0])
-        kinds = night["flag_kinds"]
-        total = len(night)
+        counts = by_night.get(d)
+        total = counts["sales"] if counts else 0
         points.append(
             TrendPoint(
                 d,
                 total,
-                rate(int(is_flagged(kinds).sum()), total),
-                rate(int(has_age_kind(kinds).sum()), total),
-                challenges(night),
+                rate(counts["flagged"], total) if counts else None,
+                rate(counts["under_age"], total) if counts else None,
+                _challenges_of(counts),
             )
         )
     return points
@@ -1238,6 +1310,14 @@ def age_band(age: float) -> str:
     return AGE_BANDS[-1][0]
 
 
+def age_bands(ages: pd.Series) -> list[str]:
+    """:func:`age_band` of each age (none missing), the ages sorted into the bands at once."""
+    starts = [low for _, low, _ in AGE_BANDS[1:]]  # band n holds the ages from starts[n - 1]
+    labels = [label for label, _, _ in AGE_BANDS]
+    found = np.searchsorted(starts, ages.to_numpy(dtype=float), side="right")
+    return [labels[n] for n in found]
+
+
 def mix_spend(verdicts: pd.DataFrame, lines: pd.DataFrame) -> MixSpend:
     """What each estimated-age band bought: ``verdicts`` (with ``estimated_age``) and their
     lines; only alcohol lines count, sales without a face are left out."""
@@ -1248,7 +1328,7 @@ def mix_spend(verdicts: pd.DataFrame, lines: pd.DataFrame) -> MixSpend:
         {
             "sale_id": faced["sale_id"].astype(int),
             "store_id": faced["store_id"].astype(str),
-            "band": [age_band(float(a)) for a in faced["estimated_age"]],
+            "band": age_bands(faced["estimated_age"]),
         }
     )
     receipts = sales.groupby(["store_id", "band"]).size().rename("receipts").reset_index()
@@ -1380,13 +1460,25 @@ def store_night(
     reviews: pd.DataFrame,
     cashiers: pd.DataFrame,
     chain: Sequence[TrendPoint] = (),
+    cards: list[ScorecardRow] | None = None,
 ) -> StoreNight:
-    """Assemble a store page's figures; ``runs`` and ``verdicts`` are this store's window."""
+    """Assemble a store page's figures; ``runs`` and ``verdicts`` are this store's window.
+    ``cards``: the window's :func:`scorecard` when the caller has it already."""
     tonight, before = night_and_before(verdicts, day=day, nights=nights)
     current = row.run.current
     used = settings_used(current, zone) if current is not None else None
     window_reviews = reviews[reviews["sale_id"].isin(verdicts["sale_id"])]
     start, end = day_bounds(day, zone)
+    if cards is None:
+        cards = scorecard(
+            verdicts=verdicts,
+            reviews=window_reviews,
+            cashiers=cashiers,
+            day=day,
+            nights=nights,
+            min_sales=min_sales,
+            store_id=row.store_id,
+        )
     return StoreNight(
         store=row,
         day=day,
@@ -1402,15 +1494,7 @@ def store_night(
             cashiers=cashiers,
             zone=zone,
         ),
-        scorecard=scorecard(
-            verdicts=verdicts,
-            reviews=window_reviews,
-            cashiers=cashiers,
-            day=day,
-            nights=nights,
-            min_sales=min_sales,
-            store_id=row.store_id,
-        ),
+        scorecard=cards,
         cameras=camera_rows(verdicts=verdicts, day=day, min_sales=min_sales),
         challenges=challenge_rows(
             tonight=tonight,

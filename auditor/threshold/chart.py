@@ -11,7 +11,8 @@ from auditor.threshold.figures import ThresholdReport
 def threshold_chart(report: ThresholdReport) -> str | None:
     """Flags per night (bars, left; above them, hatched, the sales an ID check cleared) and the
     shares (lines, right) by threshold, as inline SVG."""
-    from auditor.reports.charts import ACCENT, INK, LIGHT, WARN, chart
+    from auditor.reports.charts import ACCENT, INK, LIGHT, WARN
+    from auditor.threshold.plotting import chart
 
     rows = report.rows
     if not rows:

@@ -602,10 +602,13 @@ def test_the_nightly_job_renders_the_nights_it_audited(
 
 
 def test_a_store_page_that_fails_leaves_the_others_and_the_index(
-    engine: Engine, demo_chain: DemoChain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from auditor.reports import build
 
+    # in this process, where the broken page is patched in
+    settings = reports_settings(tmp_path, db_url, reports={"workers": 1})
+    demo_chain = build_demo_chain(engine, settings)
     real = build.store_page
 
     def broken(**kwargs: Any) -> str:
