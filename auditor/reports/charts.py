@@ -1,32 +1,33 @@
-"""The store page's charts as inline SVG, so a page is one file.
+"""The report charts: matplotlib figures rendered to inline SVG, so a page is one file.
 
-Each of the four charts is drawn by :class:`auditor.reports.svg.Plot` straight from its
-figures: bars, steps and lines with their axes, ticks and legend as a few hundred SVG
-elements. A chart is a pure function of its figures (the same figures give the same text, in
-any order and any process), cheap enough for every page of a chain of a thousand stores.
-Every function returns ``None`` when it has nothing to draw; the templates then say so in
-words.
+Figures are built as :class:`matplotlib.figure.Figure` objects on the Agg canvas, never through
+``pyplot``: no global figure registry, nothing left open, and safe from any thread (a report
+rendered from the scheduler or, later, a web request). :func:`chart` is the one way to make a
+figure; it applies the report style and returns the SVG text. Each SVG's ids are prefixed with
+the chart's name so that several charts can share a page. Every function returns ``None`` when
+it has nothing to draw; the templates then say so in words.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
-from datetime import date
+import io
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, time, timedelta
+from typing import Any
+
+import matplotlib
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.axis import Axis
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.dates import DateFormatter
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+from matplotlib.typing import RcKeyType
 
 from auditor.reports.figures import Hourly, TrendPoint
-from auditor.reports.svg import (
-    FONT,
-    PAD,
-    SMALL,
-    TICK,
-    LegendEntry,
-    Plot,
-    nice_ticks,
-    text_width,
-    tick_label,
-)
-from auditor.reports.svg import number as svg_number
 
 INK = "#1d2430"
 MUTED = "#8a93a0"
@@ -41,56 +42,63 @@ PALETTE = {
     "challenge": "#2e7d32",  # the challenge rate (ID checked)
     "threshold": INK,  # the age threshold
 }
-CHAIN_WIDTH = 1.3
-CHAIN_DASHES = f"{svg_number(4 * CHAIN_WIDTH)} {svg_number(3 * CHAIN_WIDTH)}"  # the chain's: dashed
-CHAIN_OPACITY = 0.8
-THRESHOLD_DASHES = "4.44 1.92"
-RATE_WIDTH = 1.6
-SIZE = (432.0, 216.0)  # points: 6 x 3 inches, half a page's width
-TREND_SIZE = (907.2, 230.4)  # 12.6 x 3.2 inches: a page's width, so 31 nights' dates stay readable
+CHAIN_DASHES = (0, (4, 3))  # the chain's average: the rate's colour, dashed
+TREND_WIDTH = 12.6  # inches: a page's width, so that 31 nights' dates stay readable
+
+STYLE: dict[RcKeyType, Any] = {
+    "font.family": "sans-serif",
+    "font.size": 9,
+    "axes.edgecolor": MUTED,
+    "axes.labelcolor": INK,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "xtick.color": INK,
+    "ytick.color": INK,
+    "svg.fonttype": "none",  # text stays text: smaller files, selectable, the page's font
+    "svg.hashsalt": "auditor-report",  # the same figure gives the same SVG
+}
+
+_ID = re.compile(r'\bid="([^"]+)"')
 
 
-def _headroom(values: Sequence[float]) -> float:
-    """The top of a y axis from 0: the largest value and 5 % more (1 when all are 0)."""
-    top = max((v for v in values if v == v), default=0.0)
-    return top * 1.05 if top > 0 else 1.0
+@contextmanager
+def _figure(width: float, height: float) -> Iterator[tuple[Figure, Axes]]:
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(width, height))
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        yield fig, ax
 
 
-def _left_margin(labels: Sequence[str]) -> float:
-    """Room for the y axis's label, its tick labels and marks."""
-    widest = max((text_width(label, FONT) for label in labels), default=0.0)
-    return FONT * 2.2 + widest + TICK + PAD + 2
+def _whole_numbers(axis: Axis) -> None:
+    """Ticks on whole numbers only, for counts (the default locator is a MaxNLocator)."""
+    locator = axis.get_major_locator()
+    if isinstance(locator, MaxNLocator):
+        locator.set_params(integer=True)
 
 
-def _y_ticks(top: float, length: float, *, whole: bool = False) -> list[tuple[float, str]]:
-    most = max(1, min(9, int(length // (2 * FONT))))
-    return [(v, tick_label(v)) for v in nice_ticks(0.0, top, most, whole=whole)]
+def chart(
+    name: str, draw: Callable[[Figure, Axes], None], width: float = 6.0, height: float = 3.0
+) -> str:
+    """Run ``draw(fig, ax)`` on a new styled figure and return it as an inline ``<svg>``."""
+    with _figure(width, height) as (fig, ax):
+        draw(fig, ax)
+        fig.tight_layout()
+        buffer = io.StringIO()
+        fig.savefig(buffer, format="svg", metadata={"Date": None})
+    svg = buffer.getvalue()
+    return _scoped(svg[svg.index("<svg") :], name)
 
 
-def _plot(
-    size: tuple[float, float],
-    x: tuple[float, float],
-    top: float,
-    *,
-    whole: bool,
-    margin_top: float = 10.0,
-    margin_bottom: float = 34.0,
-) -> tuple[Plot, list[tuple[float, str]]]:
-    """A plot of ``size`` over ``x`` and 0 to ``top``, its left margin made to fit the ticks."""
-    height = size[1] - margin_top - margin_bottom
-    yticks = _y_ticks(top, height, whole=whole)
-    plot = Plot(
-        size[0],
-        size[1],
-        x,
-        (0.0, top),
-        left=_left_margin([label for _, label in yticks]),
-        top=margin_top,
-        bottom=margin_bottom,
-        ink=INK,
-        spine=MUTED,
-    )
-    return plot, yticks
+def _scoped(svg: str, prefix: str) -> str:
+    """Prefix every id (and every reference to one) so that charts on one page do not clash."""
+    ids = set(_ID.findall(svg))
+    for old in sorted(ids, key=len, reverse=True):
+        new = f"{prefix}-{old}"
+        svg = svg.replace(f'id="{old}"', f'id="{new}"')
+        svg = svg.replace(f"url(#{old})", f"url(#{new})")
+        svg = svg.replace(f'href="#{old}"', f'href="#{new}"')
+    return svg.replace("<svg ", '<svg role="img" ', 1)
 
 
 # -- the charts ----------------------------------------------------------------------------------
@@ -100,55 +108,52 @@ def age_histogram(ages: Sequence[float], threshold: float | None) -> str | None:
     """Estimated ages of the night's alcohol buyers, one bar per year, and the threshold."""
     if not ages:
         return None
-    low = max(int(min(min(ages), threshold or 99)) - 1, 0)
-    high = int(max(max(ages), threshold or 0)) + 2
-    edges = list(range(low, high + 1))
-    counts = [0] * (len(edges) - 1)
-    for age in ages:
-        counts[min(max(int(math.floor(age)) - low, 0), len(counts) - 1)] += 1
-    margin = 0.05 * (high - low)
-    plot, yticks = _plot(SIZE, (low - margin, high + margin), _headroom(counts), whole=True)
-    # one filled outline per colour: bins under the threshold red, the others blue
-    under = [threshold is not None and edge < threshold for edge in edges[:-1]]
-    plot.steps(edges, [0 if u else n for u, n in zip(under, counts, strict=True)], PALETTE["sales"])
-    plot.steps(
-        edges, [n if u else 0 for u, n in zip(under, counts, strict=True)], PALETTE["under_age"]
-    )
-    if threshold is not None:
-        plot.vline(threshold, PALETTE["threshold"], width=1.2, dashes=THRESHOLD_DASHES)
-        plot.text(plot.sx(threshold) + 4, plot.top + 12, f"threshold {threshold:g}")
-    most = max(1, min(9, int(plot.sx.length // (3 * FONT))))
-    xticks = [(v, tick_label(v)) for v in nice_ticks(low - margin, high + margin, most, whole=True)]
-    plot.axes(
-        xticks=xticks,
-        yticks=yticks,
-        xlabel="estimated age (years)",
-        ylabel="alcohol sales",
-    )
-    return plot.svg()
+
+    def draw(fig: Figure, ax: Axes) -> None:
+        low = max(int(min(min(ages), threshold or 99)) - 1, 0)
+        high = int(max(max(ages), threshold or 0)) + 2
+        edges = np.arange(low, high + 1)
+        counts, _ = np.histogram(ages, bins=edges)
+        # one filled outline per colour: bins under the threshold red, the others blue
+        under = edges[:-1] < threshold if threshold is not None else np.zeros(len(counts), bool)
+        ax.stairs(np.where(under, 0, counts), edges, fill=True, color=PALETTE["sales"])
+        ax.stairs(np.where(under, counts, 0), edges, fill=True, color=PALETTE["under_age"])
+        if threshold is not None:
+            ax.axvline(threshold, color=PALETTE["threshold"], linestyle="--", linewidth=1.2)
+            ax.annotate(
+                f"threshold {threshold:g}",
+                xy=(threshold, 1),
+                xycoords=("data", "axes fraction"),
+                xytext=(4, -12),
+                textcoords="offset points",
+                color=INK,
+            )
+        ax.set_xlabel("estimated age (years)")
+        ax.set_ylabel("alcohol sales")
+        ax.set_ylim(bottom=0)
+        _whole_numbers(ax.yaxis)
+
+    return chart("ages", draw)
 
 
 def flags_by_hour(hours: Hourly) -> str | None:
     """Alcohol sales per store-local hour, with the flagged ones and the under-age ones."""
     if not any(hours.sales):
         return None
-    plot, yticks = _plot(SIZE, (-0.6, 23.6), _headroom(hours.sales), whole=True)
-    series = [
-        ("alcohol sales", "sales", hours.sales),
-        ("flagged", "flagged", hours.flagged),
-        ("under-age flags", "under_age", hours.under_age),
-    ]
-    for _, concept, counts in series:
-        plot.bars(range(24), counts, 0.8, PALETTE[concept])
-    plot.axes(
-        xticks=[(h, str(h)) for h in range(0, 24, 2)],
-        yticks=yticks,
-        xlabel="hour of sale (store time)",
-        ylabel="sales",
-    )
-    entries = [LegendEntry(label, PALETTE[concept]) for label, concept, _ in series]
-    plot.legend(entries, plot.left + SMALL, plot.top + SMALL, across=False)
-    return plot.svg()
+
+    def draw(fig: Figure, ax: Axes) -> None:
+        x = list(range(24))
+        ax.bar(x, hours.sales, color=PALETTE["sales"], label="alcohol sales")
+        ax.bar(x, hours.flagged, color=PALETTE["flagged"], label="flagged")
+        ax.bar(x, hours.under_age, color=PALETTE["under_age"], label="under-age flags")
+        ax.set_xticks(range(0, 24, 2))
+        ax.set_xlim(-0.6, 23.6)
+        ax.set_xlabel("hour of sale (store time)")
+        ax.set_ylabel("sales")
+        _whole_numbers(ax.yaxis)
+        ax.legend(frameon=False, fontsize=8, loc="upper left")
+
+    return chart("hours", draw)
 
 
 def nightly_trend(points: Sequence[TrendPoint], chain: Sequence[TrendPoint] = ()) -> str | None:
@@ -156,11 +161,19 @@ def nightly_trend(points: Sequence[TrendPoint], chain: Sequence[TrendPoint] = ()
     chain's average of each dashed, tonight's points ringed and labelled."""
     if not any(p.alcohol_sales for p in points):
         return None
-    lines = [
-        ("flag rate", "flagged", _flag_rate),
-        ("under-age rate", "under_age", _under_age_rate),
-    ]
-    return _trend(points, chain, lines, "% of alcohol sales", top=None)
+
+    def draw(fig: Figure, ax: Axes) -> None:
+        lines = [
+            ("flag rate", "flagged", lambda p: p.flag_rate),
+            ("under-age rate", "under_age", lambda p: p.under_age_rate),
+        ]
+        for label, concept, value in lines:
+            _rate_line(ax, points, chain, label, PALETTE[concept], value)
+        ax.set_ylabel("% of alcohol sales")
+        ax.set_ylim(bottom=0)
+        _nights_axis(fig, ax, points)
+
+    return chart("trend", draw, width=TREND_WIDTH, height=3.2)
 
 
 def challenge_trend(points: Sequence[TrendPoint], chain: Sequence[TrendPoint] = ()) -> str | None:
@@ -169,91 +182,80 @@ def challenge_trend(points: Sequence[TrendPoint], chain: Sequence[TrendPoint] = 
     the chain's average dashed, tonight's point ringed and labelled."""
     if not any(p.challenges is not None and p.challenges.due for p in points):
         return None
-    lines = [("challenge rate", "challenge", _challenge_rate)]
-    return _trend(points, chain, lines, "% with an ID check recorded", top=105.0)
+
+    def draw(fig: Figure, ax: Axes) -> None:
+        def value(p: TrendPoint) -> float | None:
+            return p.challenges.rate if p.challenges else None
+
+        _rate_line(ax, points, chain, "challenge rate", PALETTE["challenge"], value)
+        ax.set_ylabel("% with an ID check recorded")
+        ax.set_ylim(0, 105)
+        _nights_axis(fig, ax, points)
+
+    return chart("challenges", draw, width=TREND_WIDTH, height=3.2)
 
 
-# -- the trends ----------------------------------------------------------------------------------
-
-Rate = Callable[[TrendPoint], float | None]
-
-
-def _flag_rate(p: TrendPoint) -> float | None:
-    return p.flag_rate
-
-
-def _under_age_rate(p: TrendPoint) -> float | None:
-    return p.under_age_rate
-
-
-def _challenge_rate(p: TrendPoint) -> float | None:
-    return p.challenges.rate if p.challenges else None
-
-
-def _trend(
+def _rate_line(
+    ax: Axes,
     points: Sequence[TrendPoint],
     chain: Sequence[TrendPoint],
-    lines: Sequence[tuple[str, str, Rate]],
-    ylabel: str,
-    *,
-    top: float | None,
-) -> str:
-    """Rates over the nights of ``points``, one line per entry of ``lines`` (label, concept,
-    rate), each with the chain's dashed beside it; the nights on the x axis, tonight last."""
-    first = points[0].day
-    days = [_days(p.day, first) for p in points]
-    rates = {label: [_percent(rate(p)) for p in points] for label, _, rate in lines}
-    chain_days = [_days(p.day, first) for p in chain]
-    chain_rates = {label: [_percent(rate(p)) for p in chain] for label, _, rate in lines}
-    if top is None:
-        top = _headroom([v for values in (*rates.values(), *chain_rates.values()) for v in values])
-    # half a day before the first night, most of one after tonight: its ring is not cut
-    x = (days[0] - 0.5, days[-1] + 20 / 24)
-    plot, yticks = _plot(TREND_SIZE, x, top, whole=False, margin_top=24.0, margin_bottom=44.0)
-    entries = []
-    for label, concept, _ in lines:
-        colour = PALETTE[concept]
-        plot.line(days, rates[label], colour, width=RATE_WIDTH, marker=2.0)
-        entries.append(LegendEntry(label, colour, kind="line", marker=True))
-        if chain:
-            plot.line(
-                chain_days,
-                chain_rates[label],
-                colour,
-                width=CHAIN_WIDTH,
-                dashes=CHAIN_DASHES,
-                opacity=CHAIN_OPACITY,
-            )
-            entries.append(
-                LegendEntry(
-                    f"{label}, chain",
-                    colour,
-                    kind="line",
-                    dashes=CHAIN_DASHES,
-                    width=CHAIN_WIDTH,
-                    opacity=CHAIN_OPACITY,
-                )
-            )
-    for label, concept, _ in lines:
-        tonight = rates[label][-1]
-        if tonight == tonight:  # not NaN: tonight has a rate
-            at = (plot.sx(days[-1]), plot.sy(tonight))
-            plot.dots([at], 4.5, PALETTE[concept], edge=INK, edge_width=1.5)
-            plot.text(at[0] - 8, at[1] - 8, f"tonight {tonight:.1f} %", size=SMALL, anchor="end")
+    label: str,
+    colour: str,
+    value: Callable[[TrendPoint], float | None],
+) -> None:
+    """One rate over the nights in ``colour``; the chain's (when given) dashed in the same
+    colour; tonight's (the last point) ringed with its value written beside."""
+    # Any: matplotlib draws dates through its unit converters, but its stubs take numbers.
+    days: list[Any] = [p.day for p in points]
+    rates = [_percent(value(p)) for p in points]
+    ax.plot(days, rates, color=colour, marker="o", markersize=3, linewidth=1.6, label=label)
+    if chain:
+        chain_days: list[Any] = [p.day for p in chain]
+        chain_rates = [_percent(value(p)) for p in chain]
+        ax.plot(
+            chain_days,
+            chain_rates,
+            color=colour,
+            label=f"{label}, chain",
+            linestyle=CHAIN_DASHES,
+            linewidth=1.3,
+            alpha=0.8,
+        )
+    tonight = rates[-1]
+    if tonight == tonight:  # not NaN: tonight has a rate
+        ax.plot(
+            days[-1:],
+            [tonight],
+            linestyle="none",
+            marker="o",
+            markersize=9,
+            markerfacecolor=colour,
+            markeredgecolor=INK,
+            markeredgewidth=1.5,
+            zorder=5,
+        )
+        ax.annotate(
+            f"tonight {tonight:.1f} %",
+            xy=(days[-1], tonight),
+            xytext=(-8, 8),
+            textcoords="offset points",
+            ha="right",
+            color=INK,
+            fontsize=8,
+        )
+
+
+def _nights_axis(fig: Figure, ax: Axes, points: Sequence[TrendPoint]) -> None:
+    days: list[Any] = [p.day for p in points]
     step = max(1, len(days) // 15)
-    ticked = list(range(len(points) - 1, -1, -step))[::-1]  # counted back from tonight
-    plot.axes(
-        xticks=[(days[n], f"{points[n].day:%d %b}") for n in ticked],
-        yticks=yticks,
-        ylabel=ylabel,
-        rotate_x=True,
-    )
-    plot.legend(entries, plot.left, plot.top - SMALL * 1.5, across=True)
-    return plot.svg()
-
-
-def _days(day: date, first: date) -> float:
-    return float((day - first).days)
+    ax.set_xticks(days[::-1][::step][::-1])  # counted back from tonight, which has its tick
+    # after the ticks, which would reset it; datetimes, as a date drops a part of a day
+    first, last = (datetime.combine(d, time()) for d in (days[0], days[-1]))
+    limits: list[Any] = [first - timedelta(hours=12), last + timedelta(hours=20)]
+    ax.set_xlim(*limits)
+    ax.xaxis.set_major_formatter(DateFormatter("%d %b"))
+    ax.legend(frameon=False, fontsize=8, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=4)
+    fig.autofmt_xdate(rotation=45)
 
 
 def _percent(value: float | None) -> float:

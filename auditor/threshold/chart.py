@@ -11,8 +11,7 @@ from auditor.threshold.figures import ThresholdReport
 def threshold_chart(report: ThresholdReport) -> str | None:
     """Flags per night (bars, left; above them, hatched, the sales an ID check cleared) and the
     shares (lines, right) by threshold, as inline SVG."""
-    from auditor.reports.charts import ACCENT, INK, LIGHT, WARN
-    from auditor.threshold.plotting import chart
+    from auditor.reports.charts import ACCENT, INK, LIGHT, WARN, chart
 
     rows = report.rows
     if not rows:
