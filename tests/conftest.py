@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -67,6 +67,23 @@ def drop_pg_database(url: str) -> None:
     with admin.connect() as connection:
         connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.dispose()
+
+
+def database_at(
+    backend: str, tmp_path: Path, revision: str, rows: Sequence[str], prefix: str
+) -> Iterator[str]:
+    """A database (``backend`` "sqlite" or "postgresql") migrated to ``revision`` and holding
+    ``rows`` (SQL statements); yields its URL, and drops a PostgreSQL one after."""
+    url = f"sqlite:///{tmp_path / 'old.db'}" if backend == "sqlite" else create_pg_database(prefix)
+    upgrade(url, revision)
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        for statement in rows:
+            connection.exec_driver_sql(statement)
+    engine.dispose()
+    yield url
+    if backend == "postgresql":
+        drop_pg_database(url)
 
 
 @pytest.fixture(scope="session")

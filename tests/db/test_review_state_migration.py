@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from auditor.db import make_engine
 from auditor.db.migrations import downgrade, upgrade
-from tests.conftest import create_pg_database, drop_pg_database
+from tests.conftest import database_at
 from tests.review_data import expected_review_state, review_state
 
 T = "'2024-03-02 08:00:00'"
@@ -71,19 +71,7 @@ ROWS = [
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
 def url_at_0008(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A database at revision 0008 holding a store-night with flags and reviews."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'old.db'}"
-    else:
-        url = create_pg_database("auditor_0009")
-    upgrade(url, "0008")
-    engine = make_engine(url)
-    with engine.begin() as connection:
-        for statement in ROWS:
-            connection.exec_driver_sql(statement)
-    engine.dispose()
-    yield url
-    if request.param == "postgresql":
-        drop_pg_database(url)
+    yield from database_at(request.param, tmp_path, "0008", ROWS, "auditor_0009")
 
 
 def test_upgrade_fills_the_review_state_from_the_reviews(url_at_0008: str) -> None:

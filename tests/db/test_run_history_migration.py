@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from auditor.db import make_engine
 from auditor.db.migrations import downgrade, upgrade
-from tests.conftest import create_pg_database, drop_pg_database
+from tests.conftest import database_at
 
 ROWS = [
     "INSERT INTO stores (id, name, timezone, created_at) VALUES ('S1', '', 'UTC', '2024-03-02')",
@@ -36,19 +36,7 @@ RUN = (
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
 def url_at_0001(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A database at revision 0001 holding a store-night with a flagged sale."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'old.db'}"
-    else:
-        url = create_pg_database("auditor_0002")
-    upgrade(url, "0001")
-    engine = make_engine(url)
-    with engine.begin() as connection:
-        for statement in ROWS:
-            connection.exec_driver_sql(statement)
-    engine.dispose()
-    yield url
-    if request.param == "postgresql":
-        drop_pg_database(url)
+    yield from database_at(request.param, tmp_path, "0001", ROWS, "auditor_0002")
 
 
 def count(connection: sa.Connection, table: str) -> int:
