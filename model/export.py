@@ -216,6 +216,7 @@ def record_candidate(
         },
         "warm_start": config.get("init_model"),
         "age_balance": config.get("age_balance", 0.0),
+        "group_balance": config.get("group_balance", 0.0),
         "chosen": False,
     }
     others = [

@@ -54,6 +54,12 @@ class TrainConfig:
     # to [1/4, 4] and scaled to mean 1: 0 trains on the faces as they come, 0.5 lends the rare
     # ages (teens, the elderly) more say.
     age_balance: float = 0.0
+    # Weight each face, within its age band (AGE_BANDS), by (faces of the band's average group /
+    # faces of its own group) ** group_balance, where groups are the set's ``race`` column; it
+    # multiplies the age weight. 0 leaves the mix as it comes; 0.5 lends the groups a set has
+    # few of (in UTKFace, most minors are of one group) more say. Faces without the column's
+    # value keep weight 1 from it.
+    group_balance: float = 0.0
     # How the training faces are framed: "aligned" takes the labelled set's images as they are;
     # "audit" has them cut by the caller's face stage (``train(load_faces=...)``), stored with
     # ``context`` times the crop's side around them, so box jitter can be applied.
@@ -101,6 +107,8 @@ class TrainConfig:
             tag += "-warm"
         if self.age_balance:
             tag += f"-bal{self.age_balance:g}"
+        if self.group_balance:
+            tag += f"-grp{self.group_balance:g}"
         if self.framing != "aligned":
             tag += f"-{self.framing}{self.context:g}"
         if self.scenes:
@@ -130,6 +138,52 @@ def age_weights(ages, power: float) -> np.ndarray:
     raw = np.array([(reference / per_year[y]) ** power for y in years])
     raw = np.clip(raw, 0.25, 4.0)
     return (raw / raw.mean()).astype("float32")
+
+
+# Age bands within which the groups of ``group_balance`` are counted: a band must hold enough
+# faces of each group for a ratio to mean something, yet keep minors apart from young adults.
+AGE_BANDS = (0, 10, 18, 25, 40, 60)
+
+
+def group_weights(ages, groups, power: float) -> np.ndarray:
+    """Per-face weights that lend the groups an age band has few of more say.
+
+    Within each band of ``AGE_BANDS`` a face weighs (mean count of the band's groups / count
+    of its own group) ** power, clipped to [1/4, 4]; faces with no group (NA) weigh 1; then
+    the weights are scaled to average 1.
+    """
+    n = len(ages)
+    if power == 0 or n == 0:
+        return np.ones(n, dtype="float32")
+    frame = pd.DataFrame(
+        {
+            "band": np.searchsorted(AGE_BANDS, np.asarray(ages, dtype="float64"), side="right"),
+            "group": pd.array(groups, dtype="Int64"),
+        }
+    )
+    known = frame["group"].notna().to_numpy()
+    raw = np.ones(n)
+    if known.any():
+        counted = frame[known]
+        per_cell = counted.groupby(["band", "group"])["group"].transform("size").to_numpy()
+        cells = counted.groupby(["band", "group"]).size()
+        per_band_mean = cells.groupby(level="band").mean()
+        reference = counted["band"].map(per_band_mean).to_numpy()
+        raw[known] = np.clip((reference / per_cell) ** power, 0.25, 4.0)
+    return (raw / raw.mean()).astype("float32")
+
+
+def sample_weights(labels: pd.DataFrame, cfg: TrainConfig) -> np.ndarray | None:
+    """The training faces' weights: the age balance times the group balance (None: all 1)."""
+    if not cfg.age_balance and not cfg.group_balance:
+        return None
+    ages = labels["real_age"]
+    weights = age_weights(ages, cfg.age_balance).astype("float64")
+    if cfg.group_balance:
+        if "race" not in labels.columns:
+            raise ValueError("group_balance: the labelled sets have no race column to balance")
+        weights *= group_weights(ages, labels["race"], cfg.group_balance)
+    return (weights / weights.mean()).astype("float32")
 
 
 @dataclass
@@ -241,9 +295,7 @@ def train(
         training=True,
         targets=targets,
         seed=cfg.seed,
-        weights=age_weights(train_set.labels["real_age"], cfg.age_balance)
-        if cfg.age_balance
-        else None,
+        weights=sample_weights(train_set.labels, cfg),
         camera=camera,
     )
     val_ds = tf_dataset(

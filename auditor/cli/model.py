@@ -113,6 +113,15 @@ def model_group() -> None:
     "rare ages such as teens more say.",
 )
 @click.option(
+    "--group-balance",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0.0, 2.0),
+    help="Within each age band, weight faces by (faces of the average group / faces of their "
+    "group in the labels' race column) ** this, on top of --age-balance: 0.5 lends the "
+    "groups a set has few of more say.",
+)
+@click.option(
     "--framing",
     default="aligned",
     show_default=True,
@@ -162,6 +171,7 @@ def train_command(
     seed: int,
     init_model: Path | None,
     age_balance: float,
+    group_balance: float,
     framing: str,
     context: float,
     scenes: float,
@@ -199,6 +209,7 @@ def train_command(
             seed=seed,
             init_model=str(init_model) if init_model else None,
             age_balance=age_balance,
+            group_balance=group_balance,
             framing=framing,
             context=context,
             scenes=scenes,

@@ -118,6 +118,46 @@ def test_age_weights(ages, power, expected):
     np.testing.assert_allclose(got, expected / expected.mean(), rtol=1e-6)
 
 
+@pytest.mark.parametrize(
+    ("ages", "groups", "power", "expected"),
+    [
+        # two groups, as many of each in the band: no change
+        ([20, 21, 22, 23], [0, 0, 1, 1], 0.5, [1, 1, 1, 1]),
+        # band 18-24: group 0 has 3 faces, group 1 one; mean 2 -> (2/3) and (2/1) at power 1
+        ([20, 21, 22, 23], [0, 0, 0, 1], 1.0, [2 / 3, 2 / 3, 2 / 3, 2.0]),
+        # bands are counted apart: the minor of group 1 is alone in its band, as is the adult
+        ([15, 30, 30, 30], [1, 0, 0, 0], 1.0, [1, 1, 1, 1]),
+        # a face with no group weighs 1 before scaling; clipped at 4
+        ([20] * 10 + [21, 22], [0] * 10 + [1, None], 1.0, [5.5 / 10] * 10 + [4.0, 1.0]),
+        ([20, 21], [0, 1], 0.0, [1, 1]),
+    ],
+)
+def test_group_weights(ages, groups, power, expected):
+    from model.train import group_weights
+
+    got = group_weights(ages, groups, power)
+    assert got.mean() == pytest.approx(1.0)
+    expected = np.asarray(expected, dtype=float)
+    np.testing.assert_allclose(got, expected / expected.mean(), rtol=1e-6)
+
+
+def test_sample_weights_multiply_the_age_and_group_balance():
+    from model.train import age_weights, group_weights, sample_weights
+
+    labels = pd.DataFrame(
+        {"real_age": [12, 12, 12, 30, 30, 40], "race": pd.array([0, 0, 1, 0, 1, 1], "Int64")}
+    )
+    cfg = TrainConfig(data=("x",), age_balance=0.5, group_balance=1.0)
+    both = age_weights(labels["real_age"], 0.5) * group_weights(
+        labels["real_age"], labels["race"], 1.0
+    )
+    np.testing.assert_allclose(sample_weights(labels, cfg), both / both.mean(), rtol=1e-6)
+    assert sample_weights(labels, TrainConfig(data=("x",))) is None
+    with pytest.raises(ValueError, match="no race column"):
+        sample_weights(labels.drop(columns="race"), cfg)
+    assert cfg.tag().endswith("-bal0.5-grp1")
+
+
 def test_warm_start_copies_the_exported_model_exactly(tiny_run, tiny_model_dir, faces_set):
     from model.build import build_model
     from model.train import _warm_start
