@@ -324,6 +324,13 @@ class ReportsSettings(_Section):
     min_sales_to_rank: int = Field(
         default=20, ge=1, description="fewer alcohol sales than this: a cashier is not ranked"
     )
+    cashier_sales: int = Field(
+        default=50,
+        ge=1,
+        le=10_000,
+        description="flagged sales of the window a cashier page lists, highest risk first; "
+        "it says how many more there are, which the review app lists",
+    )
     workers: int | None = Field(
         default=None,
         ge=1,

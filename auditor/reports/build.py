@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -553,12 +554,14 @@ def cashier_pages(
     zone = settings.store_zone(row.store_id)
     verdicts = window.verdicts[window.verdicts["store_id"] == row.store_id]
     flagged = figures.beyond_camera(verdicts)
+    counts = flagged["cashier_id"].value_counts()
+    shown = figures.riskiest(flagged, settings.reports.cashier_sales)
     evidence = queries.window_evidence(
         session,
         store_id=row.store_id,
         first=window.first,
         day=day,
-        sale_ids=list(flagged["sale_id"]),
+        sale_ids=list(shown["sale_id"]),
     )
     if reviews is None:
         reviews = queries.store_reviews(session, store_id=row.store_id, first=window.first, day=day)
@@ -567,7 +570,7 @@ def cashier_pages(
     # the window's flagged sales in risk order, once: each cashier's are theirs, in that order
     by_cashier: dict[str, list[figures.FlaggedSale]] = defaultdict(list)
     for sale in figures.flagged_sales(
-        verdicts=flagged,
+        verdicts=shown,
         flags=evidence.flags,
         lines=evidence.lines,
         reviews=reviews,
@@ -586,6 +589,14 @@ def cashier_pages(
             page=page,
             card=card,
             flagged=sales,
+            flagged_total=int(counts.get(card.cashier_id, 0)),
+            all_flagged_href=_review_list(
+                settings.review_url,
+                store_id=row.store_id,
+                cashier_id=card.cashier_id,
+                first=window.first,
+                day=day,
+            ),
             ranked=sum(c.ranked for c in page.scorecard),
             nav={
                 "index": "../index.html",
@@ -599,6 +610,24 @@ def cashier_pages(
         path = folder / cashier_href(row.store_id, card.cashier_id)
         written[card.cashier_id] = write_atomic(path, html)
     return written
+
+
+def _review_list(
+    base_url: str | None, *, store_id: str, cashier_id: str, first: date, day: date
+) -> str | None:
+    """The review app's list of a cashier's flagged sales of the window, reviewed or not."""
+    if base_url is None:
+        return None
+    query = urlencode(
+        {
+            "store": store_id,
+            "cashier": cashier_id,
+            "from": first.isoformat(),
+            "to": day.isoformat(),
+            "status": "all",
+        }
+    )
+    return f"{base_url.rstrip('/')}/flags?{query}"
 
 
 def review_links(

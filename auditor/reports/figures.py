@@ -1062,6 +1062,32 @@ def risk_order(sales: Iterable[FlaggedSale]) -> list[FlaggedSale]:
     return sorted(newest, key=key)  # stable: ties stay newest first
 
 
+def riskiest(verdicts: pd.DataFrame, limit: int, by: str = "cashier_id") -> pd.DataFrame:
+    """The ``limit`` flagged sales of each ``by`` (a cashier) highest in :func:`risk_order`,
+    from verdicts (``flag_kinds``, ``p_under_legal``, ``sold_at``, ``receipt_id``): what a page
+    that cannot list them all lists."""
+    if verdicts.empty:
+        return verdicts
+    p = verdicts["p_under_legal"]
+    keys = pd.DataFrame(
+        {
+            "violation": lists_where(
+                verdicts["flag_kinds"], lambda kinds: any(k in _VIOLATIONS for k in kinds)
+            ),
+            "has_p": p.notna(),
+            "p": p.fillna(0.0).astype(float),
+            "sold_at": verdicts["sold_at"],
+            "receipt_id": verdicts["receipt_id"].astype(str),
+        },
+        index=verdicts.index,
+    )
+    order = keys.sort_values(
+        ["violation", "has_p", "p", "sold_at", "receipt_id"], ascending=False, kind="stable"
+    ).index
+    ranked = verdicts.loc[order]
+    return ranked.groupby(by, sort=False).head(limit).sort_index()
+
+
 def flagged_sales(
     *,
     verdicts: pd.DataFrame,

@@ -397,6 +397,9 @@ def store_reviews(session: Session, *, store_id: str, first: date, day: date) ->
     return frame(review_rows(session, window_sales), REVIEW_COLUMNS, ("reviewed_at",))
 
 
+EVIDENCE_CHUNK = 500  # sale ids to a query: well within every database's bound parameters
+
+
 @dataclass
 class WindowEvidence:
     """The flags and lines of a store's flagged sales over the window, for cashier pages."""
@@ -409,28 +412,28 @@ def window_evidence(
     session: Session, *, store_id: str, first: date, day: date, sale_ids: Sequence[int]
 ) -> WindowEvidence:
     """The flags (of the store's current runs from ``first`` through ``day``) and the lines of
-    the sales ``sale_ids``, flagged sales of those runs."""
+    the sales ``sale_ids``, flagged sales of those runs: only theirs are read, crops included,
+    a few hundred sales to a query."""
     window_runs = current_run_ids(store_ids=[store_id], first=first, last=day)
     crop = sa.case((Flag.kind.in_([str(k) for k in AGE_KINDS]), Flag.face_crop), else_=sa.null())
-    # the flags and the flagged sales' lines of the whole window, then those of ``sale_ids``:
-    # two queries, rather than two for each few hundred sales
-    flags = read(
-        session,
-        sa.select(*_flag_columns(crop.label("face_crop")))
-        .where(Flag.run_id.in_(window_runs))
-        .order_by(Flag.sale_id, Flag.id),
-    )
-    flagged = sa.select(SaleVerdict.sale_id).where(
-        SaleVerdict.run_id.in_(window_runs), SaleVerdict.flag_kinds != ""
-    )
-    lines = read(
-        session,
-        sa.select(*(getattr(SaleLine, c) for c in LINE_COLUMNS))
-        .where(SaleLine.sale_id.in_(flagged))
-        .order_by(SaleLine.sale_id, SaleLine.line_no),
-    )
-    wanted = {int(s) for s in sale_ids}
+    wanted = sorted({int(s) for s in sale_ids})
+    flags: list[Any] = []
+    lines: list[Any] = []
+    for start in range(0, len(wanted), EVIDENCE_CHUNK):
+        chunk = wanted[start : start + EVIDENCE_CHUNK]
+        flags += read(
+            session,
+            sa.select(*_flag_columns(crop.label("face_crop")))
+            .where(Flag.run_id.in_(window_runs), Flag.sale_id.in_(chunk))
+            .order_by(Flag.sale_id, Flag.id),
+        )
+        lines += read(
+            session,
+            sa.select(*(getattr(SaleLine, c) for c in LINE_COLUMNS))
+            .where(SaleLine.sale_id.in_(chunk))
+            .order_by(SaleLine.sale_id, SaleLine.line_no),
+        )
     return WindowEvidence(
-        flags=frame([f for f in flags if f[2] in wanted], FLAG_COLUMNS, ("evidence_purged_at",)),
-        lines=frame([line for line in lines if line[0] in wanted], LINE_COLUMNS),
+        flags=frame(flags, FLAG_COLUMNS, ("evidence_purged_at",)),
+        lines=frame(lines, LINE_COLUMNS),
     )

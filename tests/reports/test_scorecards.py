@@ -25,7 +25,7 @@ from auditor.reports.figures import (
     wilson_interval,
 )
 from auditor.reports.queries import CASHIER_COLUMNS
-from auditor.vocabulary import AGE_KINDS, CAMERA_KINDS
+from auditor.vocabulary import AGE_KINDS, CAMERA_KINDS, FlagKind
 from tests.reports.conftest import DAY, ScorecardChain
 from tests.reports.html import Element, read
 from tests.reports.test_figures import review, reviews, table, verdict, verdicts
@@ -232,6 +232,9 @@ def db_window(engine: Engine, store_id: str, first: date, last: date) -> pd.Data
             AuditRun.business_date,
             SaleVerdict.flag_kinds,
             SaleVerdict.faces_found,
+            SaleVerdict.p_under_legal,
+            Sale.sold_at,
+            Sale.receipt_id,
         )
         .join(SaleVerdict, SaleVerdict.sale_id == Sale.id)
         .join(AuditRun, AuditRun.id == SaleVerdict.run_id)
@@ -329,6 +332,43 @@ def test_cashier_page_shows_the_weeks_and_the_flagged_sales_of_the_window(
     for sale_id in scorecard_chain.confirmed:
         assert listed[str(sale_id)].has(data_decision="confirmed_violation")
     assert page.find("nav").find(data_nav="store").attrs["href"] == "../S1.html"
+
+
+def test_cashier_page_lists_the_riskiest_flagged_sales_and_links_the_rest(
+    engine: Engine, scorecard_chain: ScorecardChain
+) -> None:
+    base = scorecard_chain.settings
+    settings = base.model_copy(
+        update={
+            "reports": base.reports.model_copy(update={"cashier_sales": 5}),
+            "web": base.web.model_copy(update={"base_url": "https://review.example/app"}),
+        }
+    )
+    report = write_night_reports(engine=engine, settings=settings, day=DAY, now=NOW)
+    page = read(report.cashier_pages["S1"]["C1"])
+    window = db_window(engine, "S1", DAY - timedelta(days=30), DAY)
+    mine = window[window["cashier_id"] == "C1"]
+    mine = mine[[bool(kinds(k) - set(CAMERA_KINDS)) for k in mine["flag_kinds"]]].copy()
+    assert len(mine) > 5
+    # the review app's order: violations, then P(under the legal age), then newest first
+    mine["violation"] = [
+        any(FlagKind(k).is_violation for k in kinds(v)) for v in mine["flag_kinds"]
+    ]
+    mine["p"] = mine["p_under_legal"].fillna(-1.0)
+    expected = mine.sort_values(
+        ["violation", "p", "sold_at", "receipt_id"], ascending=False, kind="stable"
+    )
+    rows = page.find("table", id="flagged-sales").find("tbody").find_all("tr")
+    assert [r.attrs["data-sale"] for r in rows] == [str(s) for s in expected["sale_id"][:5]]
+    assert page.find(data_figure="flagged_total").text == str(len(mine))
+    notice = page.find(data_notice="more_flagged")
+    assert f"The 5 highest in risk of {len(mine)} flagged sales" in notice.text
+    href = notice.find("a", data_link="all_flagged").attrs["href"]
+    first = (DAY - timedelta(days=30)).isoformat()
+    assert href == (
+        f"https://review.example/app/flags?store=S1&cashier=C1&from={first}"
+        f"&to={DAY.isoformat()}&status=all"
+    )
 
 
 def test_nights_list_counts_sales_as_the_chain_index(
