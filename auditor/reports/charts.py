@@ -83,43 +83,11 @@ def chart(
     """Run ``draw(fig, ax)`` on a new styled figure and return it as an inline ``<svg>``."""
     with _figure(width, height) as (fig, ax):
         draw(fig, ax)
-        _tight_layout(name, fig, ax)
+        fig.tight_layout()
         buffer = io.StringIO()
         fig.savefig(buffer, format="svg", metadata={"Date": None})
     svg = buffer.getvalue()
     return _scoped(svg[svg.index("<svg") :], name)
-
-
-# Margins that tight_layout found, by what decides them: the chart, its size and how long its
-# tick labels are (the axis titles, legends and date labels are the same from store to store).
-# Finding them takes a quarter of a chart's drawing; a night's store pages share a few.
-_LAYOUTS: dict[tuple[Any, ...], dict[str, float]] = {}
-_LAYOUTS_KEPT = 256
-
-
-def _tick_label_lengths(axis: Axis) -> int:
-    formatter = axis.get_major_formatter()
-    labels = formatter.format_ticks(list(axis.get_majorticklocs()))
-    return max((len(label) for label in labels), default=0)
-
-
-def _tight_layout(name: str, fig: Figure, ax: Axes) -> None:
-    """``fig.tight_layout()``, with the margins of an earlier chart of the same kind, size and
-    tick label lengths when there was one."""
-    key = (
-        name,
-        tuple(fig.get_size_inches()),
-        _tick_label_lengths(ax.xaxis),
-        _tick_label_lengths(ax.yaxis),
-    )
-    known = _LAYOUTS.get(key)
-    if known is not None:
-        fig.subplots_adjust(**known)
-        return
-    fig.tight_layout()
-    params = fig.subplotpars
-    if len(_LAYOUTS) < _LAYOUTS_KEPT:
-        _LAYOUTS[key] = {side: getattr(params, side) for side in ("left", "right", "bottom", "top")}
 
 
 def _scoped(svg: str, prefix: str) -> str:

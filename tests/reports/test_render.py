@@ -631,18 +631,3 @@ def test_a_store_page_that_fails_leaves_the_others_and_the_index(
     assert result.exit_code == 1
     assert "no page for store S2: OSError: disk full" in result.output
 
-
-def test_charts_reuse_a_layout_only_where_it_fits() -> None:
-    from auditor.reports import charts
-
-    few = [19.0, 22.5, 31.0, 40.0, 40.5, 52.0]
-    many = few * 400  # counts of hundreds: wider y tick labels, a layout of their own
-    charts._LAYOUTS.clear()
-    fresh_few = charts.age_histogram(few, 25)
-    fresh_many = charts.age_histogram(many, 25)
-    assert len(charts._LAYOUTS) == 2
-    # drawn again from the kept margins: the same SVG, byte for byte, as tight_layout's
-    assert charts.age_histogram(few, 25) == fresh_few
-    assert charts.age_histogram(many, 25) == fresh_many
-    assert len(charts._LAYOUTS) == 2
-    assert fresh_few != fresh_many
