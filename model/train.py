@@ -149,8 +149,9 @@ def group_weights(ages, groups, power: float) -> np.ndarray:
     """Per-face weights that lend the groups an age band has few of more say.
 
     Within each band of ``AGE_BANDS`` a face weighs (mean count of the band's groups / count
-    of its own group) ** power, clipped to [1/4, 4]; faces with no group (NA) weigh 1; then
-    the weights are scaled to average 1.
+    of its own group) ** power, clipped to [1/4, 4], then scaled so that the band's faces
+    average 1: the balance moves weight between the groups of a band, never between bands
+    (that is the age balance's part). Faces with no group (NA) weigh 1.
     """
     n = len(ages)
     if power == 0 or n == 0:
@@ -169,7 +170,9 @@ def group_weights(ages, groups, power: float) -> np.ndarray:
         cells = counted.groupby(["band", "group"]).size()
         per_band_mean = cells.groupby(level="band").mean()
         reference = counted["band"].map(per_band_mean).to_numpy()
-        raw[known] = np.clip((reference / per_cell) ** power, 0.25, 4.0)
+        within = pd.Series(np.clip((reference / per_cell) ** power, 0.25, 4.0))
+        band_mean = within.groupby(counted["band"].to_numpy()).transform("mean").to_numpy()
+        raw[known] = within.to_numpy() / band_mean
     return (raw / raw.mean()).astype("float32")
 
 

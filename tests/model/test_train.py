@@ -118,17 +118,32 @@ def test_age_weights(ages, power, expected):
     np.testing.assert_allclose(got, expected / expected.mean(), rtol=1e-6)
 
 
+def _band_scaled(raw: list[float]) -> list[float]:
+    return list(np.asarray(raw) / np.mean(raw))
+
+
 @pytest.mark.parametrize(
     ("ages", "groups", "power", "expected"),
     [
         # two groups, as many of each in the band: no change
         ([20, 21, 22, 23], [0, 0, 1, 1], 0.5, [1, 1, 1, 1]),
-        # band 18-24: group 0 has 3 faces, group 1 one; mean 2 -> (2/3) and (2/1) at power 1
-        ([20, 21, 22, 23], [0, 0, 0, 1], 1.0, [2 / 3, 2 / 3, 2 / 3, 2.0]),
+        # band 18-24: group 0 has 3 faces, group 1 one; mean 2 -> 2/3 and 2/1 at power 1,
+        # then scaled so the band averages 1 (its total stays its 4 faces)
+        ([20, 21, 22, 23], [0, 0, 0, 1], 1.0, _band_scaled([2 / 3, 2 / 3, 2 / 3, 2.0])),
+        # power 0.5: the square roots, scaled the same way
+        ([20, 21, 22, 23], [0, 0, 0, 1], 0.5, _band_scaled([(2 / 3) ** 0.5] * 3 + [2**0.5])),
         # bands are counted apart: the minor of group 1 is alone in its band, as is the adult
         ([15, 30, 30, 30], [1, 0, 0, 0], 1.0, [1, 1, 1, 1]),
-        # a face with no group weighs 1 before scaling; clipped at 4
-        ([20] * 10 + [21, 22], [0] * 10 + [1, None], 1.0, [5.5 / 10] * 10 + [4.0, 1.0]),
+        # band edges: 17 is a minor (10-17), 18 an adult (18-24), 9 a child (0-9)
+        ([9, 10, 17, 18], [0, 1, 0, 1], 1.0, [1, 1, 1, 1]),
+        ([10, 17, 17, 18], [1, 0, 0, 0], 1.0, [*_band_scaled([1.5, 0.75, 0.75]), 1.0]),
+        # a face with no group weighs 1; clipped at 4 before the band's scaling
+        (
+            [20] * 10 + [21, 22],
+            [0] * 10 + [1, None],
+            1.0,
+            [*_band_scaled([5.5 / 10] * 10 + [4.0]), 1.0],
+        ),
         ([20, 21], [0, 1], 0.0, [1, 1]),
     ],
 )
@@ -139,6 +154,19 @@ def test_group_weights(ages, groups, power, expected):
     assert got.mean() == pytest.approx(1.0)
     expected = np.asarray(expected, dtype=float)
     np.testing.assert_allclose(got, expected / expected.mean(), rtol=1e-6)
+
+
+def test_group_weights_move_weight_within_a_band_not_between_bands():
+    from model.train import group_weights
+
+    # 100 minors of whom 97 of one group, 100 adults half and half
+    ages = [15] * 100 + [30] * 100
+    groups = [0] * 97 + [1] * 3 + [0] * 50 + [1] * 50
+    got = group_weights(ages, groups, 0.5)
+    assert got[:100].sum() == pytest.approx(100)
+    assert got[100:].sum() == pytest.approx(100)
+    assert got[97] > got[0]  # the rare minors gain, the common ones lose
+    np.testing.assert_allclose(got[100:], 1.0, rtol=1e-6)
 
 
 def test_sample_weights_multiply_the_age_and_group_balance():

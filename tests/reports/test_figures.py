@@ -438,6 +438,65 @@ def test_risk_order_is_the_same_whatever_order_the_sales_come_in() -> None:
     assert [s.sale_id for s in figures.risk_order(reversed(sales))] == expected
 
 
+def test_riskiest_takes_each_cashiers_first_sales_in_risk_order() -> None:
+    noon = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+    rows = [
+        # (kinds, p, minutes after noon, receipt, cashier)
+        ("no_id_check", 0.5, 5, "r1", "C1"),
+        ("no_id_check", 0.5, 5, "r2", "C1"),  # same time: the later receipt first
+        ("no_id_check", 0.5, 9, "r3", "C1"),  # same risk, newer: before both
+        ("birth_date_under_age", None, 1, "r4", "C1"),  # a violation: first, p or not
+        ("id_contradicts_face;no_frame", 0.2, 0, "r5", "C1"),
+        ("outside_legal_hours", None, 30, "r6", "C1"),  # no probability: last
+        (UNDER, 0.0, 2, "r7", "C1"),
+        (UNDER, 0.95, 3, "r8", "C2"),
+        ("no_id_check", 0.4, 4, "r9", "C2"),
+        ("outside_legal_hours", None, 6, "r10", "C2"),
+    ]
+    frame = verdicts(
+        *(
+            verdict(
+                n,
+                kinds,
+                p_under_legal=p,
+                sold_at=noon + timedelta(minutes=minutes),
+                receipt_id=receipt,
+                cashier_id=cashier,
+            )
+            for n, (kinds, p, minutes, receipt, cashier) in enumerate(rows, start=1)
+        )
+    )
+    every = figures.flagged_sales(
+        verdicts=frame,
+        flags=table(FLAG_COLUMNS, []),
+        lines=table(LINE_COLUMNS, []),
+        reviews=reviews(),
+        cashiers=table(CASHIER_COLUMNS, []),
+        zone=BERLIN,
+    )
+    assert [s.receipt_id for s in every if s.cashier_id == "C1"] == [
+        "r5", "r4", "r3", "r2", "r1", "r7", "r6"
+    ]  # fmt: skip
+    for limit in (1, 2, 4, 7, 50):
+        shown = figures.riskiest(frame, limit)
+        for cashier in ("C1", "C2"):
+            mine = [s.receipt_id for s in every if s.cashier_id == cashier]
+            got = figures.risk_order(
+                s
+                for s in figures.flagged_sales(
+                    verdicts=shown,
+                    flags=table(FLAG_COLUMNS, []),
+                    lines=table(LINE_COLUMNS, []),
+                    reviews=reviews(),
+                    cashiers=table(CASHIER_COLUMNS, []),
+                    zone=BERLIN,
+                )
+                if s.cashier_id == cashier
+            )
+            assert [s.receipt_id for s in got] == mine[:limit]
+    assert figures.riskiest(frame.iloc[:0], 5).empty
+
+
 # -- challenge rates -----------------------------------------------------------------------------
 
 

@@ -630,4 +630,3 @@ def test_a_store_page_that_fails_leaves_the_others_and_the_index(
     )
     assert result.exit_code == 1
     assert "no page for store S2: OSError: disk full" in result.output
-

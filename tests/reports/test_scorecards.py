@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pandas as pd
 import pytest
@@ -12,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from auditor.db.models import AuditRun, Sale, SaleVerdict
-from auditor.reports import write_night_reports
+from auditor.reports import queries, write_night_reports
 from auditor.reports.figures import (
     NightTotals,
     Tally,
@@ -25,7 +26,8 @@ from auditor.reports.figures import (
     wilson_interval,
 )
 from auditor.reports.queries import CASHIER_COLUMNS
-from auditor.vocabulary import AGE_KINDS, CAMERA_KINDS, FlagKind
+from auditor.vocabulary import AGE_KINDS, CAMERA_KINDS, FlagKind, ReviewFilter
+from auditor.web.filters import FlagFilter
 from tests.reports.conftest import DAY, ScorecardChain
 from tests.reports.html import Element, read
 from tests.reports.test_figures import review, reviews, table, verdict, verdicts
@@ -335,8 +337,9 @@ def test_cashier_page_shows_the_weeks_and_the_flagged_sales_of_the_window(
 
 
 def test_cashier_page_lists_the_riskiest_flagged_sales_and_links_the_rest(
-    engine: Engine, scorecard_chain: ScorecardChain
+    engine: Engine, scorecard_chain: ScorecardChain, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(queries, "EVIDENCE_CHUNK", 2)  # the evidence read in several queries
     base = scorecard_chain.settings
     settings = base.model_copy(
         update={
@@ -363,11 +366,19 @@ def test_cashier_page_lists_the_riskiest_flagged_sales_and_links_the_rest(
     assert page.find(data_figure="flagged_total").text == str(len(mine))
     notice = page.find(data_notice="more_flagged")
     assert f"The 5 highest in risk of {len(mine)} flagged sales" in notice.text
+    # every listed sale's evidence was read, across the chunks
+    for row in rows:
+        assert row.find(data_field="items").text.strip() not in ("", "–")
     href = notice.find("a", data_link="all_flagged").attrs["href"]
-    first = (DAY - timedelta(days=30)).isoformat()
-    assert href == (
-        f"https://review.example/app/flags?store=S1&cashier=C1&from={first}"
-        f"&to={DAY.isoformat()}&status=all"
+    address, query = href.split("?")
+    assert address == "https://review.example/app/flags"
+    asked = FlagFilter.from_args(dict(parse_qsl(query)))
+    assert asked == FlagFilter(
+        first=DAY - timedelta(days=30),
+        last=DAY,
+        store="S1",
+        cashier="C1",
+        status=ReviewFilter.ALL,
     )
 
 
