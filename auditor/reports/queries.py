@@ -290,20 +290,24 @@ def store_evidence(
     )
 
 
+MIX_LINE_COLUMNS = ["sale_id", "category", "amount_cents", "is_alcohol"]
+
+
 def faced_alcohol_lines(session: Session, *, store_id: str, first: date, day: date) -> pd.DataFrame:
-    """The alcohol lines (``LINE_COLUMNS``) of the store's sales with an estimated age in its
-    current runs from ``first`` through ``day``: what the purchase mix reads."""
+    """The alcohol lines of the store's sales with an estimated age in its current runs from
+    ``first`` through ``day``, in no order, with the columns the purchase mix reads
+    (``MIX_LINE_COLUMNS``, a month of a store's lines each night)."""
     window_runs = current_run_ids(store_ids=[store_id], first=first, last=day)
     faced = sa.select(SaleVerdict.sale_id).where(
         SaleVerdict.run_id.in_(window_runs), SaleVerdict.estimated_age.is_not(None)
     )
     lines = read(
         session,
-        sa.select(*(getattr(SaleLine, c) for c in LINE_COLUMNS))
-        .where(SaleLine.sale_id.in_(faced), SaleLine.is_alcohol.is_(True))
-        .order_by(SaleLine.sale_id, SaleLine.line_no),
+        sa.select(*(getattr(SaleLine, c) for c in MIX_LINE_COLUMNS)).where(
+            SaleLine.sale_id.in_(faced), SaleLine.is_alcohol.is_(True)
+        ),
     )
-    return frame(lines, LINE_COLUMNS)
+    return frame(lines, MIX_LINE_COLUMNS)
 
 
 def store_cashiers(session: Session, store_id: str) -> pd.DataFrame:
