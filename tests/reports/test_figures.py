@@ -466,34 +466,24 @@ def test_riskiest_takes_each_cashiers_first_sales_in_risk_order() -> None:
             for n, (kinds, p, minutes, receipt, cashier) in enumerate(rows, start=1)
         )
     )
-    every = figures.flagged_sales(
-        verdicts=frame,
-        flags=table(FLAG_COLUMNS, []),
-        lines=table(LINE_COLUMNS, []),
-        reviews=reviews(),
-        cashiers=table(CASHIER_COLUMNS, []),
-        zone=BERLIN,
-    )
-    assert [s.receipt_id for s in every if s.cashier_id == "C1"] == [
-        "r5", "r4", "r3", "r2", "r1", "r7", "r6"
-    ]  # fmt: skip
+
+    def receipts(chosen: pd.DataFrame, cashier: str) -> list[str]:
+        """The cashier's receipts among ``chosen``, as the pages list them (in risk order)."""
+        listed = figures.flagged_sales(
+            verdicts=chosen,
+            flags=table(FLAG_COLUMNS, []),
+            lines=table(LINE_COLUMNS, []),
+            reviews=reviews(),
+            cashiers=table(CASHIER_COLUMNS, []),
+            zone=BERLIN,
+        )
+        return [s.receipt_id for s in figures.risk_order(listed) if s.cashier_id == cashier]
+
+    assert receipts(frame, "C1") == ["r5", "r4", "r3", "r2", "r1", "r7", "r6"]
     for limit in (1, 2, 4, 7, 50):
         shown = figures.riskiest(frame, limit)
         for cashier in ("C1", "C2"):
-            mine = [s.receipt_id for s in every if s.cashier_id == cashier]
-            got = figures.risk_order(
-                s
-                for s in figures.flagged_sales(
-                    verdicts=shown,
-                    flags=table(FLAG_COLUMNS, []),
-                    lines=table(LINE_COLUMNS, []),
-                    reviews=reviews(),
-                    cashiers=table(CASHIER_COLUMNS, []),
-                    zone=BERLIN,
-                )
-                if s.cashier_id == cashier
-            )
-            assert [s.receipt_id for s in got] == mine[:limit]
+            assert receipts(shown, cashier) == receipts(frame, cashier)[:limit]
     assert figures.riskiest(frame.iloc[:0], 5).empty
 
 
