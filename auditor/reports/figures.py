@@ -1062,10 +1062,11 @@ def risk_order(sales: Iterable[FlaggedSale]) -> list[FlaggedSale]:
     return sorted(newest, key=key)  # stable: ties stay newest first
 
 
-def riskiest(verdicts: pd.DataFrame, limit: int, by: str = "cashier_id") -> pd.DataFrame:
-    """The ``limit`` flagged sales of each ``by`` (a cashier) highest in :func:`risk_order`,
-    from verdicts (``flag_kinds``, ``p_under_legal``, ``sold_at``, ``receipt_id``): what a page
-    that cannot list them all lists."""
+def riskiest(verdicts: pd.DataFrame, limit: int) -> pd.DataFrame:
+    """The ``limit`` flagged sales of each cashier highest in :func:`risk_order`, from
+    verdicts (``flag_kinds``, ``p_under_legal``, ``sold_at``, ``receipt_id``, ``cashier_id``):
+    what a page that cannot list them all lists. The same order as :func:`risk_order`, on the
+    verdicts rather than on built rows, so that only the listed sales' evidence is read."""
     if verdicts.empty:
         return verdicts
     p = verdicts["p_under_legal"]
@@ -1085,7 +1086,7 @@ def riskiest(verdicts: pd.DataFrame, limit: int, by: str = "cashier_id") -> pd.D
         ["violation", "has_p", "p", "sold_at", "receipt_id"], ascending=False, kind="stable"
     ).index
     ranked = verdicts.loc[order]
-    return ranked.groupby(by, sort=False).head(limit).sort_index()
+    return ranked.groupby("cashier_id", sort=False).head(limit).sort_index()
 
 
 def flagged_sales(
