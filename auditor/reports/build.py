@@ -48,7 +48,7 @@ from auditor.db.engine import make_engine
 from auditor.db.queries import known_store_ids
 from auditor.reports import charts, figures, queries
 from auditor.reports.render import render, store_filename, template, write_atomic
-from auditor.reports.workers import in_workers
+from auditor.reports.workers import freeze_heap, frozen_heap, in_workers
 from auditor.reviews import reviewed_nights
 from auditor.settings import Settings
 from auditor.vocabulary import CAMERA_KINDS, FlagKind
@@ -297,8 +297,10 @@ def store_reports(*, engine: Engine, night: Night, store_id: str, pages: bool) -
         window = queries.chain_window(session, day=day, nights=nights, store_ids=[store_id])
         cashiers = queries.store_cashiers(session, store_id)
         reviews = queries.store_reviews(session, store_id=store_id, first=first, day=day)
-        lines = (
-            queries.faced_alcohol_lines(session, store_id=store_id, first=first, day=day)
+        spend = (
+            queries.alcohol_spend(
+                session, store_id=store_id, first=first, day=day, bands=figures.AGE_BANDS
+            )
             if settings.reports.purchase_mix
             else None
         )
@@ -330,7 +332,7 @@ def store_reports(*, engine: Engine, night: Night, store_id: str, pages: bool) -
             min_sales=min_sales,
             store_id=store_id,
         ),
-        mix=figures.mix_spend(window.verdicts, lines) if lines is not None else None,
+        mix=figures.mix_spend(window.verdicts, spend) if spend is not None else None,
     )
     if not pages:
         return result
@@ -371,8 +373,9 @@ def store_results(
     an engine of its own on the same database, when there are stores enough for more than one."""
     workers = min(night.settings.report_workers, len(tasks))
     if workers <= 1:
-        for store_id, pages in tasks:
-            yield store_reports(engine=engine, night=night, store_id=store_id, pages=pages)
+        with frozen_heap():
+            for store_id, pages in tasks:
+                yield store_reports(engine=engine, night=night, store_id=store_id, pages=pages)
         return
     url = engine.url.render_as_string(hide_password=False)
     yield from in_workers(
@@ -391,6 +394,7 @@ _worker: dict[str, Any] = {}  # a worker process's engine and night (set by _sta
 def _start_worker(url: str, night: Night) -> None:
     _worker["engine"] = make_engine(url)
     _worker["night"] = night
+    freeze_heap()
 
 
 def _store_task(task: tuple[str, bool]) -> StoreResult:

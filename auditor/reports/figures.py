@@ -1345,30 +1345,29 @@ def age_bands(ages: pd.Series) -> list[str]:
     return [labels[n] for n in found]
 
 
-def mix_spend(verdicts: pd.DataFrame, lines: pd.DataFrame) -> MixSpend:
-    """What each estimated-age band bought: ``verdicts`` (with ``estimated_age``) and their
-    lines; only alcohol lines count, sales without a face are left out."""
+def mix_spend(verdicts: pd.DataFrame, spend: pd.DataFrame) -> MixSpend:
+    """What each estimated-age band bought: the receipts of ``verdicts`` with an estimated age
+    per band, and ``spend`` (:func:`queries.alcohol_spend`: alcohol spend per store, band and
+    category as the till wrote it) per category trimmed and case-folded."""
     faced = verdicts.dropna(subset=["estimated_age"])
     if faced.empty:
         return MixSpend(_no_spend(), _no_receipts())
     sales = pd.DataFrame(
-        {
-            "sale_id": faced["sale_id"].astype(int),
-            "store_id": faced["store_id"].astype(str),
-            "band": age_bands(faced["estimated_age"]),
-        }
+        {"store_id": faced["store_id"].astype(str), "band": age_bands(faced["estimated_age"])}
     )
     receipts = sales.groupby(["store_id", "band"]).size().rename("receipts").reset_index()
-    alcohol = lines[lines["is_alcohol"].astype(bool)]
+    if spend.empty:
+        return MixSpend(_no_spend(), receipts)
     bought = pd.DataFrame(
         {
-            "sale_id": alcohol["sale_id"].astype(int),
-            "category": alcohol["category"].astype(str).str.strip().str.casefold(),
-            "spend": alcohol["amount_cents"].clip(lower=0).astype(float),
+            "store_id": spend["store_id"].astype(str),
+            "band": spend["band"].astype(str),
+            "category": spend["category"].astype(str).str.strip().str.casefold(),
+            "spend": spend["spend"].astype(float),
         }
-    ).merge(sales, on="sale_id")
-    spend = bought.groupby(["store_id", "band", "category"])["spend"].sum().reset_index()
-    return MixSpend(spend=spend, receipts=receipts)
+    )
+    summed = bought.groupby(["store_id", "band", "category"])["spend"].sum().reset_index()
+    return MixSpend(spend=summed, receipts=receipts)
 
 
 @dataclass(frozen=True)

@@ -290,24 +290,49 @@ def store_evidence(
     )
 
 
-MIX_LINE_COLUMNS = ["sale_id", "category", "amount_cents", "is_alcohol"]
+SPEND_COLUMNS = ["store_id", "band", "category", "spend"]
 
 
-def faced_alcohol_lines(session: Session, *, store_id: str, first: date, day: date) -> pd.DataFrame:
-    """The alcohol lines of the store's sales with an estimated age in its current runs from
-    ``first`` through ``day``, in no order, with the columns the purchase mix reads
-    (``MIX_LINE_COLUMNS``, a month of a store's lines each night)."""
+def alcohol_spend(
+    session: Session,
+    *,
+    store_id: str,
+    first: date,
+    day: date,
+    bands: Sequence[tuple[str, float, float]],
+) -> pd.DataFrame:
+    """Alcohol spend (cents, a return counting as nothing) of the store's sales with an
+    estimated age in its current runs from ``first`` through ``day``, summed by the database
+    per estimated-age band and category as the till wrote it (``SPEND_COLUMNS``, in no order):
+    a few dozen rows where the lines of a month are tens of thousands. ``bands`` are
+    (label, lowest age, first age of the next band), in order, covering every age."""
     window_runs = current_run_ids(store_ids=[store_id], first=first, last=day)
-    faced = sa.select(SaleVerdict.sale_id).where(
-        SaleVerdict.run_id.in_(window_runs), SaleVerdict.estimated_age.is_not(None)
+    age = SaleVerdict.estimated_age
+    lines = (
+        sa.select(
+            sa.case(
+                *((age < high, label) for label, _, high in bands[:-1]), else_=bands[-1][0]
+            ).label("band"),
+            SaleLine.category,
+            sa.case((SaleLine.amount_cents > 0, SaleLine.amount_cents), else_=0).label("cents"),
+        )
+        .join(SaleLine, SaleLine.sale_id == SaleVerdict.sale_id)
+        .where(
+            SaleVerdict.run_id.in_(window_runs),
+            age.is_not(None),
+            SaleLine.is_alcohol.is_(True),
+        )
+        .subquery()
     )
-    lines = read(
+    rows = read(
         session,
-        sa.select(*(getattr(SaleLine, c) for c in MIX_LINE_COLUMNS)).where(
-            SaleLine.sale_id.in_(faced), SaleLine.is_alcohol.is_(True)
+        sa.select(lines.c.band, lines.c.category, sa.func.sum(lines.c.cents)).group_by(
+            lines.c.band, lines.c.category
         ),
     )
-    return frame(lines, MIX_LINE_COLUMNS)
+    table = frame([(store_id, *row) for row in rows], SPEND_COLUMNS)
+    table["spend"] = table["spend"].astype(float)
+    return table
 
 
 def store_cashiers(session: Session, store_id: str) -> pd.DataFrame:

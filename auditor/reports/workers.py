@@ -12,15 +12,23 @@ same message, once the tasks already running have finished; the tasks not yet st
 dropped. An exception that could not cross back whole (it does not pickle) becomes a
 :class:`WorkerError` naming its type and message, and a worker that dies (killed, out of
 memory) stops the whole map with a :class:`WorkerError` too.
+
+A store's work makes many short-lived Python objects (rows read, frames, chart artists), so the
+cyclic garbage collector runs often, and each of its full passes walks every object alive: the
+modules of pandas, matplotlib and SQLAlchemy too, about a fifth of a store's CPU time.
+:func:`frozen_heap` moves what is alive before the work out of its view (``gc.freeze``); what the
+work makes is collected as usual.
 """
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import pickle
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from auditor.errors import AuditorError
@@ -33,6 +41,24 @@ PRELOAD = ["auditor.reports.build"]  # what every worker needs, imported once by
 
 class WorkerError(AuditorError):
     """A worker process failed in a way its own exception cannot tell."""
+
+
+def freeze_heap() -> None:
+    """Collect what is garbage now, then keep every object still alive out of the collector's
+    passes from here on (for a process that does one kind of work until it ends)."""
+    gc.collect()
+    gc.freeze()
+
+
+@contextmanager
+def frozen_heap() -> Iterator[None]:
+    """:func:`freeze_heap` for the length of the block, then the objects are watched again
+    (a long-lived process, such as the scheduler's, keeps collecting them after the night)."""
+    freeze_heap()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def pool_context() -> multiprocessing.context.BaseContext:

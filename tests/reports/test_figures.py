@@ -615,6 +615,22 @@ def test_age_bands(age: float, band: str) -> None:
     assert age_band(age) == band
 
 
+def spend_of(night: pd.DataFrame, lines: pd.DataFrame) -> pd.DataFrame:
+    """What :func:`queries.alcohol_spend` reads for ``night``'s sales: alcohol spend of the
+    sales with a face, a return as nothing, per store, band and category as written."""
+    faced = night.dropna(subset=["estimated_age"])
+    bands = pd.DataFrame(
+        {
+            "sale_id": faced["sale_id"],
+            "store_id": faced["store_id"],
+            "band": [age_band(a) for a in faced["estimated_age"]],
+        }
+    )
+    alcohol = lines[lines["is_alcohol"].astype(bool)].merge(bands, on="sale_id")
+    alcohol = alcohol.assign(spend=alcohol["amount_cents"].clip(lower=0).astype(float))
+    return alcohol.groupby(["store_id", "band", "category"])["spend"].sum().reset_index()
+
+
 def mix_night() -> tuple[pd.DataFrame, pd.DataFrame]:
     """Two stores' window: S1 three buyers of 18-24 and one of 35-49, S2 two of 18-24."""
     night = verdicts(
@@ -687,7 +703,7 @@ def test_mix_table_shows_a_group_only_with_enough_receipts(
 ) -> None:
     night, lines = mix_night()
     parts = [
-        mix_spend(night[night["store_id"] == s], lines[lines["sale_id"].isin(ids)])
+        mix_spend(night[night["store_id"] == s], spend_of(night, lines[lines["sale_id"].isin(ids)]))
         for s, ids in (("S1", [1, 2, 3, 4]), ("S2", [5, 6, 7]))
     ]
     mix = mix_table(
@@ -722,7 +738,9 @@ def test_mix_table_folds_small_categories_into_other() -> None:
             for n in range(1, 10)
         ],
     )
-    mix = mix_table(mix_spend(night, lines), names={"S1": "S1"}, min_receipts=1, top=3)
+    mix = mix_table(
+        mix_spend(night, spend_of(night, lines)), names={"S1": "S1"}, min_receipts=1, top=3
+    )
     assert mix.categories == ["cat1", "cat2", "cat3", "other"]
     (group,) = mix.stores[0].groups
     assert group.shares is not None
@@ -731,6 +749,7 @@ def test_mix_table_folds_small_categories_into_other() -> None:
 
 def test_mix_without_faces_is_empty() -> None:
     night = verdicts(verdict(1, "no_face", estimated_age=None))
-    mix = mix_table(mix_spend(night, table(LINE_COLUMNS, [])), names={"S1": "S1"}, min_receipts=1)
+    nothing = spend_of(night, table(LINE_COLUMNS, []))
+    mix = mix_table(mix_spend(night, nothing), names={"S1": "S1"}, min_receipts=1)
     assert mix.categories == []
     assert mix.chain.groups == [] and mix.stores[0].groups == []

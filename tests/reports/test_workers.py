@@ -3,7 +3,9 @@ same errors, nothing half written."""
 
 from __future__ import annotations
 
+import gc
 import os
+import weakref
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ from auditor.cli import main
 from auditor.reports import write_night_reports
 from auditor.reports.build import NightReport
 from auditor.reports.render import write_atomic
-from auditor.reports.workers import WorkerError, in_workers, portable
+from auditor.reports.workers import WorkerError, frozen_heap, in_workers, portable
 from tests.reports.conftest import DAY, build_demo_chain, reports_settings
 
 NOW = datetime(2024, 3, 2, 6, 0, tzinfo=UTC)
@@ -157,3 +159,25 @@ def test_an_error_that_cannot_cross_is_named() -> None:
 def test_a_worker_that_dies_is_an_error_naming_what_it_was_doing() -> None:
     with pytest.raises(WorkerError, match="stopped unexpectedly \\(till dies\\)"):
         run(["dies"], what=lambda item: f"till {item}")
+
+
+def watched(thing: object) -> bool:
+    """Whether the cyclic garbage collector's passes see ``thing``."""
+    return any(o is thing for o in gc.get_objects())
+
+
+def test_the_heap_is_frozen_for_the_work_and_watched_again_after() -> None:
+    class Cycle:
+        def __init__(self) -> None:
+            self.me = self
+
+    gc.unfreeze()
+    left = Cycle()  # garbage from before the work: collected, not kept frozen
+    gone = weakref.ref(left)
+    del left
+    kept = Cycle()  # alive through the work
+    with frozen_heap():
+        assert gone() is None
+        assert gc.get_freeze_count() > 0 and not watched(kept)
+        assert watched(Cycle())  # made during the work: the collector still sees it
+    assert gc.get_freeze_count() == 0 and watched(kept)
