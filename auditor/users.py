@@ -21,6 +21,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy.orm import Session
 
 from auditor.db.models import AuditLogEntry, Store, User, WebSession
+from auditor.db.queries import known_store_ids
 from auditor.errors import AuditorError
 from auditor.vocabulary import Role
 
@@ -106,7 +107,10 @@ def create_user(
     if role != Role.STORE_MANAGER and store_id:
         raise UserError(f"a {role} sees every store: leave out --store")
     if store_id and session.get(Store, store_id) is None:
-        raise UserError(f"store {store_id!r} is not in the database: ingest its sales first")
+        known = ", ".join(sorted(known_store_ids(session))) or "none"
+        raise UserError(
+            f"store {store_id!r} is not in the database (known: {known}): ingest its sales first"
+        )
     if get_user(session, username) is not None:
         raise UserError(f"user {username!r} exists already")
     check_password_rules(password)

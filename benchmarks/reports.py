@@ -3,6 +3,7 @@
     python benchmarks/reports.py                    # 1 store: 1,000 sales, 30 nights before
     python benchmarks/reports.py --sales 5000 --nights 30 --repeat 5
     python benchmarks/reports.py --stores 100 --workers 1 2   # 100 stores, 1 and 2 processes
+    python benchmarks/reports.py --stores 1000 --keep DIR --build-only   # build now, time later
 
 The store-night is built with the test factories (``tests/reports/chain.py``): alcohol sales
 from 08:00 to 23:30 by 6 cashiers at 4 registers, ages around 40, a face crop (112 px JPEG)
@@ -66,6 +67,9 @@ def main() -> None:
     )
     parser.add_argument("--repeat", type=int, default=3, help="runs of each (one store)")
     parser.add_argument("--keep", type=Path, help="build the database in this folder, keep it")
+    parser.add_argument(
+        "--build-only", action="store_true", help="with --keep: build the database, time nothing"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as temporary:
@@ -80,6 +84,9 @@ def main() -> None:
             f"nights of {args.sales:,} alcohol sales in {time.perf_counter() - started:.1f} s "
             f"(SQLite, {folder})"
         )
+        if args.build_only:
+            engine.dispose()
+            return
         for workers in args.workers:
             time_night(engine, url, folder, args, workers)
         stages = store_page_stages(engine, make_settings(folder / "stages", database_url=url))

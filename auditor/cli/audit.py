@@ -152,8 +152,8 @@ def audit_command(
 
     A store-night with no sales and no frames in the database (a date typed wrong, data not
     ingested yet) is not audited and nothing is recorded: it is named, and the command exits 1
-    when no store-night was audited at all. --allow-empty records such nights as audited
-    nights without sales, as the nightly job does.
+    when no store-night was audited at all (also when the database has no store yet).
+    --allow-empty records such nights as audited nights without sales, as the nightly job does.
 
     Auditing a store-night again replaces its results in one transaction. A store-night being
     audited elsewhere is refused. Exits 1 if any store-night failed or was refused.
@@ -163,7 +163,7 @@ def audit_command(
     paths as here.
     """
     settings = _with_executor(app.settings, executor, scheduler)
-    require_current_schema(app.engine)
+    require_current_schema(app.existing_engine())
     stores = _stores(app, store_ids)
     last, first = _day(day), _day(since)
     if first is not None and last is not None and first > last:
@@ -175,6 +175,10 @@ def audit_command(
         days = dates_between(first, end) if first is not None else [end]
         nights += [(store_id, d) for d in days]
     if not nights:
+        if not allow_empty:
+            raise click.ClickException(
+                "nothing to audit: no store in the database (ingest a POS export first)"
+            )
         click.echo("nothing to audit: no store in the database", err=True)
         return
     if not allow_empty:
@@ -265,7 +269,8 @@ def schedule_command(app: AppContext) -> None:
     from auditor.schedule import run_scheduler, schedule_zone
 
     settings = app.settings
-    require_current_schema(app.engine)
+    engine = app.existing_engine()
+    require_current_schema(engine)
     # A missing model or an unreachable cluster is an error now, not at 02:30.
     if settings.audit.executor == "dask":
         assert settings.audit.scheduler is not None  # checked with the settings
@@ -281,5 +286,5 @@ def schedule_command(app: AppContext) -> None:
             err=True,
         )
 
-    run_scheduler(settings, app.engine, on_start=started)
+    run_scheduler(settings, engine, on_start=started)
     click.echo("scheduler stopped", err=True)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 from sqlalchemy.orm import Session
 
+from auditor.audit.store import require_known_stores
 from auditor.db.engine import database_errors
 from auditor.db.migrations import require_current_schema
 from auditor.db.queries import night_has_runs
@@ -51,6 +52,7 @@ def report_command(app: AppContext, day: datetime, store_ids: tuple[str, ...]) -
     require_current_schema(engine)
     business_day = day.date()
     with database_errors(engine.url), Session(engine) as session:
+        require_known_stores(session, store_ids)  # a mistyped store first, before the night
         audited = night_has_runs(session, day=business_day)
     if not audited:
         raise click.ClickException(

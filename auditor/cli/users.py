@@ -54,9 +54,10 @@ def add_command(
     app: AppContext, name: str, role: str, store_id: str | None, password_stdin: bool
 ) -> None:
     """Create the account NAME; asks for its password twice."""
-    require_current_schema(app.engine)
+    engine = app.existing_engine()
+    require_current_schema(engine)
     password = _password(password_stdin)
-    with database_errors(app.engine.url), Session(app.engine) as session, session.begin():
+    with database_errors(engine.url), Session(engine) as session, session.begin():
         create_user(session=session, username=name, password=password, role=role, store_id=store_id)
     click.echo(f"user {name} added ({role}{f', store {store_id}' if store_id else ''})")
 
@@ -91,8 +92,9 @@ def enable_command(app: AppContext, name: str) -> None:
 
 
 def _set_active(app: AppContext, name: str, *, active: bool) -> None:
-    require_current_schema(app.engine)
-    with database_errors(app.engine.url), Session(app.engine) as session, session.begin():
+    engine = app.existing_engine()
+    require_current_schema(engine)
+    with database_errors(engine.url), Session(engine) as session, session.begin():
         set_active(session=session, username=name, active=active)
     click.echo(f"user {name} {'enabled' if active else 'disabled'}")
 
@@ -103,8 +105,9 @@ def _set_active(app: AppContext, name: str, *, active: bool) -> None:
 @click.pass_obj
 def passwd_command(app: AppContext, name: str, password_stdin: bool) -> None:
     """Set a new password for NAME."""
-    require_current_schema(app.engine)
+    engine = app.existing_engine()
+    require_current_schema(engine)
     password = _password(password_stdin)
-    with database_errors(app.engine.url), Session(app.engine) as session, session.begin():
+    with database_errors(engine.url), Session(engine) as session, session.begin():
         set_password(session=session, username=name, password=password)
     click.echo(f"password of {name} changed")

@@ -53,7 +53,11 @@ def freeze_heap() -> None:
 @contextmanager
 def frozen_heap() -> Iterator[None]:
     """:func:`freeze_heap` for the length of the block, then the objects are watched again
-    (a long-lived process, such as the scheduler's, keeps collecting them after the night)."""
+    (a long-lived process, such as the scheduler's, keeps collecting them after the night).
+    A heap frozen already (by whoever runs this) is left as it is, and stays frozen after."""
+    if gc.get_freeze_count():
+        yield
+        return
     freeze_heap()
     try:
         yield

@@ -168,6 +168,18 @@ def test_a_date_without_sales_or_frames_records_nothing(
     assert audit_runs(engine) == []
 
 
+def test_a_database_without_stores_is_nothing_to_audit(cli, engine: Engine) -> None:
+    result = cli("audit", "--date", "2024-03-01")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: nothing to audit: no store in the database (ingest a POS export first)\n"
+    )
+    result = cli("audit", "--date", "2024-03-01", "--allow-empty")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == "nothing to audit: no store in the database\n"
+    assert audit_runs(engine) == []
+
+
 def test_allow_empty_records_an_empty_night(ingested: NightBuilder, cli, engine: Engine) -> None:
     result = cli("audit", "--date", "2020-01-01", "--store", "S1", "--allow-empty")
     assert result.exit_code == 0, result.output

@@ -1,4 +1,6 @@
-"""Commands that only read never create a database: a missing SQLite file is named instead."""
+"""Commands that only read never create a database: a missing SQLite file is named instead.
+Nor do the commands that write to a database that must be there already (its schema made by
+`auditor db upgrade`): they stop before creating an empty file."""
 
 from __future__ import annotations
 
@@ -21,6 +23,14 @@ READ_ONLY = [
     ["db", "current"],
     ["users", "list"],
 ]
+NEEDS_SCHEMA = [
+    ["audit", "--date", "2024-03-01"],
+    ["schedule"],
+    ["users", "add", "anna", "--role", "analyst", "--password-stdin"],
+    ["users", "disable", "anna"],
+    ["users", "enable", "anna"],
+    ["users", "passwd", "anna", "--password-stdin"],
+]
 
 
 @pytest.fixture
@@ -31,12 +41,14 @@ def missing_db(tmp_path: Path) -> tuple[Path, Path]:
     return config, database
 
 
-@pytest.mark.parametrize("args", READ_ONLY, ids=" ".join)
+@pytest.mark.parametrize("args", READ_ONLY + NEEDS_SCHEMA, ids=" ".join)
 def test_a_read_only_command_names_the_missing_file_and_creates_nothing(
     missing_db: tuple[Path, Path], args: list[str]
 ) -> None:
     config, database = missing_db
-    result = CliRunner().invoke(main, ["--config", str(config), *args])
+    result = CliRunner().invoke(
+        main, ["--config", str(config), *args], input="a long enough password\n"
+    )
     assert result.exit_code == 1, result.output
     assert result.stderr == (
         f"Error: database file {database} does not exist: `auditor db upgrade` creates it\n"

@@ -1,9 +1,11 @@
 """The reports in a real browser: Debian's chromium, headless, driven by Playwright.
 
-Opens the chain index and a store page at a laptop width (1280 px) and a tablet width (820 px)
-and fails on a console error, a script that runs, a request for anything but the page itself
-and ``data:`` URIs, or a broken layout (the flagged-sales table missing or empty while the night
-has flags, the page wider than the screen, a chart or the evidence thumbnail not drawn).
+Opens the chain index, a store page, the list of nights and the purchase mix at a laptop width
+(1280 px) and a tablet width (820 px) and fails on a console error, a script that runs, a
+request for anything but the page itself and ``data:`` URIs, or a broken layout (the
+flagged-sales table missing or empty while the night has flags, the page wider than the screen,
+a chart or the evidence thumbnail not drawn, a figure of the list of nights or a share of the
+purchase mix missing or cut off, a link that does not lead to the chain index).
 The store page must also fit A4 paper when printed. Screenshots are saved under a temporary
 folder whose path is printed.
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +26,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from auditor.reports import write_night_reports
-from tests.reports.conftest import DAY, DemoChain, ScorecardChain
+from tests.reports.conftest import CHAIN_STORES, DAY, DemoChain, ScorecardChain
 
 pytestmark = pytest.mark.browser
 
@@ -135,6 +138,25 @@ def assert_fits(page: Any, width: int) -> None:
     """The page does not scroll sideways: wide tables scroll inside their own box."""
     scroll_width = page.evaluate("document.documentElement.scrollWidth")
     assert scroll_width <= width + 1, f"page is {scroll_width} px wide on a {width} px screen"
+
+
+def number(text: str) -> int:
+    """A count as the pages print it (``1,234``)."""
+    return int(text.strip().replace(",", ""))
+
+
+def percent(text: str) -> float:
+    """A share as the pages print it (``12.3 %``)."""
+    assert text.strip().endswith(" %"), text
+    return float(text.strip().removesuffix(" %"))
+
+
+def assert_unclipped(cell: Any, table: Any) -> None:
+    """``cell`` is on screen and within the scrolling box of ``table``, not cut off by it."""
+    assert cell.is_visible()
+    box, wrap = cell.bounding_box(), table.locator("xpath=..").bounding_box()
+    assert box is not None and wrap is not None
+    assert wrap["x"] - 1 <= box["x"] and box["x"] + box["width"] <= wrap["x"] + wrap["width"] + 1
 
 
 @pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
@@ -260,4 +282,180 @@ def test_scorecard_and_cashier_pages_in_chromium(
     assert_fits(page, width)
     page.screenshot(path=str(screenshots / "scorecard-index.png"), full_page=True)
     assert_clean(log, report.index)
+    page.close()
+
+
+NIGHT_FIELDS = ("stores", "alcohol_sales", "flagged_sales", "flag_rate")
+NIGHT_FIELDS += ("under_age", "open_reviews", "confirmed")
+
+
+def row_cell(page: Any, day: date, field: str) -> Any:
+    return page.locator(f'#nights tr[data-night="{day.isoformat()}"] [data-field="{field}"]')
+
+
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("screen", list(VIEWPORTS))
+def test_list_of_nights_in_chromium(
+    engine: Engine,
+    demo_chain: DemoChain,
+    browser_context: Any,
+    screenshots: Path,
+    screen: str,
+) -> None:
+    width, height = VIEWPORTS[screen]
+    earlier = DAY - timedelta(days=1)
+    first = write_night_reports(engine=engine, settings=demo_chain.settings, day=earlier)
+    report = write_night_reports(engine=engine, settings=demo_chain.settings, day=DAY)
+    assert report.nights_index == demo_chain.settings.report_dir / "index.html"
+    path = report.nights_index
+    chain_index = {DAY: report.index, earlier: first.index}
+
+    # every night, newest first, each row and each of its figures on screen
+    page, log = open_page(browser_context, path, (width, height))
+    assert page.locator("#nights").is_visible()
+    rows = page.locator("#nights tbody tr")
+    assert [rows.nth(i).get_attribute("data-night") for i in range(rows.count())] == [
+        DAY.isoformat(),
+        earlier.isoformat(),
+    ]
+    shown: dict[str, dict[str, str]] = {}
+    for day in chain_index:
+        row = page.locator(f'#nights tr[data-night="{day.isoformat()}"]')
+        assert row.is_visible(), day
+        assert row.locator("a").is_visible(), day
+        shown[day.isoformat()] = {}
+        for field in NIGHT_FIELDS:
+            cell = row.locator(f'[data-field="{field}"]')
+            assert cell.is_visible(), (day, field)
+            shown[day.isoformat()][field] = cell.inner_text().strip()
+    # tonight of the demo chain: S1 flagged 5 of its 6 sales (r-young and r-purged under age),
+    # S2's cameras were off (5 of 5); r-young is a confirmed violation, r-late decided, 8 open
+    assert shown[DAY.isoformat()] == {
+        "stores": "3",
+        "alcohol_sales": "11",
+        "flagged_sales": "10",
+        "flag_rate": "90.9 %",
+        "under_age": "2",
+        "open_reviews": "8",
+        "confirmed": "1",
+    }
+    assert "warn" in (row_cell(page, DAY, "under_age").get_attribute("class") or "")
+    # the table needs no sideways scrolling of its own: no figure is cut off by its box
+    for day in chain_index:
+        for field in NIGHT_FIELDS:
+            assert_unclipped(row_cell(page, day, field), page.locator("#nights"))
+    assert_fits(page, width)
+    page.screenshot(path=str(screenshots / f"nights-{screen}.png"), full_page=True)
+    assert_clean(log, path)
+    page.close()
+
+    # each row leads to its night's chain index, which shows the same figures
+    for day, index in chain_index.items():
+        page, log = open_page(browser_context, path, (width, height))
+        page.locator(f'#nights tr[data-night="{day.isoformat()}"] a').click()
+        page.wait_for_load_state("load")
+        assert page.url == index.as_uri()
+        assert page.locator("#stores").is_visible()
+        figures = shown[day.isoformat()]
+        for field in ("alcohol_sales", "flagged_sales", "under_age", "open_reviews", "confirmed"):
+            assert page.locator(f'#headline [data-figure="{field}"]').inner_text() == figures[field]
+        footer = page.locator('#stores tfoot [data-field="flag_rate"]').inner_text()
+        assert footer == figures["flag_rate"]
+        assert_clean(log, path)
+        page.close()
+
+
+def check_mix_table(page: Any, scope: str, min_sales: int) -> tuple[dict[str, int], list[str]]:
+    """The receipts of each age group of the mix table of ``scope`` and the groups with too few
+    of them; checks that those show the notice and the others a share per category, adding up
+    to 100 % (each share rounded to a whole per cent)."""
+    table = page.locator(f'table.purchase-mix[data-scope="{scope}"]')
+    categories = table.locator("thead th[data-category]").count()
+    assert categories > 0
+    receipts: dict[str, int] = {}
+    few: list[str] = []
+    rows = table.locator("tbody tr")
+    for i in range(rows.count()):
+        row = rows.nth(i)
+        band = row.get_attribute("data-band") or ""
+        assert row.is_visible(), (scope, band)
+        n = receipts[band] = number(row.locator('[data-field="receipts"]').inner_text())
+        notice = row.locator('[data-notice="few_receipts"]')
+        shares = row.locator("td[data-category]")
+        if n < min_sales:
+            few.append(band)
+            assert notice.is_visible(), (scope, band)
+            assert "too few receipts" in notice.inner_text()
+            assert shares.count() == 0, (scope, band)
+            continue
+        assert notice.count() == 0, (scope, band)
+        assert shares.count() == categories, (scope, band)
+        for j in range(categories):
+            assert_unclipped(shares.nth(j), table)
+        total = sum(percent(shares.nth(j).inner_text()) for j in range(categories))
+        assert abs(total - 100) <= categories / 2, (scope, band, total)
+    assert receipts, scope
+    return receipts, few
+
+
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("screen", list(VIEWPORTS))
+def test_purchase_mix_in_chromium(
+    engine: Engine,
+    demo_chain: DemoChain,
+    browser_context: Any,
+    screenshots: Path,
+    screen: str,
+) -> None:
+    width, height = VIEWPORTS[screen]
+    report = write_night_reports(engine=engine, settings=demo_chain.settings, day=DAY)
+    assert report.mix_page is not None
+    path = report.mix_page
+    min_sales = demo_chain.settings.reports.min_sales_to_rank
+
+    # the chain index links the mix page
+    page, log = open_page(browser_context, report.index, (width, height))
+    page.locator("#purchase-mix-link a").click()
+    page.wait_for_load_state("load")
+    assert page.url == path.as_uri()
+
+    # the chain's table, then a heading per store with its table, or a notice without faces
+    assert page.locator('table.purchase-mix[data-scope="chain"]').is_visible()
+    headings = page.locator("h2[data-store]")
+    stores = [headings.nth(i).get_attribute("data-store") or "" for i in range(headings.count())]
+    assert sorted(stores) == sorted(s["id"] for s in CHAIN_STORES)
+    with_table = []
+    for store in stores:
+        assert page.locator(f'h2[data-store="{store}"]').is_visible(), store
+        table = page.locator(
+            f'h2[data-store="{store}"] + .table-wrap > table[data-scope="{store}"]'
+        )
+        notice = page.locator(f'h2[data-store="{store}"] + p[data-notice="no_faces"]')
+        assert table.count() + notice.count() == 1, store
+        if table.count():
+            with_table.append(store)
+            assert table.is_visible(), store
+        else:
+            assert notice.is_visible(), store
+    assert with_table == ["S1"]  # the demo chain's only faces are S1's
+
+    # a group shows its shares with enough receipts, else the notice; the chain sums its stores
+    chain, _ = check_mix_table(page, "chain", min_sales)
+    by_store = {store: check_mix_table(page, store, min_sales) for store in with_table}
+    summed: dict[str, int] = {}
+    for receipts, _ in by_store.values():
+        for band, n in receipts.items():
+            summed[band] = summed.get(band, 0) + n
+    assert chain == summed
+    s1_receipts, s1_few = by_store["S1"]
+    assert s1_few and len(s1_few) < len(s1_receipts)  # the demo chain has both kinds of group
+    assert_fits(page, width)
+    page.screenshot(path=str(screenshots / f"mix-{screen}.png"), full_page=True)
+
+    # back up to the chain index
+    page.locator('nav a[rel="up"]').click()
+    page.wait_for_load_state("load")
+    assert page.url == report.index.as_uri()
+    assert page.locator("#stores").is_visible()
+    assert_clean(log, path)
     page.close()

@@ -560,6 +560,10 @@ def test_a_night_never_audited_is_an_error_and_writes_nothing(
         )
         assert {p: p.read_bytes() for p in report_dir.rglob("*") if p.is_file()} == written
         assert not night_dir(report_dir, date(2020, 1, 1)).exists()
+    # a mistyped store is named before the night is looked at
+    result = run("--date", "2020-01-01", "--store", "S9")
+    assert result.exit_code == 1
+    assert result.stderr == "Error: unknown store 'S9'; known: ../x y, S1, S2, S3, S4\n"
     nights = rows_by(read(report_dir / "index.html").find("table", id="nights"), "data-night")
     assert list(nights) == ["2024-03-01"]
 

@@ -181,3 +181,17 @@ def test_the_heap_is_frozen_for_the_work_and_watched_again_after() -> None:
         assert gc.get_freeze_count() > 0 and not watched(kept)
         assert watched(Cycle())  # made during the work: the collector still sees it
     assert gc.get_freeze_count() == 0 and watched(kept)
+
+
+def test_a_heap_frozen_by_the_caller_stays_frozen() -> None:
+    class Kept:
+        pass
+
+    kept = Kept()
+    gc.freeze()
+    try:
+        with frozen_heap():
+            assert not watched(kept)
+        assert not watched(kept) and gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

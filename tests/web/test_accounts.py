@@ -60,7 +60,10 @@ def test_users_add_list_disable(
     ("args", "message"),
     [
         (["--role", "store_manager"], "a store manager needs --store"),
-        (["--role", "store_manager", "--store", "S9"], "store 'S9' is not in the database"),
+        (
+            ["--role", "store_manager", "--store", "S9"],
+            "store 'S9' is not in the database (known: S1): ingest its sales first",
+        ),
         (["--role", "analyst", "--store", "S1"], "leave out --store"),
     ],
 )
