@@ -149,25 +149,15 @@ def running(security: str, certificate: Certificate) -> Iterator[tuple[Inbox, in
     upgrade as TLS for its AUTH checks, so those are off and the handler refuses mail from a
     session that did not log in."""
     inbox, port = Inbox(), free_port()
-    if security == "starttls":
-        controller = Controller(
-            inbox,
-            hostname="127.0.0.1",
-            port=port,
-            tls_context=certificate.server_context(),
-            require_starttls=True,
-            auth_required=True,
-            authenticator=inbox.authenticate,
-        )
-    else:
-        controller = Controller(
-            inbox,
-            hostname="127.0.0.1",
-            port=port,
-            ssl_context=certificate.server_context(),
-            auth_require_tls=False,
-            authenticator=inbox.authenticate,
-        )
+    context = certificate.server_context()
+    kind: dict[str, Any] = (
+        {"tls_context": context, "require_starttls": True, "auth_required": True}
+        if security == "starttls"
+        else {"ssl_context": context, "auth_require_tls": False}
+    )
+    controller = Controller(
+        inbox, hostname="127.0.0.1", port=port, authenticator=inbox.authenticate, **kind
+    )
     controller.start()
     try:
         yield inbox, port
