@@ -70,7 +70,7 @@ from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeAlias, TypeVar
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -1049,43 +1049,46 @@ class FlaggedSale:
 _VIOLATIONS = frozenset(k for k in FlagKind if k.is_violation)
 
 
+# a sale's violation, P(under the legal age), time of sale, receipt id
+RiskKeys: TypeAlias = tuple[bool, float | None, Any, str]
+Ranked = TypeVar("Ranked")
+
+
+def by_risk(items: Iterable[Ranked], keys: Callable[[Ranked], RiskKeys]) -> list[Ranked]:
+    """``items`` by risk (see the module's docstring), as the review app's list orders them:
+    violations first, then P(under the legal age) highest first, no probability last, then
+    newest first (by time of sale and receipt). ``keys`` gives an item's (violation, P, time of
+    sale, receipt id)."""
+
+    def risk(row: tuple[Ranked, RiskKeys]) -> tuple[bool, bool, float]:
+        violation, p, _, _ = row[1]
+        return (not violation, p is None, -(p or 0.0))
+
+    rows = [(item, keys(item)) for item in items]
+    newest = sorted(rows, key=lambda row: row[1][2:], reverse=True)
+    return [item for item, _ in sorted(newest, key=risk)]  # stable: ties stay newest first
+
+
 def risk_order(sales: Iterable[FlaggedSale]) -> list[FlaggedSale]:
-    """The sales by risk (see the module's docstring): violations, then P(under the legal
-    age) highest first, no probability last, then newest first (by time of sale and receipt),
-    as the review app's list orders them."""
-
-    def key(sale: FlaggedSale) -> tuple[Any, ...]:
-        p = sale.p_under_legal
-        return (not sale.violation, p is None, -(p or 0.0))
-
-    newest = sorted(sales, key=lambda sale: (sale.sold_at, sale.receipt_id), reverse=True)
-    return sorted(newest, key=key)  # stable: ties stay newest first
+    """The sales :func:`by_risk`."""
+    return by_risk(sales, lambda s: (s.violation, s.p_under_legal, s.sold_at, s.receipt_id))
 
 
 def riskiest(verdicts: pd.DataFrame, limit: int) -> pd.DataFrame:
-    """The ``limit`` flagged sales of each cashier highest in :func:`risk_order`, from
-    verdicts (``flag_kinds``, ``p_under_legal``, ``sold_at``, ``receipt_id``, ``cashier_id``):
-    what a page that cannot list them all lists. The same order as :func:`risk_order`, on the
-    verdicts rather than on built rows, so that only the listed sales' evidence is read."""
+    """The ``limit`` flagged sales of each cashier highest :func:`by_risk`, from verdicts
+    (``flag_kinds``, ``p_under_legal``, ``sold_at``, ``receipt_id``, ``cashier_id``): what a
+    page that cannot list them all lists, ranked on the verdicts rather than on built rows so
+    that only the listed sales' evidence is read."""
     if verdicts.empty:
         return verdicts
-    p = verdicts["p_under_legal"]
-    keys = pd.DataFrame(
-        {
-            "violation": lists_where(
-                verdicts["flag_kinds"], lambda kinds: any(k in _VIOLATIONS for k in kinds)
-            ),
-            "has_p": p.notna(),
-            "p": p.fillna(0.0).astype(float),
-            "sold_at": verdicts["sold_at"],
-            "receipt_id": verdicts["receipt_id"].astype(str),
-        },
-        index=verdicts.index,
-    )
-    order = keys.sort_values(
-        ["violation", "has_p", "p", "sold_at", "receipt_id"], ascending=False, kind="stable"
-    ).index
-    ranked = verdicts.loc[order]
+    violation = lists_where(
+        verdicts["flag_kinds"], lambda kinds: any(k in _VIOLATIONS for k in kinds)
+    ).tolist()
+    p = [None if v != v else float(v) for v in verdicts["p_under_legal"].astype(float)]
+    sold_at = verdicts["sold_at"].tolist()
+    receipt = verdicts["receipt_id"].astype(str).tolist()
+    order = by_risk(range(len(verdicts)), lambda i: (violation[i], p[i], sold_at[i], receipt[i]))
+    ranked = verdicts.iloc[order]
     return ranked.groupby("cashier_id", sort=False).head(limit).sort_index()
 
 
