@@ -12,10 +12,10 @@ import pytest
 HEAVY = ("cv2", "openvino", "tensorflow")
 
 
-def loaded_after(code: str) -> list[str]:
-    """The heavy modules in ``sys.modules`` after running ``code`` in a fresh interpreter."""
+def loaded_after(code: str, watched: tuple[str, ...] = HEAVY) -> list[str]:
+    """The ``watched`` modules in ``sys.modules`` after running ``code`` in a fresh interpreter."""
     check = (
-        f"{code}\nimport json, sys\nprint(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+        f"{code}\nimport json, sys\nprint(json.dumps([m for m in {watched!r} if m in sys.modules]))"
     )
     result = subprocess.run(
         [sys.executable, "-c", check], capture_output=True, text=True, check=False
@@ -34,6 +34,13 @@ def loaded_after(code: str) -> list[str]:
 )
 def test_loads_without_opencv_openvino_or_tensorflow(code: str) -> None:
     assert loaded_after(code) == []
+
+
+def test_report_workers_load_without_the_review_app() -> None:
+    """The reports link the review app's list with its filters' parameters, not its code: a
+    report worker does not load Flask."""
+    code = "from auditor.reports.build import write_night_reports"
+    assert loaded_after(code, ("flask", "werkzeug", "auditor.web")) == []
 
 
 def test_the_model_card_margin_is_the_face_stage_margin() -> None:

@@ -46,12 +46,13 @@ from auditor.audit.store import require_known_stores
 from auditor.audit.summary import RunSummary
 from auditor.db.engine import make_engine
 from auditor.db.queries import known_store_ids
+from auditor.flag_filters import FlagFilter
 from auditor.reports import charts, figures, queries
 from auditor.reports.render import render, store_filename, template, write_atomic
 from auditor.reports.workers import freeze_heap, frozen_heap, in_workers
 from auditor.reviews import reviewed_nights
 from auditor.settings import Settings
-from auditor.vocabulary import CAMERA_KINDS, FlagKind
+from auditor.vocabulary import CAMERA_KINDS, FlagKind, ReviewFilter
 
 logger = logging.getLogger(__name__)
 
@@ -622,15 +623,10 @@ def _review_list(
     """The review app's list of a cashier's flagged sales of the window, reviewed or not."""
     if base_url is None:
         return None
-    query = urlencode(
-        {
-            "store": store_id,
-            "cashier": cashier_id,
-            "from": first.isoformat(),
-            "to": day.isoformat(),
-            "status": "all",
-        }
+    wanted = FlagFilter(
+        first=first, last=day, store=store_id, cashier=cashier_id, status=ReviewFilter.ALL
     )
+    query = urlencode(wanted.args())
     return f"{base_url.rstrip('/')}/flags?{query}"
 
 

@@ -23,10 +23,10 @@ from flask import Blueprint, render_template, request
 from sqlalchemy.dialects import postgresql
 
 from auditor.db.models import AuditLogEntry, Sale, Store
+from auditor.flag_filters import clean_text, parse_date
 from auditor.vocabulary import AuditAction, action_label, decision_label, kind_label
 from auditor.web.access import Right
 from auditor.web.auth import requires
-from auditor.web.filters import clean_text, parse_date
 from auditor.web.state import MAX_PAGE, db, page_arg, state
 
 bp = Blueprint("admin", __name__)

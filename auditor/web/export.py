@@ -17,9 +17,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from auditor.db.models import AuditRun, Cashier, Flag, Review, Sale, SaleVerdict, User
+from auditor.flag_filters import FlagFilter
 from auditor.settings import RecordedAudit
 from auditor.web.access import CurrentUser
-from auditor.web.filters import FlagFilter, matching_sales, order_by
+from auditor.web.filters import matching_sales, order_by
 
 COLUMNS = (
     "flag_id",

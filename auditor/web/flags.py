@@ -34,6 +34,7 @@ from auditor.db.models import (
     User,
 )
 from auditor.db.queries import current_run_ids
+from auditor.flag_filters import FlagFilter, Order
 from auditor.notify.summary import Links
 from auditor.retention import frame_file
 from auditor.reviews import ReviewError, record_reviews, review_history
@@ -41,7 +42,7 @@ from auditor.vocabulary import AuditAction, Decision, FlagKind, ReviewFilter, ki
 from auditor.web.access import Right
 from auditor.web.auth import requires
 from auditor.web.export import flag_rows, to_csv
-from auditor.web.filters import FlagFilter, Order, matching_flags, matching_sales, neighbour
+from auditor.web.filters import matching_flags, matching_sales, neighbour
 from auditor.web.listing import PAGE_SIZE, flag_page
 from auditor.web.state import MAX_PAGE, current_user, db, log_event, page_arg, state
 

@@ -32,6 +32,7 @@ from auditor.db.models import (
     SaleVerdict,
     Store,
 )
+from auditor.flag_filters import FlagFilter, Order
 from auditor.reports.figures import FlaggedSale, flagged_sales
 from auditor.reports.queries import (
     CASHIER_COLUMNS,
@@ -47,7 +48,7 @@ from auditor.reports.render import flagged_sales_table
 from auditor.settings import Settings
 from auditor.vocabulary import Evidence
 from auditor.web.access import CurrentUser
-from auditor.web.filters import FlagFilter, Order, ordered_sales, status_counts
+from auditor.web.filters import ordered_sales, status_counts
 
 PAGE_SIZE = 50
 # The column head each order sorts by, and whether ascending (render.flagged_sales_table).

@@ -14,11 +14,12 @@ from sqlalchemy.orm import Session
 
 from auditor.audit.store import Outcome, start_run, write_results
 from auditor.db.models import Flag, Review, SaleVerdict, User
+from auditor.flag_filters import FlagFilter
 from auditor.reviews import record_reviews
 from auditor.settings import Settings
 from auditor.vocabulary import Decision, FlagKind, ReviewFilter, Role
 from auditor.web.access import CurrentUser
-from auditor.web.filters import FlagFilter, ordered_sales
+from auditor.web.filters import ordered_sales
 from tests.review_data import ChainBuilder, expected_review_state, review_state
 
 DAY = date(2024, 3, 1)

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from auditor.db.models import AuditRun, Sale, SaleVerdict
+from auditor.flag_filters import FlagFilter
 from auditor.reports import queries, write_night_reports
 from auditor.reports.figures import (
     NightTotals,
@@ -27,7 +28,6 @@ from auditor.reports.figures import (
 )
 from auditor.reports.queries import CASHIER_COLUMNS
 from auditor.vocabulary import AGE_KINDS, CAMERA_KINDS, FlagKind, ReviewFilter
-from auditor.web.filters import FlagFilter
 from tests.reports.conftest import DAY, ScorecardChain
 from tests.reports.html import Element, read
 from tests.reports.test_figures import review, reviews, table, verdict, verdicts

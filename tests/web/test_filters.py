@@ -15,12 +15,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from auditor.db.models import NO_AGE, AuditRun, Cashier, Flag, Review, Sale, SaleVerdict
+from auditor.flag_filters import FlagFilter, Order
 from auditor.reviews import refresh_review_state
 from auditor.settings import Settings
 from auditor.vocabulary import Decision, FlagKind, ReviewFilter, Role, RunStatus
 from auditor.web import listing
 from auditor.web.access import CurrentUser
-from auditor.web.filters import FlagFilter, Order, neighbour, ordered_sales
+from auditor.web.filters import neighbour, ordered_sales
 from tests.review_data import ChainBuilder, Made
 from tests.web.test_app import Client
 
