@@ -20,8 +20,8 @@ MAX_VALUE_LENGTH = 64  # longer ids than the schema's are not ids: the filter is
 
 
 class Order(StrEnum):
-    """The list's order: by risk (the default; see the module), by time of sale, or by store,
-    cashier or estimated age (each then newest first)."""
+    """The list's order: by risk (the default; see :mod:`auditor.web.filters`), by time of
+    sale, or by store, cashier or estimated age (each then newest first)."""
 
     RISK = "risk"
     NEWEST = "newest"

@@ -48,8 +48,9 @@ class AppContext:
         return make_engine(self.settings.database_url)
 
     def existing_engine(self) -> Engine:
-        """The engine, for a command that only reads: a SQLite file that does not exist is an
-        error naming it, rather than created empty by the first connection."""
+        """The engine, for a command that only reads or needs a database made already: a
+        SQLite file that does not exist is an error naming it, rather than created empty by
+        the first connection."""
         require_existing_database(self.settings.database_url)
         return self.engine
 

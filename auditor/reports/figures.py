@@ -59,8 +59,8 @@ same caution as for flag rates.
 Risk order of flagged sales (:func:`risk_order`): hard violations first
 (:attr:`~auditor.vocabulary.FlagKind.is_violation`: a birth date under the legal age, an ID that
 contradicts the face), then by the probability that the shopper is under the legal age, highest
-first (sales without it, no face found, last), then newest first (time of sale and
-receipt), as the review app's list.
+first (sales without it, no face found, last), then newest first (time of sale, then sale
+id), as the review app's list.
 """
 
 from __future__ import annotations
@@ -1049,16 +1049,16 @@ class FlaggedSale:
 _VIOLATIONS = frozenset(k for k in FlagKind if k.is_violation)
 
 
-# a sale's violation, P(under the legal age), time of sale, receipt id
-RiskKeys: TypeAlias = tuple[bool, float | None, Any, str]
+# a sale's violation, P(under the legal age), time of sale, sale id
+RiskKeys: TypeAlias = tuple[bool, float | None, Any, int]
 Ranked = TypeVar("Ranked")
 
 
 def by_risk(items: Iterable[Ranked], keys: Callable[[Ranked], RiskKeys]) -> list[Ranked]:
     """``items`` by risk (see the module's docstring), as the review app's list orders them:
     violations first, then P(under the legal age) highest first, no probability last, then
-    newest first (by time of sale and receipt). ``keys`` gives an item's (violation, P, time of
-    sale, receipt id)."""
+    newest first (by time of sale, then sale id). ``keys`` gives an item's (violation, P, time
+    of sale, sale id)."""
 
     def risk(row: tuple[Ranked, RiskKeys]) -> tuple[bool, bool, float]:
         violation, p, _, _ = row[1]
@@ -1071,12 +1071,12 @@ def by_risk(items: Iterable[Ranked], keys: Callable[[Ranked], RiskKeys]) -> list
 
 def risk_order(sales: Iterable[FlaggedSale]) -> list[FlaggedSale]:
     """The sales :func:`by_risk`."""
-    return by_risk(sales, lambda s: (s.violation, s.p_under_legal, s.sold_at, s.receipt_id))
+    return by_risk(sales, lambda s: (s.violation, s.p_under_legal, s.sold_at, s.sale_id))
 
 
 def riskiest(verdicts: pd.DataFrame, limit: int) -> pd.DataFrame:
     """The ``limit`` flagged sales of each cashier highest :func:`by_risk`, from verdicts
-    (``flag_kinds``, ``p_under_legal``, ``sold_at``, ``receipt_id``, ``cashier_id``): what a
+    (``flag_kinds``, ``p_under_legal``, ``sold_at``, ``sale_id``, ``cashier_id``): what a
     page that cannot list them all lists, ranked on the verdicts rather than on built rows so
     that only the listed sales' evidence is read."""
     if verdicts.empty:
@@ -1086,8 +1086,8 @@ def riskiest(verdicts: pd.DataFrame, limit: int) -> pd.DataFrame:
     ).tolist()
     p = [None if v != v else float(v) for v in verdicts["p_under_legal"].astype(float)]
     sold_at = verdicts["sold_at"].tolist()
-    receipt = verdicts["receipt_id"].astype(str).tolist()
-    order = by_risk(range(len(verdicts)), lambda i: (violation[i], p[i], sold_at[i], receipt[i]))
+    sale_id = verdicts["sale_id"].astype(int).tolist()
+    order = by_risk(range(len(verdicts)), lambda i: (violation[i], p[i], sold_at[i], sale_id[i]))
     ranked = verdicts.iloc[order]
     return ranked.groupby("cashier_id", sort=False).head(limit).sort_index()
 

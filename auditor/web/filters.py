@@ -1,5 +1,5 @@
-"""The flag list's filters: what they are, how they read from and go back into a URL, and the
-one query that applies them.
+"""The one query that applies the flag list's filters (:class:`~auditor.flag_filters.FlagFilter`,
+defined with their URL parameters in :mod:`auditor.flag_filters`).
 
 A filter narrows the *flags* considered: business date (of the flag's audit run), store,
 cashier, register and flag kind. A sale is listed when one of its current flags matches, and it

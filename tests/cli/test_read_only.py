@@ -42,7 +42,7 @@ def missing_db(tmp_path: Path) -> tuple[Path, Path]:
 
 
 @pytest.mark.parametrize("args", READ_ONLY + NEEDS_SCHEMA, ids=" ".join)
-def test_a_read_only_command_names_the_missing_file_and_creates_nothing(
+def test_a_command_names_the_missing_file_and_creates_nothing(
     missing_db: tuple[Path, Path], args: list[str]
 ) -> None:
     config, database = missing_db
