@@ -1,9 +1,11 @@
 """The charts as drawn: each concept in its one colour in every chart, the chain's average
-dashed in the rate's colour, tonight's point labelled, the same figures giving the same SVG."""
+dashed in the rate's colour, tonight's point labelled, the same figures giving the same SVG.
+A legend entry repeats its series' style, so a style is drawn when it is there twice."""
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from datetime import date, timedelta
 
 from auditor.reports import charts
@@ -24,16 +26,19 @@ def styles(svg: str) -> list[dict[str, str]]:
 
 
 def strokes(svg: str) -> set[tuple[str, bool]]:
-    """(colour, dashed) of every drawn line."""
-    return {
+    """(colour, dashed) of the lines drawn besides their legend's sample."""
+    found = Counter(
         (s["stroke"], "stroke-dasharray" in s)
         for s in styles(svg)
         if s.get("fill") == "none" and "stroke" in s
-    }
+    )
+    return {style for style, n in found.items() if n >= 2}
 
 
-def fills(svg: str) -> set[str]:
-    return {s["fill"] for s in styles(svg) if s.get("fill", "none") != "none"}
+def fills(svg: str, legend: bool = True) -> set[str]:
+    """Colours of the shapes filled (besides their legend's sample, with a ``legend``)."""
+    found = Counter(s["fill"] for s in styles(svg) if s.get("fill", "none") != "none")
+    return {colour for colour, n in found.items() if n >= 1 + legend}
 
 
 def trend(nights: int = 30, flag: float = 0.2, under: float = 0.05) -> list[TrendPoint]:
@@ -86,6 +91,6 @@ def test_bars_share_the_colours_of_the_lines() -> None:
 def test_the_age_histogram_marks_the_buyers_under_the_threshold() -> None:
     svg = charts.age_histogram([16.5, 22.0, 30.0, 41.0, 55.0], 25)
     assert svg is not None
-    assert {PALETTE["sales"], PALETTE["under_age"]} <= fills(svg)
+    assert {PALETTE["sales"], PALETTE["under_age"]} <= fills(svg, legend=False)
     assert "threshold 25" in svg
     assert charts.age_histogram([], 25) is None
