@@ -71,6 +71,8 @@ def main() -> None:
         "--build-only", action="store_true", help="with --keep: build the database, time nothing"
     )
     args = parser.parse_args()
+    if args.build_only and args.keep is None:
+        parser.error("--build-only builds a database to time later: give it --keep DIR")
 
     with tempfile.TemporaryDirectory() as temporary:
         folder = args.keep or Path(temporary)
