@@ -29,6 +29,7 @@ from auditor.cli.serve import serve_command
 from auditor.cli.threshold import threshold_command
 from auditor.cli.users import users_group
 from auditor.db.engine import make_engine, make_session_factory, require_existing_database
+from auditor.db.migrations import require_current_schema
 from auditor.errors import AuditorError
 from auditor.settings import Settings, load_settings
 
@@ -53,6 +54,13 @@ class AppContext:
         the first connection."""
         require_existing_database(self.settings.database_url)
         return self.engine
+
+    def migrated_engine(self) -> Engine:
+        """:meth:`existing_engine`, of a database at the current schema revision (else an error
+        saying to run ``auditor db upgrade``): what a command that works on the tables needs."""
+        engine = self.existing_engine()
+        require_current_schema(engine)
+        return engine
 
     @cached_property
     def session_factory(self) -> sessionmaker[Session]:

@@ -21,7 +21,6 @@ from auditor.audit.run import AuditTools, audit_nights
 from auditor.audit.store import night_is_empty, require_known_stores
 from auditor.audit.summary import RunSummary
 from auditor.db.engine import database_errors
-from auditor.db.migrations import require_current_schema
 from auditor.settings import AuditSettings, Settings
 from auditor.vocabulary import RunStatus
 
@@ -163,7 +162,7 @@ def audit_command(
     paths as here.
     """
     settings = _with_executor(app.settings, executor, scheduler)
-    require_current_schema(app.existing_engine())
+    app.migrated_engine()
     stores = _stores(app, store_ids)
     last, first = _day(day), _day(since)
     if first is not None and last is not None and first > last:
@@ -238,8 +237,7 @@ def flags_command(
     flagged), flags (';'-separated kinds in CSV, empty for a clean sale; a list in JSON).
     Exits 1 when a store asked for, or every store, has no audit result for the date.
     """
-    engine = app.existing_engine()
-    require_current_schema(engine)
+    engine = app.migrated_engine()
     business_day = day.date()
     stores = _stores(app, store_ids)
     with Session(engine) as session:
@@ -269,8 +267,7 @@ def schedule_command(app: AppContext) -> None:
     from auditor.schedule import run_scheduler, schedule_zone
 
     settings = app.settings
-    engine = app.existing_engine()
-    require_current_schema(engine)
+    engine = app.migrated_engine()
     # A missing model or an unreachable cluster is an error now, not at 02:30.
     if settings.audit.executor == "dask":
         assert settings.audit.scheduler is not None  # checked with the settings

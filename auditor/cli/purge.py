@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 import click
 
-from auditor.db.migrations import require_current_schema
 from auditor.retention import purge
 
 if TYPE_CHECKING:
@@ -27,8 +26,7 @@ def purge_command(app: AppContext, dry_run: bool) -> None:
     touched. The purge is recorded in the audit log; running it again removes nothing more.
     The nightly job (`auditor schedule`) runs it after the reports.
     """
-    engine = app.existing_engine()
-    require_current_schema(engine)
+    engine = app.migrated_engine()
     summary = purge(settings=app.settings, engine=engine, dry_run=dry_run, actor=f"cli:{_who()}")
     click.echo(str(summary))
     if summary.files_failed:

@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 
 from auditor.audit.store import require_known_stores
 from auditor.db.engine import database_errors
-from auditor.db.migrations import require_current_schema
 from auditor.db.queries import night_has_runs
 
 if TYPE_CHECKING:
@@ -48,8 +47,7 @@ def report_command(app: AppContext, day: datetime, store_ids: tuple[str, ...]) -
     """
     from auditor.reports import write_night_reports
 
-    engine = app.existing_engine()
-    require_current_schema(engine)
+    engine = app.migrated_engine()
     business_day = day.date()
     with database_errors(engine.url), Session(engine) as session:
         require_known_stores(session, store_ids)  # a mistyped store first, before the night

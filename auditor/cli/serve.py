@@ -8,8 +8,6 @@ from typing import TYPE_CHECKING
 
 import click
 
-from auditor.db.migrations import require_current_schema
-
 if TYPE_CHECKING:
     from auditor.cli import AppContext
 
@@ -44,8 +42,7 @@ def serve_command(app: AppContext, host: str | None, port: int | None, threads: 
     from auditor.web import create_app
 
     settings = app.settings
-    engine = app.existing_engine()
-    require_current_schema(engine)
+    engine = app.migrated_engine()
     host = host or settings.web.host
     port = port or settings.web.port
     if not _is_loopback(host) and not settings.web.secure_cookie:

@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 
 from auditor.audit.store import require_known_stores
 from auditor.db.engine import database_errors
-from auditor.db.migrations import require_current_schema
 from auditor.threshold.figures import DEFAULT_NIGHTS, ThresholdReport, build_report
 from auditor.threshold.inputs import load_inputs, read_model_card
 
@@ -79,8 +78,7 @@ def threshold_command(
     change, recorded with every audit run.
     """
     settings = app.settings
-    engine = app.existing_engine()
-    require_current_schema(engine)
+    engine = app.migrated_engine()
     with database_errors(engine.url), Session(engine) as session:
         require_known_stores(session, store_ids)
         inputs = load_inputs(

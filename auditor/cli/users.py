@@ -9,7 +9,6 @@ import click
 from sqlalchemy.orm import Session
 
 from auditor.db.engine import database_errors
-from auditor.db.migrations import require_current_schema
 from auditor.users import create_user, list_users, set_active, set_password
 from auditor.vocabulary import Role
 
@@ -54,8 +53,7 @@ def add_command(
     app: AppContext, name: str, role: str, store_id: str | None, password_stdin: bool
 ) -> None:
     """Create the account NAME; asks for its password twice."""
-    engine = app.existing_engine()
-    require_current_schema(engine)
+    engine = app.migrated_engine()
     password = _password(password_stdin)
     with database_errors(engine.url), Session(engine) as session, session.begin():
         create_user(session=session, username=name, password=password, role=role, store_id=store_id)
@@ -66,8 +64,7 @@ def add_command(
 @click.pass_obj
 def list_command(app: AppContext) -> None:
     """List the accounts: name, role, store, active."""
-    engine = app.existing_engine()
-    require_current_schema(engine)
+    engine = app.migrated_engine()
     with database_errors(engine.url), Session(engine) as session:
         users = list_users(session)
     for user in users:
@@ -92,8 +89,7 @@ def enable_command(app: AppContext, name: str) -> None:
 
 
 def _set_active(app: AppContext, name: str, *, active: bool) -> None:
-    engine = app.existing_engine()
-    require_current_schema(engine)
+    engine = app.migrated_engine()
     with database_errors(engine.url), Session(engine) as session, session.begin():
         set_active(session=session, username=name, active=active)
     click.echo(f"user {name} {'enabled' if active else 'disabled'}")
@@ -105,8 +101,7 @@ def _set_active(app: AppContext, name: str, *, active: bool) -> None:
 @click.pass_obj
 def passwd_command(app: AppContext, name: str, password_stdin: bool) -> None:
     """Set a new password for NAME."""
-    engine = app.existing_engine()
-    require_current_schema(engine)
+    engine = app.migrated_engine()
     password = _password(password_stdin)
     with database_errors(engine.url), Session(engine) as session, session.begin():
         set_password(session=session, username=name, password=password)
