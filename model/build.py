@@ -37,6 +37,9 @@ BACKBONES = {
     "efficientnet_b0": ("EfficientNetB0", "none"),
 }
 HEADS = ("regression", "dex", "dldl")
+# The ages at which ``ModelConfig.threshold_loss`` scores P(age < L): legal ages and the usual
+# policy threshold.
+THRESHOLD_AGES = (18, 21, 25)
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,10 @@ class ModelConfig:
     learning_rate: float = 1e-4
     dldl_sigma: float = 2.0
     dldl_l1_weight: float = 0.05
+    # DLDL only: weight of a term that scores the distribution's P(age < L) against the label,
+    # for each L in THRESHOLD_AGES (binary cross-entropy, averaged over them), so training
+    # weighs the decisions the audit takes at its legal ages and thresholds, not the mean only.
+    threshold_loss: float = 0.0
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONES:
@@ -56,6 +63,10 @@ class ModelConfig:
             raise ValueError(f"head: unknown {self.head!r}; use one of {HEADS}")
         if not 32 <= self.input_size <= 512:
             raise ValueError(f"input_size: {self.input_size} is outside 32..512")
+        if self.threshold_loss < 0:
+            raise ValueError(f"threshold_loss: {self.threshold_loss} is negative")
+        if self.threshold_loss and self.head != "dldl":
+            raise ValueError("threshold_loss: only the dldl head has a distribution to score")
 
 
 def _symmetric_padding_clone(base: keras.Model) -> keras.Model:
@@ -161,11 +172,23 @@ def set_backbone_trainable(model: keras.Model, trainable: bool) -> None:
 
 @keras.saving.register_keras_serializable(package="auditor_model")
 class GaussianLabelLoss(keras.losses.Loss):
-    """KL divergence between N(age, sigma) over 0..100 and the predicted distribution (DLDL)."""
+    """KL divergence between N(age, sigma) over 0..100 and the predicted distribution (DLDL).
 
-    def __init__(self, sigma: float = 2.0, name: str = "gaussian_label_loss", **kwargs):
+    With ``threshold_weight``, plus that weight times the mean over ``THRESHOLD_AGES`` of the
+    binary cross-entropy of P(age < L) (the distribution's mass below L) against the label's
+    "age < L" (labels are completed years).
+    """
+
+    def __init__(
+        self,
+        sigma: float = 2.0,
+        threshold_weight: float = 0.0,
+        name: str = "gaussian_label_loss",
+        **kwargs,
+    ):
         super().__init__(name=name, **kwargs)
         self.sigma = sigma
+        self.threshold_weight = threshold_weight
 
     def call(self, y_true, y_pred):
         ages = ops.arange(NUM_AGES, dtype="float32")
@@ -173,10 +196,22 @@ class GaussianLabelLoss(keras.losses.Loss):
         target = ops.exp(-0.5 * ops.square((ages - y) / self.sigma))
         target = target / ops.sum(target, axis=-1, keepdims=True)
         y_pred = ops.clip(ops.cast(y_pred, "float32"), 1e-7, 1.0)
-        return ops.sum(target * (ops.log(ops.clip(target, 1e-7, 1.0)) - ops.log(y_pred)), axis=-1)
+        kl = ops.sum(target * (ops.log(ops.clip(target, 1e-7, 1.0)) - ops.log(y_pred)), axis=-1)
+        if not self.threshold_weight:
+            return kl
+        limits = ops.convert_to_tensor(THRESHOLD_AGES, dtype="float32")
+        below = ops.cast(ages[:, None] < limits[None, :], "float32")  # (ages, limits)
+        p_under = ops.clip(ops.matmul(y_pred, below), 1e-6, 1.0 - 1e-6)  # (batch, limits)
+        under = ops.cast(y < limits[None, :], "float32")
+        bce = -(under * ops.log(p_under) + (1.0 - under) * ops.log(1.0 - p_under))
+        return kl + self.threshold_weight * ops.mean(bce, axis=-1)
 
     def get_config(self):
-        return {**super().get_config(), "sigma": self.sigma}
+        return {
+            **super().get_config(),
+            "sigma": self.sigma,
+            "threshold_weight": self.threshold_weight,
+        }
 
 
 @keras.saving.register_keras_serializable(package="auditor_model")
@@ -199,7 +234,7 @@ def compile_model(model: keras.Model, cfg: ModelConfig, learning_rate: float | N
     elif cfg.head == "dex":
         losses, weights = {"age": "mae", "dist": AgeClassLoss()}, {"age": 0.0, "dist": 1.0}
     else:
-        losses = {"age": "mae", "dist": GaussianLabelLoss(cfg.dldl_sigma)}
+        losses = {"age": "mae", "dist": GaussianLabelLoss(cfg.dldl_sigma, cfg.threshold_loss)}
         weights = {"age": cfg.dldl_l1_weight, "dist": 1.0}
     # One name for the age MAE whatever the head, so checkpoints and early stopping find it.
     mae = keras.metrics.MeanAbsoluteError(name="age_mae") if cfg.head == "regression" else "mae"

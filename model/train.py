@@ -109,6 +109,8 @@ class TrainConfig:
             tag += f"-bal{self.age_balance:g}"
         if self.group_balance:
             tag += f"-grp{self.group_balance:g}"
+        if m.threshold_loss:
+            tag += f"-thr{m.threshold_loss:g}"
         if self.framing != "aligned":
             tag += f"-{self.framing}{self.context:g}"
         if self.scenes:

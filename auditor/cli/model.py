@@ -122,6 +122,14 @@ def model_group() -> None:
     "groups a set has few of more say.",
 )
 @click.option(
+    "--threshold-loss",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0.0, 10.0),
+    help="With --head dldl: add this weight times the cross-entropy of the estimated "
+    "P(age < L) at L = 18, 21 and 25, so training weighs the audit's decisions.",
+)
+@click.option(
     "--framing",
     default="aligned",
     show_default=True,
@@ -172,6 +180,7 @@ def train_command(
     init_model: Path | None,
     age_balance: float,
     group_balance: float,
+    threshold_loss: float,
     framing: str,
     context: float,
     scenes: float,
@@ -197,6 +206,7 @@ def train_command(
                 input_size=input_size,
                 dropout=dropout,
                 learning_rate=learning_rate,
+                threshold_loss=threshold_loss,
             ),
             data=tuple(str(d) for d in data),
             backbone_weights=str(weights) if weights else None,
