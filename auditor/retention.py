@@ -236,6 +236,11 @@ class _NotOurs(OSError):
     """A frame path the purge must not delete: outside the root, or a symbolic link."""
 
 
+class _FolderMissing(OSError):
+    """A folder on a frame's path is not there: a share not mounted, or a store's folder
+    moved. The frame may well still exist elsewhere, so it is not taken as deleted."""
+
+
 def _unlink_frame(root: Path, relative: str) -> None:
     """Unlink the file at ``relative`` under ``root`` and nothing else.
 
@@ -253,6 +258,8 @@ def _unlink_frame(root: Path, relative: str) -> None:
         for part in parts[:-1]:
             try:
                 inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder)
+            except FileNotFoundError as e:
+                raise _FolderMissing(f"{relative}: folder {part!r} is not there") from e
             except OSError as e:
                 if e.errno in (errno.ELOOP, errno.ENOTDIR):
                     raise _NotOurs(f"{relative}: folder {part!r} is a symbolic link") from e
@@ -270,7 +277,18 @@ def _unlink_frame(root: Path, relative: str) -> None:
 
 
 def _delete_files(frames: Sequence[FrameRow], root: Path, summary: PurgeSummary) -> list[FrameRow]:
-    """Delete the frames' files; returns the frames whose file is gone (deleted or missing)."""
+    """Delete the frames' files; returns the frames whose file is gone (deleted, or missing
+    from a folder that is there). A frame whose folder is missing is kept and listed as
+    failed, and so is every frame when the snapshot root itself is not there."""
+    if frames and not root.is_dir():
+        logger.error(
+            "snapshot_root %s is not a folder here (a share not mounted?): %d frames kept, "
+            "as frames that cannot be reached cannot be told from deleted ones",
+            root,
+            len(frames),
+        )
+        summary.files_failed.extend(f.path for f in frames)
+        return []
     root = root.resolve()
     gone = []
     for frame in frames:
@@ -278,7 +296,7 @@ def _delete_files(frames: Sequence[FrameRow], root: Path, summary: PurgeSummary)
             _unlink_frame(root, frame.path)
         except FileNotFoundError:
             summary.files_missing += 1
-        except _NotOurs as e:
+        except (_NotOurs, _FolderMissing) as e:
             summary.files_failed.append(frame.path)
             logger.error("frame %s not deleted: %s", frame.path, e)
             continue

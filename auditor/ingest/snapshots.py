@@ -361,9 +361,17 @@ def load_snapshots(*, session: Session, frames: pd.DataFrame, settings: Settings
         store_ids=frames["store_id"].unique().tolist(),
         registers=frames[["store_id", "register_id"]].drop_duplicates(),
     )
-    changing = ["store_id", "register_id", "captured_at", "size_bytes", "sha256", "problem"]
+    # A frame the purge deleted and that is found again (a restore, a camera's late upload)
+    # is on disk once more: its purge mark goes, so the next purge finds it.
+    changing = [
+        "store_id", "register_id", "captured_at", "size_bytes", "sha256", "problem", "purged_at"
+    ]
     rows = [
-        {**row, "problem": row["problem"] if isinstance(row["problem"], str) else None}
+        {
+            **row,
+            "problem": row["problem"] if isinstance(row["problem"], str) else None,
+            "purged_at": None,
+        }
         for row in records(frames)
     ]
     written = upsert(

@@ -333,3 +333,64 @@ def test_a_frame_swapped_for_a_link_after_ingest_is_not_followed(
     assert summary.files_failed == [clean.path]
     assert state(engine, stored)["old-open"] == KEPT
     assert state(engine, stored)["old-clean"][1] is True  # its row is left as it was
+
+
+def _snapshot_marks(engine: Engine) -> dict[str, bool]:
+    """Path -> purged."""
+    with Session(engine) as session:
+        rows = session.execute(sa.select(Snapshot.path, Snapshot.purged_at)).all()
+    return {path: purged is not None for path, purged in rows}
+
+
+@pytest.mark.parametrize("missing", ["root", "store folder"])
+def test_frames_out_of_reach_are_kept_unmarked_until_the_share_is_back(
+    engine: Engine, stored: ChainBuilder, retention_settings: Settings, missing: str
+) -> None:
+    """An unmounted share must not pass for frames already deleted: those rows would never
+    be looked at again while the files stay on the share."""
+    root = retention_settings.snapshot_root
+    away = root.parent / "unmounted"
+    moved = root if missing == "root" else root / "S1"
+    moved.rename(away)
+    summary = purge(settings=retention_settings, engine=engine, now=NOW)
+    assert (summary.frames_removed, summary.files_deleted, summary.files_missing) == (0, 0, 0)
+    assert len(summary.files_failed) == 5
+    assert not any(_snapshot_marks(engine).values())
+    assert summary.flag_crops_removed == 3  # the crops in the database go all the same
+
+    away.rename(moved)
+    again = purge(settings=retention_settings, engine=engine, now=NOW)
+    assert again.frames_removed == again.files_deleted == 5 and again.files_failed == []
+    assert state(engine, stored)["old-clean"] == GONE
+
+
+def test_a_purged_frame_found_again_by_the_ingest_is_purged_again(
+    engine: Engine, stored: ChainBuilder, retention_settings: Settings
+) -> None:
+    from sqlalchemy.orm import sessionmaker
+
+    from auditor.ingest.snapshots import ingest_snapshots
+    from tests.factories import jpeg_bytes
+
+    root = retention_settings.snapshot_root
+    relative = "S1/R1/2024-03-01/101500.jpg"
+    frame = root / relative
+    frame.parent.mkdir(parents=True)
+    data = jpeg_bytes(7)
+    frame.write_bytes(data)
+
+    def ingest() -> None:
+        ingest_snapshots(
+            frame.parent, settings=retention_settings, session_factory=sessionmaker(engine)
+        )
+
+    ingest()
+    assert purge(settings=retention_settings, engine=engine, now=NOW).frames_removed == 6
+    assert not frame.exists() and _snapshot_marks(engine)[relative]
+
+    frame.write_bytes(data)  # a restore from backup
+    ingest()
+    assert not _snapshot_marks(engine)[relative]
+    summary = purge(settings=retention_settings, engine=engine, now=NOW)
+    assert summary.frames_removed == 1 and not frame.exists()
+    assert _snapshot_marks(engine)[relative]
