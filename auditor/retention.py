@@ -408,4 +408,15 @@ def _record(
 
 def nightly_purge(settings: Settings, engine: Engine, summaries: object) -> None:
     """The purge as a step of the nightly job (:data:`auditor.nightly.REPORT_STEPS`)."""
-    purge(settings=settings, engine=engine, actor="nightly")
+    summary = purge(settings=settings, engine=engine, actor="nightly")
+    rewrite_purged_pages(settings, engine, summary)
+
+
+def rewrite_purged_pages(settings: Settings, engine: Engine, summary: PurgeSummary) -> None:
+    """Write again the report pages that show a face crop the purge has just removed (the
+    pages embed the crops), so a page keeps no face longer than the database does."""
+    if summary.dry_run or not summary.flags_evidence_purged:
+        return
+    from auditor.reports.build import rewrite_stale_nights  # the reports load pandas, charts
+
+    rewrite_stale_nights(settings, engine)

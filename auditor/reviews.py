@@ -192,3 +192,19 @@ def reviewed_nights(session: Session, *, since: datetime) -> dict[tuple[str, dat
         .group_by(AuditRun.store_id, AuditRun.business_date)
     )
     return {(store, day): latest for store, day, latest in session.execute(query)}
+
+
+def evidence_purged_nights(
+    session: Session, *, since: datetime
+) -> dict[tuple[str, date], datetime]:
+    """The store-nights (as :func:`reviewed_nights`) with a flag whose evidence the purge
+    removed after ``since``, each with the time of the latest such purge."""
+    query = (
+        sa.select(AuditRun.store_id, AuditRun.business_date, sa.func.max(Flag.evidence_purged_at))
+        .join(AuditRun, AuditRun.id == Flag.run_id)
+        .where(Flag.run_id.in_(current_run_ids()), Flag.evidence_purged_at > since)
+        .group_by(AuditRun.store_id, AuditRun.business_date)
+    )
+    return {
+        (store, day): latest for store, day, latest in session.execute(query) if latest is not None
+    }

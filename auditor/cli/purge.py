@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from auditor.retention import purge
+from auditor.retention import purge, rewrite_purged_pages
 
 if TYPE_CHECKING:
     from auditor.cli import AppContext
@@ -23,12 +23,14 @@ def purge_command(app: AppContext, dry_run: bool) -> None:
     (its row stays, marked purged); so has the evidence of a flag (face crop, frame) whose sale
     is that old. Kept for retention.evidence_days (365): the evidence of flags still open (no
     decision yet) or confirmed as violations. Sales, receipt lines and verdicts are never
-    touched. The purge is recorded in the audit log; running it again removes nothing more.
+    touched. The report pages that showed a removed face crop are written again without it.
+    The purge is recorded in the audit log; running it again removes nothing more.
     The nightly job (`auditor schedule`) runs it after the reports.
     """
     engine = app.migrated_engine()
     summary = purge(settings=app.settings, engine=engine, dry_run=dry_run, actor=f"cli:{_who()}")
     click.echo(str(summary))
+    rewrite_purged_pages(app.settings, engine, summary)
     if summary.files_failed:
         raise click.ClickException(
             f"{len(summary.files_failed)} frame files could not be deleted (see the log); "

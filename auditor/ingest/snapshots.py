@@ -364,7 +364,13 @@ def load_snapshots(*, session: Session, frames: pd.DataFrame, settings: Settings
     # A frame the purge deleted and that is found again (a restore, a camera's late upload)
     # is on disk once more: its purge mark goes, so the next purge finds it.
     changing = [
-        "store_id", "register_id", "captured_at", "size_bytes", "sha256", "problem", "purged_at"
+        "store_id",
+        "register_id",
+        "captured_at",
+        "size_bytes",
+        "sha256",
+        "problem",
+        "purged_at",
     ]
     rows = [
         {

@@ -50,7 +50,7 @@ from auditor.flag_filters import FlagFilter
 from auditor.reports import charts, figures, queries
 from auditor.reports.render import render, store_filename, template, write_atomic
 from auditor.reports.workers import freeze_heap, frozen_heap, in_workers
-from auditor.reviews import reviewed_nights
+from auditor.reviews import evidence_purged_nights, reviewed_nights
 from auditor.settings import Settings
 from auditor.vocabulary import CAMERA_KINDS, FlagKind, ReviewFilter
 
@@ -665,8 +665,9 @@ def reviews_as_of(page: Path) -> datetime | None:
 
 
 def stale_store_nights(session: Session, report_dir: Path) -> dict[date, list[str]]:
-    """The store pages whose reviews changed since they were written: business date -> the
-    store ids whose page of that night has a decision recorded after its "reviews as of"."""
+    """The store pages out of date since they were written: business date -> the store ids
+    whose page of that night has a decision recorded, or a flag's evidence (its face crop)
+    purged, after its "reviews as of"."""
     pages: dict[tuple[str, date], datetime] = {}
     for day in rendered_nights(report_dir):
         for page in night_dir(report_dir, day).glob("*.html"):
@@ -677,8 +678,12 @@ def stale_store_nights(session: Session, report_dir: Path) -> dict[date, list[st
                 pages[(page.stem, day)] = as_of
     if not pages:
         return {}
+    since = min(pages.values())
+    changed = reviewed_nights(session, since=since)
+    for key, at in evidence_purged_nights(session, since=since).items():
+        changed[key] = max(at, changed.get(key, at))
     stale: dict[date, list[str]] = defaultdict(list)
-    for (store_id, day), latest in reviewed_nights(session, since=min(pages.values())).items():
+    for (store_id, day), latest in changed.items():
         as_of = pages.get((store_filename(store_id), day))
         if as_of is not None and latest > as_of:
             stale[day].append(store_id)
@@ -724,12 +729,13 @@ def render_after_audit(settings: Settings, engine: Engine, summaries: list[RunSu
     for day, store_ids in sorted(stores_by_day.items()):
         report = write_night_reports(engine=engine, settings=settings, day=day, store_ids=store_ids)
         logger.info("reports of %s written to %s", day, report.index.parent)
-    rewrite_reviewed_nights(settings, engine)
+    rewrite_stale_nights(settings, engine)
 
 
-def rewrite_reviewed_nights(settings: Settings, engine: Engine) -> list[NightReport]:
-    """Write again the store pages (and their night's index) whose reviews changed since they
-    were written, so their review column and confirmed violations are those of today."""
+def rewrite_stale_nights(settings: Settings, engine: Engine) -> list[NightReport]:
+    """Write again the store pages (and their night's index) whose reviews changed, or whose
+    flags' face crops were purged, since they were written: their review column and confirmed
+    violations are those of today, and no page keeps a face past its retention."""
     with Session(engine) as session:
         stale = stale_store_nights(session, settings.report_dir)
     written = []
@@ -741,5 +747,5 @@ def rewrite_reviewed_nights(settings: Settings, engine: Engine) -> list[NightRep
         except Exception:  # the other nights are still rewritten
             logger.exception("the reports of %s cannot be rewritten", day)
         else:
-            logger.info("reports of %s rewritten: reviews changed in %s", day, ", ".join(store_ids))
+            logger.info("reports of %s rewritten: %s changed since", day, ", ".join(store_ids))
     return written

@@ -38,7 +38,7 @@ def test_the_threshold_term_is_the_cross_entropy_of_p_under_each_age():
     for label, pred, value in zip(labels, preds, got, strict=True):
         terms = []
         for limit in THRESHOLD_AGES:
-            p = np.clip(pred[AGES < limit].sum(), 1e-6, 1 - 1e-6)
+            p = np.clip(pred[limit > AGES].sum(), 1e-6, 1 - 1e-6)
             terms.append(-np.log(p) if label < limit else -np.log(1 - p))
         assert value == pytest.approx(_kl(label, pred) + 1.5 * np.mean(terms), rel=1e-4)
 

@@ -102,7 +102,7 @@ def test_the_nightly_step_rewrites_the_pages_whose_reviews_changed(
     build.write_night_reports(engine=engine, settings=web_settings, day=DAY, now=written)
     s2_before = _store_page(web_settings, "S2").read_text()
     assert _review_cells(_store_page(web_settings))["s1-late"] == [""]  # not reviewed
-    assert build.rewrite_reviewed_nights(web_settings, engine) == []  # nothing changed
+    assert build.rewrite_stale_nights(web_settings, engine) == []  # nothing changed
 
     client = client_for("mgr1")
     flag = chain.flags["s1-late"]
@@ -117,4 +117,27 @@ def test_the_nightly_step_rewrites_the_pages_whose_reviews_changed(
     as_of = read(_store_page(web_settings)).find("p", id="reviews-as-of")
     assert datetime.fromisoformat(as_of.attrs["data-reviews-as-of"]) > written
     assert _store_page(web_settings, "S2").read_text() == s2_before  # its reviews did not change
-    assert build.rewrite_reviewed_nights(web_settings, engine) == []  # up to date now
+    assert build.rewrite_stale_nights(web_settings, engine) == []  # up to date now
+
+
+def test_a_purge_writes_again_the_pages_that_showed_a_face_it_removed(
+    engine: Engine, web_settings: Settings, chain: Made
+) -> None:
+    from auditor.retention import purge, rewrite_purged_pages
+
+    written = datetime.now(UTC) - timedelta(minutes=5)
+    build.write_night_reports(engine=engine, settings=web_settings, day=DAY, now=written)
+    page = _store_page(web_settings)
+    assert "data:image/jpeg;base64," in page.read_text()
+
+    dry = purge(
+        settings=web_settings, engine=engine, now=written + timedelta(days=3650), dry_run=True
+    )
+    rewrite_purged_pages(web_settings, engine, dry)
+    assert "data:image/jpeg;base64," in page.read_text()  # a dry run changes no page
+
+    summary = purge(settings=web_settings, engine=engine, now=written + timedelta(days=3650))
+    assert summary.flags_evidence_purged > 0
+    rewrite_purged_pages(web_settings, engine, summary)
+    assert "data:image/jpeg;base64," not in page.read_text()
+    assert build.rewrite_stale_nights(web_settings, engine) == []  # up to date now
