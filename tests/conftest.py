@@ -116,6 +116,10 @@ def empty_all_tables(engine: Engine) -> None:
         else:
             for table in reversed(tables):
                 connection.execute(table.delete())
+            if connection.exec_driver_sql(
+                "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'"
+            ).first():
+                connection.exec_driver_sql("DELETE FROM sqlite_sequence")  # RESTART IDENTITY
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])

@@ -253,6 +253,9 @@ class Flag(_FaceEvidence, Base):
         sa.Index("ix_flags_sale", "sale_id"),
         # the list filtered by kind, without reading the rows (and their face crops)
         sa.Index("ix_flags_kind", "kind", "run_id", "review_id", "p_under_legal"),
+        # A flag's id names it in links and the audit log; a night audited again deletes its
+        # flags, and without this SQLite would give their ids to the new ones (migration 0010).
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)

@@ -213,3 +213,96 @@ def test_the_flag_kinds_check_follows_the_vocabulary_up_and_down(fresh_url: str)
             flag(connection, 2, "pos_error")
     finally:
         engine.dispose()
+
+
+SALE_AND_RUN = [
+    "INSERT INTO stores (id, name, timezone, created_at) VALUES ('S1', '', 'UTC', :t)",
+    "INSERT INTO registers (store_id, register_id) VALUES ('S1', 'R1')",
+    "INSERT INTO cashiers (store_id, cashier_id, name) VALUES ('S1', 'C1', '')",
+    "INSERT INTO sales (id, store_id, receipt_id, register_id, cashier_id, sold_at,"
+    " has_alcohol, line_count, total_cents, content_hash, source_file, ingested_at)"
+    " VALUES (1, 'S1', 'X', 'R1', 'C1', :t, true, 1, 100, 'h', 'f', :t)",
+    "INSERT INTO audit_runs (id, store_id, business_date, status, started_at, settings,"
+    " model_version, sales_audited, flags_count) VALUES (1, 'S1', '2024-03-01', 'succeeded',"
+    " :t, '{}', 'm1', 1, 1)",
+    "INSERT INTO users (id, username, password_hash, role, active, created_at)"
+    " VALUES (1, 'lp', 'x', 'loss_prevention', true, :t)",
+]
+T = sa.bindparam("t", datetime(2024, 3, 2, tzinfo=UTC), Store.created_at.type)
+
+
+def _run_statements(connection: sa.Connection, statements: list[str]) -> None:
+    for statement in statements:
+        clause = sa.text(statement)
+        connection.execute(clause.bindparams(T) if ":t" in statement else clause)
+
+
+def test_a_flag_id_is_never_given_twice(engine: Engine) -> None:
+    """A night audited again deletes its flags and writes new ones: the new ones never take
+    the old ids (which links and the audit log still name), on either database."""
+    from auditor.db.models import Flag
+
+    def new_flag(session: Session, kind: str) -> int:
+        flag = Flag(run_id=1, sale_id=1, kind=kind, threshold=25, created_at=T.value)
+        session.add(flag)
+        session.flush()
+        return flag.id
+
+    with engine.begin() as connection:
+        _run_statements(connection, SALE_AND_RUN)
+    with Session(engine) as session, session.begin():
+        old = [new_flag(session, "no_frame"), new_flag(session, "no_face")]
+    with Session(engine) as session, session.begin():
+        session.execute(sa.delete(Flag))  # the highest ids go
+        assert new_flag(session, "no_frame") > max(old)
+
+
+def test_0010_rebuilds_sqlite_flags_keeping_rows_and_references(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ids.db'}"
+    upgrade(url, "0009")
+    engine = make_engine(url)
+
+    def flags_sql() -> str:
+        with engine.connect() as connection:
+            return str(
+                connection.exec_driver_sql(
+                    "SELECT sql FROM sqlite_master WHERE name = 'flags'"
+                ).scalar_one()
+            )
+
+    try:
+        with engine.begin() as connection:
+            _run_statements(
+                connection,
+                [
+                    *SALE_AND_RUN,
+                    "INSERT INTO flags (id, run_id, sale_id, kind, threshold, created_at)"
+                    " VALUES (7, 1, 1, 'no_frame', 25, :t)",
+                    "INSERT INTO reviews (id, sale_id, flag_id, flag_kind, reviewer_id, decision,"
+                    " comment, reviewed_at) VALUES (1, 1, 7, 'no_frame', 1, 'adult', '', :t)",
+                ],
+            )
+        assert "AUTOINCREMENT" not in flags_sql()
+        upgrade(url)
+        assert "AUTOINCREMENT" in flags_sql()
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("SELECT flag_id FROM reviews").scalar() == 7
+            assert connection.exec_driver_sql("SELECT id, kind FROM flags").all() == [
+                (7, "no_frame")
+            ]
+            indexes = {i["name"] for i in sa.inspect(connection).get_indexes("flags")}
+            assert {"ix_flags_sale", "ix_flags_kind"} <= indexes
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
+            _run_statements(  # the kinds' CHECK constraint came through the rebuild
+                connection,
+                [
+                    "INSERT INTO flags (run_id, sale_id, kind, threshold, created_at)"
+                    " VALUES (1, 1, 'no_such_kind', 25, :t)"
+                ],
+            )
+        downgrade(url, "0009")
+        assert "AUTOINCREMENT" not in flags_sql()
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("SELECT flag_id FROM reviews").scalar() == 7
+    finally:
+        engine.dispose()
