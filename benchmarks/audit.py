@@ -246,7 +246,7 @@ def on_dask(settings_path: Path, spec: DemoSpec, workers: int) -> None:
     settings = load_settings(settings_path)
     nights = [(s.id, d) for s in settings.stores for d in spec.dates]
     with LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
     ) as cluster:
         audit = settings.audit.model_copy(
             update={"executor": "dask", "scheduler": cluster.scheduler_address}

@@ -43,7 +43,7 @@ def cluster() -> Iterator[LocalCluster]:
         threads_per_worker=2,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address=":0",  # a free port: 8787 may be taken by another cluster
         silence_logs=logging.ERROR,
     ) as cluster:
         yield cluster
