@@ -47,6 +47,28 @@ TABLES = {
 }
 
 
+SALE_AND_RUN = [
+    "INSERT INTO stores (id, name, timezone, created_at) VALUES ('S1', '', 'UTC', :t)",
+    "INSERT INTO registers (store_id, register_id) VALUES ('S1', 'R1')",
+    "INSERT INTO cashiers (store_id, cashier_id, name) VALUES ('S1', 'C1', '')",
+    "INSERT INTO sales (id, store_id, receipt_id, register_id, cashier_id, sold_at,"
+    " has_alcohol, line_count, total_cents, content_hash, source_file, ingested_at)"
+    " VALUES (1, 'S1', 'X', 'R1', 'C1', :t, true, 1, 100, 'h', 'f', :t)",
+    "INSERT INTO audit_runs (id, store_id, business_date, status, started_at, settings,"
+    " model_version, sales_audited, flags_count) VALUES (1, 'S1', '2024-03-01', 'succeeded',"
+    " :t, '{}', 'm1', 1, 1)",
+    "INSERT INTO users (id, username, password_hash, role, active, created_at)"
+    " VALUES (1, 'lp', 'x', 'loss_prevention', true, :t)",
+]
+T = sa.bindparam("t", datetime(2024, 3, 2, tzinfo=UTC), Store.created_at.type)
+
+
+def _run_statements(connection: sa.Connection, statements: list[str]) -> None:
+    for statement in statements:
+        clause = sa.text(statement)
+        connection.execute(clause.bindparams(T) if ":t" in statement else clause)
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
 def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database of its own, never migrated."""
@@ -120,27 +142,14 @@ def test_naive_times_are_refused(engine: Engine) -> None:
 def test_deleting_a_run_takes_its_results_but_reviews_stay(engine: Engine) -> None:
     """A store-night's results are replaceable: flags go with the run, reviews stay with sales."""
     statements = [
-        "INSERT INTO stores (id, name, timezone, created_at) VALUES ('S1', '', 'UTC', :t)",
-        "INSERT INTO registers (store_id, register_id) VALUES ('S1', 'R1')",
-        "INSERT INTO cashiers (store_id, cashier_id, name) VALUES ('S1', 'C1', '')",
-        "INSERT INTO sales (id, store_id, receipt_id, register_id, cashier_id, sold_at,"
-        " has_alcohol, line_count, total_cents, content_hash, source_file, ingested_at)"
-        " VALUES (1, 'S1', 'X', 'R1', 'C1', :t, true, 1, 100, 'h', 'f', :t)",
-        "INSERT INTO audit_runs (id, store_id, business_date, status, started_at, settings,"
-        " model_version, sales_audited, flags_count) VALUES (1, 'S1', '2024-03-01', 'succeeded',"
-        " :t, '{}', 'm1', 1, 1)",
+        *SALE_AND_RUN,
         "INSERT INTO flags (id, run_id, sale_id, kind, threshold, created_at)"
         " VALUES (1, 1, 1, 'no_frame', 25, :t)",
-        "INSERT INTO users (id, username, password_hash, role, active, created_at)"
-        " VALUES (1, 'lp', 'x', 'loss_prevention', true, :t)",
         "INSERT INTO reviews (id, sale_id, flag_id, flag_kind, reviewer_id, decision, comment,"
         " reviewed_at) VALUES (1, 1, 1, 'no_frame', 1, 'id_checked', '', :t)",
     ]
-    now = sa.bindparam("t", datetime(2024, 3, 2, tzinfo=UTC), Store.created_at.type)
-    with Session(engine) as session, session.begin():
-        for statement in statements:
-            clause = sa.text(statement)
-            session.execute(clause.bindparams(now) if ":t" in statement else clause)
+    with engine.begin() as connection:
+        _run_statements(connection, statements)
     with engine.begin() as connection:
         connection.exec_driver_sql("DELETE FROM audit_runs WHERE id = 1")
         assert connection.exec_driver_sql("SELECT count(*) FROM flags").scalar() == 0
@@ -166,19 +175,11 @@ def test_the_flag_kinds_check_follows_the_vocabulary_up_and_down(fresh_url: str)
     """0005 adds ``pos_error`` to the flags' CHECK constraint (SQLite rebuilds the table), and
     going back removes such flags before restoring the old constraint."""
     setup = [
-        "INSERT INTO stores (id, name, timezone, created_at) VALUES ('S1', '', 'UTC', :t)",
-        "INSERT INTO registers (store_id, register_id) VALUES ('S1', 'R1')",
-        "INSERT INTO cashiers (store_id, cashier_id, name) VALUES ('S1', 'C1', '')",
-        "INSERT INTO sales (id, store_id, receipt_id, register_id, cashier_id, sold_at,"
-        " has_alcohol, line_count, total_cents, content_hash, source_file, ingested_at)"
-        " VALUES (1, 'S1', 'X', 'R1', 'C1', :t, true, 1, 100, 'h', 'f', :t)",
-        "INSERT INTO audit_runs (id, store_id, business_date, status, started_at, settings,"
-        " model_version, sales_audited, flags_count) VALUES (1, 'S1', '2024-03-01', 'succeeded',"
-        " :t, '{}', 'm1', 1, 1)",
+        *SALE_AND_RUN,
         "INSERT INTO flags (id, run_id, sale_id, kind, threshold, created_at)"
         " VALUES (1, 1, 1, 'no_frame', 25, :t)",
     ]
-    now = sa.bindparam("t", datetime(2024, 3, 2, tzinfo=UTC), Store.created_at.type)
+    now = T
 
     def flag(connection: sa.Connection, flag_id: int, kind: str) -> None:
         connection.execute(
@@ -192,9 +193,7 @@ def test_the_flag_kinds_check_follows_the_vocabulary_up_and_down(fresh_url: str)
     try:
         upgrade(fresh_url, "0004")
         with engine.begin() as connection:
-            for statement in setup:
-                clause = sa.text(statement)
-                connection.execute(clause.bindparams(now) if ":t" in statement else clause)
+            _run_statements(connection, setup)
         with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
             flag(connection, 2, "pos_error")
         upgrade(fresh_url)
@@ -213,28 +212,6 @@ def test_the_flag_kinds_check_follows_the_vocabulary_up_and_down(fresh_url: str)
             flag(connection, 2, "pos_error")
     finally:
         engine.dispose()
-
-
-SALE_AND_RUN = [
-    "INSERT INTO stores (id, name, timezone, created_at) VALUES ('S1', '', 'UTC', :t)",
-    "INSERT INTO registers (store_id, register_id) VALUES ('S1', 'R1')",
-    "INSERT INTO cashiers (store_id, cashier_id, name) VALUES ('S1', 'C1', '')",
-    "INSERT INTO sales (id, store_id, receipt_id, register_id, cashier_id, sold_at,"
-    " has_alcohol, line_count, total_cents, content_hash, source_file, ingested_at)"
-    " VALUES (1, 'S1', 'X', 'R1', 'C1', :t, true, 1, 100, 'h', 'f', :t)",
-    "INSERT INTO audit_runs (id, store_id, business_date, status, started_at, settings,"
-    " model_version, sales_audited, flags_count) VALUES (1, 'S1', '2024-03-01', 'succeeded',"
-    " :t, '{}', 'm1', 1, 1)",
-    "INSERT INTO users (id, username, password_hash, role, active, created_at)"
-    " VALUES (1, 'lp', 'x', 'loss_prevention', true, :t)",
-]
-T = sa.bindparam("t", datetime(2024, 3, 2, tzinfo=UTC), Store.created_at.type)
-
-
-def _run_statements(connection: sa.Connection, statements: list[str]) -> None:
-    for statement in statements:
-        clause = sa.text(statement)
-        connection.execute(clause.bindparams(T) if ":t" in statement else clause)
 
 
 def test_a_flag_id_is_never_given_twice(engine: Engine) -> None:
