@@ -201,9 +201,9 @@ class GaussianLabelLoss(keras.losses.Loss):
             return kl
         limits = ops.convert_to_tensor(THRESHOLD_AGES, dtype="float32")
         below = ops.cast(ages[:, None] < limits[None, :], "float32")  # (ages, limits)
-        p_under = ops.clip(ops.matmul(y_pred, below), 1e-6, 1.0 - 1e-6)  # (batch, limits)
+        p_under = ops.matmul(y_pred, below)  # (batch, limits)
         under = ops.cast(y < limits[None, :], "float32")
-        bce = -(under * ops.log(p_under) + (1.0 - under) * ops.log(1.0 - p_under))
+        bce = ops.binary_crossentropy(under, p_under)  # clipped by Keras's epsilon
         return kl + self.threshold_weight * ops.mean(bce, axis=-1)
 
     def get_config(self):
