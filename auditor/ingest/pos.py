@@ -213,7 +213,10 @@ def parse_sales(
     )
     logger.info("%s: %d good lines, %d rejected", raw.source, len(lines), len(rejects))
     problems_of = receipt_problems(
-        rejects, alcohol_categories=alcohol_categories, zone_for=zone_for
+        rejects,
+        alcohol_categories=alcohol_categories,
+        zone_for=zone_for,
+        source=str(path.resolve()),
     )
     return ParsedSales(raw.source, raw.header, lines, rejects, raw.rows_read, problems_of)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -83,10 +83,14 @@ def receipt_problems(
     *,
     alcohol_categories: frozenset[str],
     zone_for: Callable[[str], ZoneInfo],
+    source: str | None = None,
 ) -> pd.DataFrame:
     """One row per receipt named by rejected lines (:data:`RECEIPT_PROBLEM_COLUMNS`): its
     problems in line order, whether one of those lines is alcohol, and the register, cashier
-    and time of the first of them that gives all three (empty and NaT when none does)."""
+    and time of the first of them that gives all three (empty and NaT when none does).
+
+    ``source``, when given, names the file in the problems in place of each reject's own
+    (the stored text then does not depend on the path the file was given by)."""
     found: dict[tuple[str, str], _Receipt] = {}
     for reject in sorted(rejects, key=lambda r: r.line or 0):
         store, receipt = (reject.row.get(c, "").strip() for c in ("store_id", "receipt_id"))
@@ -95,7 +99,8 @@ def receipt_problems(
         entry = found.setdefault((store, receipt), _Receipt())
         entry.count += 1
         if len(entry.errors) < MAX_ERRORS:
-            entry.errors.append(readable(str(reject)))
+            shown = reject if source is None else replace(reject, source=source)
+            entry.errors.append(readable(str(shown)))
         entry.alcohol = entry.alcohol or is_alcohol_line(reject.row, alcohol_categories)
         if entry.fields is None:
             entry.fields = _receipt_fields(reject.row, store, zone_for)

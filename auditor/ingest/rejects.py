@@ -1,4 +1,4 @@
-"""Rows left out of an ingest, and the ``<stem>.rejects.csv`` file that lists them."""
+"""Rows left out of an ingest, and the ``<name>.rejects.csv`` file that lists them."""
 
 from __future__ import annotations
 
@@ -30,8 +30,9 @@ class Reject:
 
 
 def rejects_path_for(path: Path) -> Path:
-    """Where the rejects of ``path`` go: ``<stem>.rejects.csv`` beside it."""
-    return path.with_name(f"{path.stem}.rejects.csv")
+    """Where the rejects of ``path`` go: ``<name>.rejects.csv`` beside it (``sales.csv`` gives
+    ``sales.csv.rejects.csv``), so ``x.csv`` and ``x.parquet`` keep their own."""
+    return path.with_name(f"{path.name}.rejects.csv")
 
 
 def write_rejects(path: Path, columns: Sequence[str], rejects: Sequence[Reject]) -> Path | None:

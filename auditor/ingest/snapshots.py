@@ -408,7 +408,7 @@ def ingest_snapshots(
         raise OutsideSnapshotRootError(f"{path}: folder is outside the snapshot root {root}")
     if path.is_dir():
         parsed = scan_folder(where, root=root, zone_for=settings.store_zone, progress=progress)
-        rejects_path = path.absolute().parent / f"{path.absolute().name}.rejects.csv"
+        rejects_path = rejects_path_for(path.absolute())
     else:
         parsed = read_manifest(path, root=root, zone_for=settings.store_zone, progress=progress)
         rejects_path = rejects_path_for(path)

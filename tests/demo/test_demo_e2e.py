@@ -201,7 +201,7 @@ def test_the_demo_says_what_it_did(demo: Demo) -> None:
     for day in DATES:
         assert (demo.folder / "flags" / f"{day}.csv").is_file()
     rejects = sorted(p.name for p in (demo.folder / "exports").rglob("*.rejects.csv"))
-    assert rejects.count("2024-03-30.rejects.csv") == 2  # each store's first day has one
+    assert rejects.count("2024-03-30.csv.rejects.csv") == 2  # each store's first day has one
     log = (demo.folder / "demo.log").read_text(encoding="utf-8")
     assert "ingest sales" in log and "rejected (see " in log
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
@@ -60,7 +62,7 @@ def test_load_and_reload_is_idempotent(
         3,
         1,
     )
-    assert first.rejects_path == tmp_path / "sales.rejects.csv"
+    assert first.rejects_path == tmp_path / "sales.csv.rejects.csv"
     state = snapshot(session_factory)
     assert state[0][1:] == (
         "S1",
@@ -136,7 +138,7 @@ def test_unreadable_file_changes_nothing(
     with pytest.raises(UnreadableFileError, match="missing column"):
         ingest(bad, db_settings, session_factory)
     assert snapshot(session_factory) == state
-    assert not (tmp_path / "b.rejects.csv").exists()
+    assert not (tmp_path / "b.csv.rejects.csv").exists()
 
 
 def test_failure_while_loading_rolls_back_the_whole_file(
@@ -165,3 +167,44 @@ def test_empty_file_loads_nothing(
     summary = ingest(write_sales_csv(tmp_path / "a.csv", []), db_settings, session_factory)
     assert (summary.rows_read, summary.receipts, summary.rejected) == (0, 0, 0)
     assert snapshot(session_factory) == []
+
+
+def test_the_same_file_by_another_path_changes_nothing(
+    tmp_path: Path,
+    db_settings: Settings,
+    session_factory: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A receipt with a rejected line keeps its problem, naming the file; given first as a
+    # relative path and then as an absolute one, the file is the same and so is the receipt.
+    rows = [*receipt("1"), sale_row(receipt_id="1", sku="4009", quantity="x")]
+    (tmp_path / "exports").mkdir()
+    path = write_sales_csv(tmp_path / "exports" / "sales.csv", rows)
+    monkeypatch.chdir(tmp_path)
+    first = ingest(Path("exports/sales.csv"), db_settings, session_factory)
+    assert (first.receipts_written, first.rejected) == (1, 1)
+    with session_factory() as session:
+        [errors] = session.scalars(sa.select(Sale.pos_errors)).all()
+    assert errors == [f"{path.resolve()}:4: quantity: not a number: 'x'"]
+    monkeypatch.chdir(tmp_path / "exports")
+    again = ingest(path.resolve(), db_settings, session_factory)
+    assert (again.receipts_written, again.receipts_unchanged) == (0, 1)
+    with session_factory() as session:
+        assert session.scalars(sa.select(Sale.pos_errors)).all() == [errors]
+
+
+def test_a_csv_and_a_parquet_of_one_name_keep_their_own_rejects(
+    tmp_path: Path, db_settings: Settings, session_factory: sessionmaker[Session]
+) -> None:
+    csv_path = write_sales_csv(tmp_path / "sales.csv", [sale_row(receipt_id="1", quantity="x")])
+    frame = pd.DataFrame([sale_row(receipt_id="2", amount="lots")])
+    parquet_path = tmp_path / "sales.parquet"
+    frame.to_parquet(parquet_path)
+    by_csv = ingest(csv_path, db_settings, session_factory)
+    by_parquet = ingest(parquet_path, db_settings, session_factory)
+    assert by_csv.rejects_path == tmp_path / "sales.csv.rejects.csv"
+    assert by_parquet.rejects_path == tmp_path / "sales.parquet.rejects.csv"
+    with by_csv.rejects_path.open(newline="") as f:
+        assert [(r["receipt_id"], r["field"]) for r in csv.DictReader(f)] == [("1", "quantity")]
+    with by_parquet.rejects_path.open(newline="") as f:
+        assert [(r["receipt_id"], r["field"]) for r in csv.DictReader(f)] == [("2", "amount")]

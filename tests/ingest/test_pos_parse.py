@@ -272,7 +272,7 @@ def test_build_batch_numbers_lines_and_hashes_content(tmp_path: Path, settings: 
 def test_rejects_file_is_replaced_or_removed(tmp_path: Path, settings: Settings) -> None:
     path = write_sales_csv(tmp_path / "sales.csv", [sale_row(quantity="x")])
     parsed = parse(path, settings)
-    target = tmp_path / "sales.rejects.csv"
+    target = tmp_path / "sales.csv.rejects.csv"
     write_rejects(target, parsed.header, parsed.rejects)
     with target.open(newline="") as f:
         [row] = list(csv.DictReader(f))

@@ -125,7 +125,7 @@ def test_ingest_is_all_or_nothing_and_repeatable(
     path = tmp_path / "sales.csv"
     content = csv_bytes(rows)
     path.write_bytes(b"\xff\xfe" + content if garbage else content)
-    rejects = tmp_path / "sales.rejects.csv"
+    rejects = tmp_path / "sales.csv.rejects.csv"
     rejects.unlink(missing_ok=True)
     try:
         summary = ingest_sales_file(path, settings=db_settings, session_factory=factory)

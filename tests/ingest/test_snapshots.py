@@ -193,7 +193,7 @@ def test_manifest_ingest(
         (7, "captured_at", "not an ISO 8601 time: 'soon'"),
         (8, "store_id", "missing"),
     ]
-    assert summary.rejects_path == root / "manifest.rejects.csv"
+    assert summary.rejects_path == root / "manifest.csv.rejects.csv"
     [row] = stored(session_factory)
     assert row[1:5] == (
         "S1",
