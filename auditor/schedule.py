@@ -31,6 +31,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.engine import Engine
 
+from auditor.cron import cron_trigger
 from auditor.nightly import nightly
 from auditor.settings import Settings
 
@@ -46,54 +47,6 @@ def schedule_zone(settings: Settings) -> ZoneInfo:
 
 def nightly_trigger(settings: Settings) -> CronTrigger:
     return cron_trigger(settings.schedule.cron, schedule_zone(settings))
-
-
-def cron_trigger(expression: str, zone: ZoneInfo) -> CronTrigger:
-    """A trigger for a five-field crontab expression, read as cron reads it.
-
-    APScheduler 3 counts weekdays from Monday = 0, cron from Sunday = 0 (or 7): ``1-5`` is
-    Monday to Friday in cron but Tuesday to Saturday in ``CronTrigger.from_crontab``. Numeric
-    weekdays are turned into APScheduler's before the trigger is built.
-    """
-    fields = expression.split()
-    if len(fields) != 5:
-        raise ValueError(f"{expression!r}: a crontab expression has 5 fields, not {len(fields)}")
-    minute, hour, day, month, weekday = fields
-    return CronTrigger(
-        minute=minute,
-        hour=hour,
-        day=day,
-        month=month,
-        day_of_week=cron_weekdays(weekday),
-        timezone=zone,
-    )
-
-
-def cron_weekdays(field: str) -> str:
-    """A cron day-of-week field (0 or 7 = Sunday) in APScheduler's numbering (0 = Monday)."""
-    parts = []
-    for part in field.split(","):
-        span, _, step_text = part.partition("/")
-        step = int(step_text) if step_text else 1
-        if span == "*" and not step_text:
-            return "*"
-        if span == "*":
-            first, last = 0, 6
-        elif "-" in span:
-            first_text, last_text = span.split("-", 1)
-            if not (first_text.isdigit() and last_text.isdigit()):
-                parts.append(part)  # names (mon-fri) mean the same to both
-                continue
-            first, last = int(first_text), int(last_text)
-        elif span.isdigit():
-            first = last = int(span)
-        else:
-            parts.append(part)
-            continue
-        if not 0 <= first <= last <= 7:
-            raise ValueError(f"day of week {part!r} is not within 0-7")
-        parts += [str((n - 1) % 7) for n in range(first, last + 1, step)]
-    return ",".join(dict.fromkeys(parts))
 
 
 def next_run(settings: Settings, now: datetime | None = None) -> datetime | None:

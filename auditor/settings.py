@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.triggers.cron import CronTrigger
+import pydantic_settings
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -40,6 +41,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from auditor.cron import cron_trigger
 from auditor.detectors import DEFAULT_DETECTOR, DetectorName
 from auditor.errors import AuditorError
 
@@ -75,6 +77,25 @@ def _check_address(address: str) -> str:
 
 
 EmailAddress = Annotated[str, AfterValidator(_check_address)]
+
+
+def _time_text(value: Any) -> Any:
+    if isinstance(value, bool | int | float):
+        raise ValueError(f'{value!r} is not a time of day (write it as "HH:MM")')
+    return value
+
+
+def _check_local(value: time) -> time:
+    if value.tzinfo is not None:
+        raise ValueError(
+            f"{value.isoformat()} has a zone offset; a store's local time has none "
+            "(the store's timezone applies)"
+        )
+    return value
+
+
+#: A time of day on the store's clock ("HH:MM"): no zone offset, not a number of seconds.
+LocalTime = Annotated[time, BeforeValidator(_time_text), AfterValidator(_check_local)]
 
 
 class _Section(BaseModel):
@@ -121,10 +142,12 @@ class StoreSettings(_Section):
     age_threshold: int | None = Field(
         default=None, ge=16, le=99, description="years; default: audit.age_threshold"
     )
-    legal_hours_start: time | None = Field(
+    legal_hours_start: LocalTime | None = Field(
         default=None, description="default: audit.legal_hours_start"
     )
-    legal_hours_end: time | None = Field(default=None, description="default: audit.legal_hours_end")
+    legal_hours_end: LocalTime | None = Field(
+        default=None, description="default: audit.legal_hours_end"
+    )
     managers: list[EmailAddress] = Field(
         default=[], description="addresses that get the store's nightly summary"
     )
@@ -162,8 +185,8 @@ class AuditSettings(_Section):
     window_before_s: float = Field(default=5.0, ge=0, le=600)
     window_after_s: float = Field(default=10.0, ge=0, le=600)
     frames_per_sale: int = Field(default=3, ge=1, le=50)
-    legal_hours_start: time = time(8, 0)
-    legal_hours_end: time = time(23, 0)
+    legal_hours_start: LocalTime = time(8, 0)
+    legal_hours_end: LocalTime = time(23, 0)
     workers: int = Field(
         default=0, ge=0, le=256, description="threads that find faces; 0: one per usable core"
     )
@@ -310,7 +333,7 @@ class ScheduleSettings(_Section):
     @classmethod
     def _check_cron(cls, cron: str) -> str:
         try:
-            CronTrigger.from_crontab(cron, timezone="UTC")
+            cron_trigger(cron, ZoneInfo("UTC"))
         except ValueError as e:
             raise ValueError(f"not a crontab expression: {e}") from None
         return cron
@@ -657,6 +680,22 @@ def _describe(error: ErrorDetails) -> str:
     return f"{key}{source}: {message}" if key else message
 
 
+def _environment_problem(error: pydantic_settings.SettingsError) -> str:
+    """Which variable holds a value that is not JSON, from pydantic-settings' message
+    ('error parsing value for field "stores" from source "EnvSettingsSource"')."""
+    found = re.search(r'field "([^"]+)"', str(error))
+    if found is None:
+        return str(error)
+    prefix = f"{ENV_PREFIX}{found[1]}".upper()
+    named = sorted(
+        n for n in os.environ if n.upper() == prefix or n.upper().startswith(prefix + "_")
+    )
+    return (
+        f"{' or '.join(named) or prefix}: not valid JSON (a list or a table is given in JSON, "
+        'such as ["lp@chain.example"])'
+    )
+
+
 def load_settings(config_path: Path | str | None = None) -> Settings:
     """Load and validate the settings; raise :class:`SettingsError` naming the bad key."""
     if config_path is None and DEFAULT_CONFIG_FILE.is_file():
@@ -669,6 +708,8 @@ def load_settings(config_path: Path | str | None = None) -> Settings:
     except ValidationError as e:
         problems = "; ".join(_describe(err) for err in e.errors())
         raise SettingsError(f"{where}: {problems}") from None
+    except pydantic_settings.SettingsError as e:  # an environment variable that is not JSON
+        raise SettingsError(f"{where}: {_environment_problem(e)}") from None
     base_dir = path.resolve().parent if path is not None else Path.cwd()
     logger.debug("settings loaded from %s", where)
     return settings._resolved(base_dir)

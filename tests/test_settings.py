@@ -118,6 +118,14 @@ def test_as_json_dict_hides_the_password(tmp_path: Path, monkeypatch: pytest.Mon
         ("[audit]\nscheduler = 'http://10.0.0.5:8786'", "audit.scheduler"),
         ("[retention]\nframe_days = 0", "retention.frame_days"),
         ("[schedule]\ncron = 'every night'", "schedule.cron"),
+        ("[schedule]\ncron = '30 2 * * 8'", "schedule.cron: not a crontab expression: day of"),
+        ("[schedule]\ncron = '30 2 * * mon-funday'", "schedule.cron"),
+        ("[audit]\nlegal_hours_end = '23:00Z'", "audit.legal_hours_end: 23:00:00+00:00 has a"),
+        ("[audit]\nlegal_hours_end = 23", "audit.legal_hours_end: 23 is not a time of day"),
+        (
+            "[[stores]]\nid = 'S1'\nlegal_hours_start = '08:00+01:00'",
+            "stores[0].legal_hours_start: 08:00:00+01:00 has a zone offset",
+        ),
         ("[schedule]\ntimezone = 'Mars/Olympus'", "schedule.timezone"),
         ("[chain]\ndefault_timezone = 'Berlin'", "chain.default_timezone"),
         ("[chain]\nalcohol_categories = []", "chain.alcohol_categories"),
@@ -168,6 +176,40 @@ def test_bad_choice_names_the_value_and_the_choices(
     with pytest.raises(SettingsError) as error:
         load_settings(config)
     assert str(error.value).startswith(f"{config}: {key}: unknown value {value}; use one of '")
+
+
+@pytest.mark.parametrize("cron", ["30 2 * * 7", "30 2 * * 0-7", "30 2 * * sun-tue", "0 3 * * 1/2"])
+def test_crontab_weekdays_are_read_as_cron_reads_them(tmp_path: Path, cron: str) -> None:
+    config = tmp_path / "auditor.toml"
+    config.write_text(f"[schedule]\ncron = '{cron}'")
+    assert load_settings(config).schedule.cron == cron
+
+
+def test_legal_hours_are_local_times(tmp_path: Path) -> None:
+    config = tmp_path / "auditor.toml"
+    config.write_text(
+        "[audit]\nlegal_hours_end = 22:30:00\n[[stores]]\nid = 'S1'\nlegal_hours_start = '09:15'"
+    )
+    settings = load_settings(config)
+    assert settings.audit.legal_hours_end == time(22, 30)
+    assert settings.rules("S1").legal_hours_start == time(9, 15)
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [("AUDITOR_STORES", "[{"), ("AUDITOR_NOTIFY__LOSS_PREVENTION", "lp@chain.example")],
+)
+def test_an_environment_variable_that_is_not_json_is_named(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str, value: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    assert str(error.value) == (
+        f"settings: {name}: not valid JSON (a list or a table is given in JSON, "
+        'such as ["lp@chain.example"])'
+    )
 
 
 def test_every_detector_is_a_choice_of_the_setting() -> None:

@@ -87,8 +87,10 @@ def deliver(
             n.attempts += 1
             try:
                 send(message, notify)
-            except SendFailed as e:
-                n.last_error = str(e)
+            except Exception as e:  # whatever it is, one message's failure stops no other
+                if not isinstance(e, SendFailed):
+                    logger.exception("summary %s to %s: unexpected error", n.key, n.recipient)
+                n.last_error = str(e) if isinstance(e, SendFailed) else f"{type(e).__name__}: {e}"
                 if n.attempts >= notify.max_attempts:
                     n.status = SendStatus.DROPPED
                     done.dropped += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import smtplib
 import ssl
 import urllib.error
@@ -69,7 +70,7 @@ def post_webhook(url: str, body: str, *, timeout: float) -> None:
             status = response.status
     except urllib.error.HTTPError as e:
         raise SendFailed(f"webhook {url}: HTTP {e.code} {e.reason}") from e
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, http.client.HTTPException) as e:  # not HTTP at all, too
         raise SendFailed(f"webhook {url}: {type(e).__name__}: {e}") from e
     if not 200 <= status < 300:
         raise SendFailed(f"webhook {url}: HTTP {status}")

@@ -18,13 +18,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from auditor import nightly as nightly_module
 from auditor.audit.run import AuditTools
 from auditor.audit.summary import RunSummary
+from auditor.cron import cron_weekdays
 from auditor.nightly import nightly
 from auditor.schedule import (
     JOB_ID,
     MISFIRE_GRACE_S,
     NightlyJob,
     build_scheduler,
-    cron_weekdays,
     next_run,
 )
 from auditor.settings import Settings
@@ -70,8 +70,12 @@ def test_next_run(tmp_path: Path, now: str, cron: str | None, zone: str | None, 
         ("0-7", "6,0,1,2,3,4,5"),
         ("*/2", "6,1,3,5"),  # Sunday, Tuesday, Thursday, Saturday
         ("1-5/2", "0,2,4"),
-        ("mon-fri", "mon-fri"),
-        ("sun,3", "sun,2"),
+        ("mon-fri", "0,1,2,3,4"),
+        ("sun,3", "6,2"),
+        ("sun-tue", "6,0,1"),  # cron's week starts on Sunday
+        ("Sat", "5"),
+        ("1/2", "0,2,4,6"),  # from Monday, every other day to the week's end: Sunday too
+        ("0/3", "6,2,5"),
     ],
 )
 def test_cron_weekdays(field: str, expected: str) -> None:

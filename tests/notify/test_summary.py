@@ -20,10 +20,11 @@ import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from auditor.audit.summary import RunSummary
 from auditor.db.models import Notification
+from auditor.notify.outbox import deliver
 from auditor.notify.step import summarise_and_send
 from auditor.settings import Settings
 from tests.factories import STORES, make_settings
@@ -259,3 +260,58 @@ def test_mail_recipients_need_an_smtp_server(tmp_path):
         make_settings(tmp_path, notify={"loss_prevention": ["loss prevention"]})
     with pytest.raises(SettingsError, match="notify.webhook_url"):
         make_settings(tmp_path, notify={"webhook_url": "ftp://chat.example/hook"})
+
+
+def test_a_webhook_that_does_not_speak_http_holds_back_no_mail(
+    night, smtp, engine, tmp_path, db_url
+):
+    inbox, port = smtp
+    _, summaries = night
+    with socket.socket() as listener:  # a port that answers, but not in HTTP
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+
+        def answer() -> None:
+            connection, _ = listener.accept()
+            with connection, connection.makefile("rb") as request:
+                while request.readline() not in (b"\r\n", b""):  # the request's head
+                    pass
+                connection.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+
+        threading.Thread(target=answer, daemon=True).start()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/hooks/audit"
+        settings = notify_settings(tmp_path, db_url, port, webhook_url=url)
+        done = summarise_and_send(settings, engine, summaries)
+    assert done is not None and (done.sent, done.failed) == (4, 1)
+    assert len(inbox.messages) == 4
+    assert [(s, n) for _, c, s, n in rows(engine) if c == "webhook"] == [("pending", 1)]
+    with Session(engine) as session:
+        error = session.scalars(
+            sa.select(Notification.last_error).where(Notification.channel == "webhook")
+        ).one()
+    assert error.startswith(f"webhook {url}: BadStatusLine")
+
+
+def test_an_unexpected_error_in_one_send_is_an_attempt_and_the_others_go(
+    night, engine, tmp_path, db_url
+):
+    _, summaries = night
+    settings = notify_settings(tmp_path, db_url, free_port())
+    summarise_and_send(settings, engine, summaries)  # no mail server: all pending
+    sent: list[str] = []
+
+    def send(message: Any, notify: Any) -> None:
+        if message.recipient == "lp@chain.example":
+            raise KeyError("template field")
+        sent.append(message.recipient)
+
+    done = deliver(sessionmaker(engine), settings.notify, send)
+    assert (done.sent, done.failed) == (3, 1)
+    assert sorted(sent) == ["berlin@store.example", "berlin@store.example", "hamburg@store.example"]
+    with Session(engine) as session:
+        [(status, attempts, error)] = session.execute(
+            sa.select(Notification.status, Notification.attempts, Notification.last_error).where(
+                Notification.recipient == "lp@chain.example"
+            )
+        ).all()
+    assert (status, attempts, error) == ("pending", 2, "KeyError: 'template field'")
