@@ -4,7 +4,9 @@ The pipeline for a store-night, under its lock (:mod:`auditor.audit.lock`):
 
 1. record a ``running`` audit run (and mark ``failed`` any run of the store-night left
    ``running`` by a process that died: holding the lock proves it is not running);
-2. read the night's alcohol sales and the frames around them (short read transaction);
+2. read the night's alcohol sales and the frames around them (short read transaction); a
+   night already audited whose frames the retention purge has removed is not audited again
+   (:class:`FramesPurged`): its sales would lose their estimates;
 3. match sales to frames (:mod:`~auditor.audit.match`), examine the frames
    (:mod:`~auditor.audit.examine`) and judge each sale (:mod:`~auditor.audit.rules`), with no
    transaction open;
@@ -65,6 +67,7 @@ from auditor.audit.store import (
 )
 from auditor.audit.summary import RunSummary
 from auditor.db.engine import database_errors
+from auditor.db.queries import current_run
 from auditor.errors import AuditorError
 from auditor.settings import Settings
 from auditor.vocabulary import AgeCheck, EstimateOutcome, FlagKind, RunStatus
@@ -79,6 +82,11 @@ logger = logging.getLogger(__name__)
 ProgressFor = Callable[[str, date], AbstractContextManager[FrameProgress | None]]
 
 MAX_LISTED_FRAMES = 50  # unreadable frames named in a run's stats
+
+
+class FramesPurged(AuditorError):
+    """The store-night has a result and some of its frames are purged: a new run would judge
+    those sales without their faces, so the night is not audited again."""
 
 
 @dataclass
@@ -132,6 +140,7 @@ def audit_store_night(
             night = read_night(
                 session, settings=settings, store_id=store_id, day=day, timings=timings
             )
+            _refuse_purged(session, night, settings, store_id, day)
             outcome = _judge_night(night, settings, tools, store_id, day, timings, progress)
             write_results(
                 session,
@@ -167,6 +176,18 @@ def audit_store_night(
     )
     logger.info("%s", summary)
     return summary
+
+
+def _refuse_purged(
+    session: Session, night: Night, settings: Settings, store_id: str, day: date
+) -> None:
+    purged = int(night.frames["purged"].sum())
+    if purged and current_run(session, store_id=store_id, day=day) is not None:
+        raise FramesPurged(
+            f"{store_id} {day}: {purged} of {len(night.frames)} frames were purged "
+            f"(retention.frame_days = {settings.retention.frame_days}); audited again, their "
+            "sales would lose their estimates, so the night's results are kept"
+        )
 
 
 def _describe(error: BaseException) -> str:

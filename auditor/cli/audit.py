@@ -154,8 +154,10 @@ def audit_command(
     when no store-night was audited at all (also when the database has no store yet).
     --allow-empty records such nights as audited nights without sales, as the nightly job does.
 
-    Auditing a store-night again replaces its results in one transaction. A store-night being
-    audited elsewhere is refused. Exits 1 if any store-night failed or was refused.
+    Auditing a store-night again replaces its results in one transaction, and its report
+    pages already written are written again. A store-night being audited elsewhere is
+    refused, and so is one already audited whose frames the retention purge removed (its
+    results are kept). Exits 1 if any store-night failed or was refused.
 
     With --executor dask each store-night is a task on the Dask cluster whose scheduler is at
     --scheduler; its workers need the database, the snapshot files and the model at the same
@@ -201,6 +203,11 @@ def audit_command(
             click.echo(f"Error: {summary}", err=True)
         else:
             click.echo(str(summary))
+    if len(failed) < len(summaries):
+        from auditor.reports.build import rewrite_stale_nights  # loads pandas and the charts
+
+        for report in rewrite_stale_nights(settings, app.engine):
+            click.echo(f"report pages written again: {report.index.parent}")
     if failed:
         raise click.ClickException(f"{len(failed)} of {len(summaries)} store-nights not audited")
 

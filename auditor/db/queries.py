@@ -9,7 +9,7 @@ callers narrow (``.with_only_columns(...)``) or use as a subquery over many stor
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -51,6 +51,14 @@ def current_run_ids(
     """The ids of :func:`current_runs`, as a subquery for ``run_id.in_(...)``."""
     runs = current_runs(store_ids=store_ids, first=first, last=last)
     return runs.with_only_columns(AuditRun.id)
+
+
+def audited_nights(session: Session, *, since: datetime) -> dict[tuple[str, date], datetime]:
+    """The store-nights (store id, business date) whose current run finished after ``since``,
+    each with the time it finished."""
+    query = current_runs().where(AuditRun.finished_at > since)
+    query = query.with_only_columns(AuditRun.store_id, AuditRun.business_date, AuditRun.finished_at)
+    return {(store, day): at for store, day, at in session.execute(query) if at is not None}
 
 
 def current_run(session: Session, *, store_id: str, day: date) -> AuditRun | None:

@@ -45,7 +45,7 @@ from sqlalchemy.orm import Session
 from auditor.audit.store import require_known_stores
 from auditor.audit.summary import RunSummary
 from auditor.db.engine import make_engine
-from auditor.db.queries import known_store_ids
+from auditor.db.queries import audited_nights, known_store_ids
 from auditor.flag_filters import FlagFilter
 from auditor.reports import charts, figures, queries
 from auditor.reports.render import render, store_filename, template, write_atomic
@@ -666,8 +666,9 @@ def reviews_as_of(page: Path) -> datetime | None:
 
 def stale_store_nights(session: Session, report_dir: Path) -> dict[date, list[str]]:
     """The store pages out of date since they were written: business date -> the store ids
-    whose page of that night has a decision recorded, or a flag's evidence (its face crop)
-    purged, after its "reviews as of"."""
+    whose page of that night has a decision recorded, a flag's evidence (its face crop)
+    purged, or a new audit run finished (the night audited again: other flags, the old ones'
+    crops gone), after its "reviews as of"."""
     pages: dict[tuple[str, date], datetime] = {}
     for day in rendered_nights(report_dir):
         for page in night_dir(report_dir, day).glob("*.html"):
@@ -680,8 +681,12 @@ def stale_store_nights(session: Session, report_dir: Path) -> dict[date, list[st
         return {}
     since = min(pages.values())
     changed = reviewed_nights(session, since=since)
-    for key, at in evidence_purged_nights(session, since=since).items():
-        changed[key] = max(at, changed.get(key, at))
+    for later in (
+        evidence_purged_nights(session, since=since),
+        audited_nights(session, since=since),
+    ):
+        for key, at in later.items():
+            changed[key] = max(at, changed.get(key, at))
     stale: dict[date, list[str]] = defaultdict(list)
     for (store_id, day), latest in changed.items():
         as_of = pages.get((store_filename(store_id), day))
@@ -733,9 +738,10 @@ def render_after_audit(settings: Settings, engine: Engine, summaries: list[RunSu
 
 
 def rewrite_stale_nights(settings: Settings, engine: Engine) -> list[NightReport]:
-    """Write again the store pages (and their night's index) whose reviews changed, or whose
-    flags' face crops were purged, since they were written: their review column and confirmed
-    violations are those of today, and no page keeps a face past its retention."""
+    """Write again the store pages (and their night's index) whose reviews changed, whose
+    flags' face crops were purged, or whose night was audited again, since they were written:
+    their flags, review column and confirmed violations are those of today, and no page keeps
+    a face past its retention or a flag that is no longer."""
     with Session(engine) as session:
         stale = stale_store_nights(session, settings.report_dir)
     written = []

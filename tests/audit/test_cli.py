@@ -258,3 +258,21 @@ def test_a_missing_model_directory_is_named(
     result = CliRunner().invoke(main, ["--config", str(config), "audit", "--date", DAY])
     assert result.exit_code == 1
     assert f"age model directory {missing} not found" in result.output
+
+
+def test_a_night_audited_again_gets_its_written_pages_again(
+    ingested: NightBuilder, cli, audit_settings: Settings
+) -> None:
+    assert cli("audit", "--date", DAY, "--store", "S1").exit_code == 0
+    first = cli("audit", "--date", DAY, "--store", "S1")  # no page yet: none written
+    assert first.exit_code == 0 and "report pages" not in first.output
+    assert cli("report", "--date", DAY).exit_code == 0
+    page = audit_settings.report_dir / DAY / "S1.html"
+    written = page.read_text()
+
+    again = cli("audit", "--date", DAY, "--store", "S1")
+    assert again.exit_code == 0, again.output
+    assert again.output.splitlines()[-1] == (
+        f"report pages written again: {audit_settings.report_dir / DAY}"
+    )
+    assert page.read_text() != written  # the new run's page

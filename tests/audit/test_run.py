@@ -29,6 +29,7 @@ from tests.audit.night import (
     with_threshold,
 )
 from tests.factories import sale_row, write_sales_csv
+from tests.reports.html import read
 
 DAY = date(2024, 3, 1)
 
@@ -502,3 +503,53 @@ def test_a_frame_the_ingest_found_unreadable_makes_unreadable_frame_not_no_frame
         assert run is not None
         reasons = sorted(f["reason"] for f in run.stats["unreadable_frames"])
     assert reasons == ["at ingest: empty file", "at ingest: not a JPEG image"]
+
+
+def test_a_night_audited_again_has_its_written_pages_rewritten(
+    built: NightBuilder, engine: Engine, audit_settings: Settings, tools: AuditTools
+) -> None:
+    from auditor.reports.build import rewrite_stale_nights, write_night_reports
+
+    def flagged(page: Path) -> set[str]:
+        table = read(page).find("table", id="flagged-sales")
+        return {row.attrs["data-receipt"] for row in table.find_all("tr", data_receipt=True)}
+
+    audit(engine, with_threshold(audit_settings, 200), tools)  # every face under age
+    write_night_reports(engine=engine, settings=audit_settings, day=DAY)
+    page = audit_settings.report_dir / DAY.isoformat() / "S1.html"
+    assert "data:image/jpeg;base64," in page.read_text()  # the flags' face crops
+    assert {"face", "mixed"} <= flagged(page)
+    assert rewrite_stale_nights(audit_settings, engine) == []  # up to date
+
+    # audited again with a threshold no face is under: those flags and their crops are gone
+    audit(engine, with_threshold(audit_settings, 16), tools)
+    [report] = rewrite_stale_nights(audit_settings, engine)
+    assert report.index.parent == page.parent
+    assert "data:image/jpeg;base64," not in page.read_text()
+    assert not {"face", "mixed"} & flagged(page)
+    assert "late" in flagged(page)  # still sold outside legal hours
+    assert rewrite_stale_nights(audit_settings, engine) == []
+
+
+def test_a_night_whose_frames_were_purged_is_not_audited_again(
+    built: NightBuilder, engine: Engine, audit_settings: Settings, tools: AuditTools
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from auditor.audit.run import FramesPurged
+    from auditor.retention import purge
+
+    settings = with_threshold(audit_settings, 200)
+    first = audit(engine, settings, tools)
+    summary = purge(settings=settings, engine=engine, now=datetime.now(UTC) + timedelta(days=3650))
+    assert summary.frames_removed > 0
+    before = verdicts_by_receipt(engine)
+    with pytest.raises(FramesPurged, match=r"^S1 2024-03-01: \d+ of \d+ frames were purged"):
+        audit(engine, settings, tools)
+    assert verdicts_by_receipt(engine) == before  # the estimates are kept
+    assert before["face"]["age"] is not None
+    statuses = run_statuses(engine)
+    assert [s for s, _ in statuses] == ["succeeded", "failed"]
+    assert "results are kept" in (statuses[1][1] or "")
+    with Session(engine) as session:
+        assert current_run(session, store_id="S1", day=DAY).id == first.run_id  # type: ignore[union-attr]
