@@ -56,8 +56,8 @@ def current_run_ids(
 def audited_nights(session: Session, *, since: datetime) -> dict[tuple[str, date], datetime]:
     """The store-nights (store id, business date) whose current run finished after ``since``,
     each with the time it finished."""
-    query = current_runs().where(AuditRun.finished_at > since)
-    query = query.with_only_columns(AuditRun.store_id, AuditRun.business_date, AuditRun.finished_at)
+    runs = current_runs().where(AuditRun.finished_at > since)
+    query = runs.with_only_columns(AuditRun.store_id, AuditRun.business_date, AuditRun.finished_at)
     return {(store, day): at for store, day, at in session.execute(query) if at is not None}
 
 
