@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -25,6 +25,7 @@ from auditor.audit.run import AuditTools, audit_nights
 from auditor.audit.summary import RunSummary
 from auditor.db.migrations import require_current_schema
 from auditor.db.queries import known_store_ids
+from auditor.errors import AuditorError
 from auditor.notify import send_nightly_summary
 from auditor.reports import render_after_audit
 from auditor.retention import nightly_purge
@@ -39,6 +40,8 @@ ReportStep = Callable[[Settings, Engine, list[RunSummary]], None]
 # the summary sent to loss prevention and the stores' managers, then the purge of frames and
 # face crops past their retention.
 REPORT_STEPS: list[ReportStep] = [render_after_audit, send_nightly_summary, nightly_purge]
+#: The error of a store-night the job did not reach, as it was stopped (SIGTERM) first.
+NOT_AUDITED = "not audited: the nightly job was stopped first (run auditor audit for it)"
 
 
 def nightly(
@@ -52,8 +55,11 @@ def nightly(
     """Audit each store's previous business day, then run :data:`REPORT_STEPS`.
 
     Stores are those in the database (a configured store without any data is only logged).
-    ``stop``, once set, ends the job after the store-night in progress; reports then still run
-    for the nights done. With ``[audit] executor = "dask"`` the store-nights run on the Dask
+    ``stop``, once set, ends the job after the store-night in progress; the nights not reached
+    are failed ones (:data:`NOT_AUDITED`) and the report steps still run. When the audit
+    cannot run at all (the model or the Dask cluster cannot be had), every night is a failed
+    one with that error, and the report steps (the summary that says so, the purge) still
+    run. With ``[audit] executor = "dask"`` the store-nights run on the Dask
     cluster (``tools`` is not used) and ``stop`` drops those not yet finished.
     """
     now = now or datetime.now(UTC)
@@ -62,11 +68,16 @@ def nightly(
         stores = known_store_ids(session)
     for missing in sorted({s.id for s in settings.stores} - set(stores)):
         logger.warning("store %s is configured but has no data in the database", missing)
-    if settings.audit.executor == "dask":
-        nights = [(s, previous_business_date(now, settings.store_zone(s))) for s in stores]
-        summaries = audit_nights_on_dask(settings=settings, nights=nights, stop=stop)
-    else:
-        summaries = _audit_here(settings, engine, now, tools, stop, stores)
+    nights = [(s, previous_business_date(now, settings.store_zone(s))) for s in stores]
+    try:
+        if settings.audit.executor == "dask":
+            summaries = audit_nights_on_dask(settings=settings, nights=nights, stop=stop)
+        else:
+            summaries = _audit_here(settings, engine, tools, stop, nights)
+    except Exception as e:  # no model, no cluster...: every night failed; the steps still run
+        logger.exception("the nightly audit cannot run")
+        error = str(e) if isinstance(e, AuditorError) else f"{type(e).__name__}: {e}"
+        summaries = [RunSummary(s, day, RunStatus.FAILED, error=error) for s, day in nights]
     failed = [s for s in summaries if s.status != RunStatus.SUCCEEDED]
     done = len(summaries) - len(failed)
     logger.info("nightly audit: %d store-nights audited, %d failed", done, len(failed))
@@ -79,18 +90,17 @@ def nightly(
 def _audit_here(
     settings: Settings,
     engine: Engine,
-    now: datetime,
     tools: AuditTools | None,
     stop: threading.Event | None,
-    stores: list[str],
+    nights: list[tuple[str, date]],
 ) -> list[RunSummary]:
     tools = tools or AuditTools.load(settings)
     summaries: list[RunSummary] = []
-    for store_id in stores:
+    for store_id, day in nights:
         if stop is not None and stop.is_set():
-            logger.warning("stopping: stores from %s on are not audited tonight", store_id)
-            break
-        day = previous_business_date(now, settings.store_zone(store_id))
+            logger.warning("stopping: %s %s is not audited tonight", store_id, day)
+            summaries.append(RunSummary(store_id, day, RunStatus.FAILED, error=NOT_AUDITED))
+            continue
         summaries += audit_nights(
             engine=engine, settings=settings, tools=tools, nights=[(store_id, day)]
         )

@@ -167,7 +167,35 @@ def test_nightly_stops_when_asked(
     summaries = nightly(
         settings=audit_settings, engine=engine, now=utc("2024-03-02 01:30"), tools=tools, stop=stop
     )
-    assert summaries == []
+    assert [(s.store_id, s.status, s.error) for s in summaries] == [
+        ("S1", "failed", nightly_module.NOT_AUDITED),
+        ("S3", "failed", nightly_module.NOT_AUDITED),
+    ]
+    assert verdicts_by_receipt(engine) == {}
+
+
+def test_a_model_that_cannot_be_loaded_fails_every_night_and_the_steps_still_run(
+    two_nights: NightBuilder,
+    engine: Engine,
+    audit_settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reported: list[list[RunSummary]] = []
+    monkeypatch.setattr(
+        nightly_module, "REPORT_STEPS", [lambda settings, engine, s: reported.append(s)]
+    )
+    missing = tmp_path / "no-model"
+    settings = audit_settings.model_copy(
+        update={"model": audit_settings.model.model_copy(update={"path": missing})}
+    )
+    summaries = nightly(settings=settings, engine=engine, now=utc("2024-03-02 01:30"))
+    assert [(s.store_id, s.business_date, s.status) for s in summaries] == [
+        ("S1", date(2024, 3, 1), "failed"),
+        ("S3", date(2024, 3, 1), "failed"),
+    ]
+    assert all(str(missing) in (s.error or "") for s in summaries)
+    assert reported == [summaries]  # the summary and the purge still run
 
 
 def test_schedule_command_stops_cleanly_on_sigterm(
