@@ -14,7 +14,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from types import FrameType
 from zoneinfo import ZoneInfo
 
@@ -98,7 +98,9 @@ class NightlyJob:
     """The scheduled job: :func:`~auditor.nightly.nightly` at most once per local date.
 
     When the clocks go back, a cron time in the repeated hour (02:30 in Europe/Berlin, say)
-    comes twice in one night; the second firing is skipped.
+    comes twice in one night; the second firing is skipped. A firing that comes late (the
+    machine was busy or asleep, within the misfire grace) runs as at its cron time, so a
+    late-evening schedule fired after midnight still audits the night it was due for.
     """
 
     def __init__(
@@ -114,8 +116,15 @@ class NightlyJob:
         self.run, self.clock = run, clock
         self.last_date: date | None = None
 
+    def scheduled(self, now: datetime) -> datetime:
+        """The cron time this firing is for: the first one within the misfire grace before
+        ``now`` (a run fired late, past midnight, is still for the night it was due)."""
+        since = now - timedelta(seconds=MISFIRE_GRACE_S)
+        due: datetime | None = nightly_trigger(self.settings).get_next_fire_time(None, since)
+        return due.astimezone(UTC) if due is not None and due <= now else now
+
     def __call__(self) -> None:
-        now = self.clock()
+        now = self.scheduled(self.clock())
         today = now.astimezone(schedule_zone(self.settings)).date()
         if today == self.last_date:
             logger.warning("nightly job already ran on %s (the clocks went back): skipped", today)

@@ -117,6 +117,28 @@ def test_the_job_runs_once_per_local_date() -> None:
     assert calls == [utc("2024-10-27 00:30"), utc("2024-10-28 01:30")]
 
 
+def test_a_late_firing_runs_as_at_its_cron_time() -> None:
+    """23:30 in Berlin, fired 40 minutes late (after midnight): still the night it was due
+    for, and the next evening's firing on time is not taken for a second one that day."""
+    calls: list[datetime] = []
+    times = iter([utc("2024-03-02 23:10"), utc("2024-03-03 22:30")])
+    settings = make_settings(Path("/nonexistent"), schedule={"cron": "30 23 * * *"})
+
+    def record(*, now: datetime, **_: Any) -> None:
+        calls.append(now)
+
+    job = NightlyJob(
+        settings,
+        None,  # type: ignore[arg-type]
+        stop=threading.Event(),
+        run=record,
+        clock=lambda: next(times),
+    )
+    job()
+    job()
+    assert calls == [utc("2024-03-02 22:30"), utc("2024-03-03 22:30")]
+
+
 @pytest.fixture
 def two_nights(night: NightBuilder, session_factory: sessionmaker[Session]) -> NightBuilder:
     night.sale("berlin", "2024-03-01 12:00:00")
