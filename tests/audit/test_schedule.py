@@ -96,46 +96,36 @@ def test_scheduler_wiring(settings: Settings) -> None:
     assert fire.astimezone(UTC) == utc("2024-03-02 01:30")
 
 
-def test_the_job_runs_once_per_local_date() -> None:
-    """When the clocks go back, 02:30 comes twice: the second firing does nothing."""
+def runs_of_job(firings: list[str], **schedule: str) -> list[datetime]:
+    """The times the nightly job ran as, fired at each of ``firings`` (UTC)."""
     calls: list[datetime] = []
-    times = iter([utc("2024-10-27 00:30"), utc("2024-10-27 01:30"), utc("2024-10-28 01:30")])
-    settings = make_settings(Path("/nonexistent"))
+    times = iter(utc(t) for t in firings)
 
     def record(*, now: datetime, **_: Any) -> None:
         calls.append(now)
 
     job = NightlyJob(
-        settings,
+        make_settings(Path("/nonexistent"), schedule=schedule),
         None,  # type: ignore[arg-type]
         stop=threading.Event(),
         run=record,
         clock=lambda: next(times),
     )
-    for _ in range(3):
+    for _ in firings:
         job()
+    return calls
+
+
+def test_the_job_runs_once_per_local_date() -> None:
+    """When the clocks go back, 02:30 comes twice: the second firing does nothing."""
+    calls = runs_of_job(["2024-10-27 00:30", "2024-10-27 01:30", "2024-10-28 01:30"])
     assert calls == [utc("2024-10-27 00:30"), utc("2024-10-28 01:30")]
 
 
 def test_a_late_firing_runs_as_at_its_cron_time() -> None:
     """23:30 in Berlin, fired 40 minutes late (after midnight): still the night it was due
     for, and the next evening's firing on time is not taken for a second one that day."""
-    calls: list[datetime] = []
-    times = iter([utc("2024-03-02 23:10"), utc("2024-03-03 22:30")])
-    settings = make_settings(Path("/nonexistent"), schedule={"cron": "30 23 * * *"})
-
-    def record(*, now: datetime, **_: Any) -> None:
-        calls.append(now)
-
-    job = NightlyJob(
-        settings,
-        None,  # type: ignore[arg-type]
-        stop=threading.Event(),
-        run=record,
-        clock=lambda: next(times),
-    )
-    job()
-    job()
+    calls = runs_of_job(["2024-03-02 23:10", "2024-03-03 22:30"], cron="30 23 * * *")
     assert calls == [utc("2024-03-02 22:30"), utc("2024-03-03 22:30")]
 
 
