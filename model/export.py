@@ -69,6 +69,9 @@ def run_summary(run: Path) -> dict:
         "train_seconds": round(float(state.get("seconds", 0.0)), 1),
         "best_val_mae": best,
         "stages_done": state.get("stages_done", []),
+        **(
+            {"previous_version": state["previous_version"]} if state.get("previous_version") else {}
+        ),
     }
 
 

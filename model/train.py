@@ -319,6 +319,8 @@ def train(
     if cfg.init_model is not None:
         model = build_model(cfg.model)
         _warm_start(model, Path(cfg.init_model))
+        # which model it started from, by version: the path may hold another one later
+        state.setdefault("previous_version", _card_version(Path(cfg.init_model)))
     else:
         model = build_model(cfg.model, backbone_weights=cfg.backbone_weights)
     # Only a run that could start is recorded: bad data or weights leave the folder reusable.
@@ -359,6 +361,15 @@ def train(
         epochs_run,
         float(state["seconds"]),
     )
+
+
+def _card_version(source: Path) -> str | None:
+    """The version on the card of the model directory ``source`` (None without one)."""
+    card = source / "model_card.json"
+    try:
+        return str(json.loads(card.read_text(encoding="utf-8"))["version"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _warm_start(model, source: Path) -> None:

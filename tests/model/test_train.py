@@ -8,6 +8,7 @@ import pytest
 from model.build import ModelConfig
 from model.data import SplitSpec, load_images, read_labels
 from model.errors import ModelError
+from model.export import run_summary
 from model.inference import AgeModel
 from model.train import LOG_FILE, TrainConfig, train
 
@@ -217,7 +218,11 @@ def test_a_warm_started_balanced_run_trains_one_stage(tmp_path, tiny_run, tiny_m
     out = tmp_path / "warm"
     result = train(warm, out, progress=False)
     assert list(pd.read_csv(out / LOG_FILE)["epoch"]) == [0]
-    assert json.loads((out / "train_state.json").read_text())["stages_done"] == ["finetune"]
+    state = json.loads((out / "train_state.json").read_text())
+    assert state["stages_done"] == ["finetune"]
+    donor = json.loads((tiny_model_dir / "model_card.json").read_text())["version"]
+    assert state["previous_version"] == donor  # by version: the folder may change
+    assert run_summary(out)["previous_version"] == donor
     assert result.best_model.is_file()
 
 
