@@ -104,9 +104,25 @@ def read_labels(folder: str | Path) -> pd.DataFrame:
         line = int(np.flatnonzero(duplicated.to_numpy())[0]) + 2
         raise DatasetError(f"{labels}:{line}: file_name: {df['file_name'][line - 2]!r} repeated")
     df["real_age"] = df["real_age"].astype(float)
-    for extra in ("gender", "race"):
+    for extra, allowed in (("gender", "0 or 1"), ("race", "a whole number from 0")):
         if extra in df.columns:
-            df[extra] = pd.to_numeric(df[extra], errors="coerce").astype("Int64")
+            text = df[extra].str.strip()
+            values = pd.to_numeric(text, errors="coerce")
+            bad = (text != "") & ~(
+                values.isin([0, 1]) if extra == "gender" else (values >= 0) & (values % 1 == 0)
+            )
+            if bad.any():  # UTKFace itself holds a few: not known, said once
+                line = int(np.flatnonzero(bad.to_numpy())[0]) + 2
+                log.warning(
+                    "%s: %d %s value(s) not %s, read as not known (the first at line %d: %r)",
+                    labels,
+                    int(bad.sum()),
+                    extra,
+                    allowed,
+                    line,
+                    text.iloc[line - 2],
+                )
+            df[extra] = values.where(~bad).astype("Int64")
     df["path"] = [str(folder / "final_files" / name) for name in df["file_name"]]
     df["source"] = folder.name
     return df
@@ -115,6 +131,13 @@ def read_labels(folder: str | Path) -> pd.DataFrame:
 def read_sets(folders: Sequence[str | Path], spec: SplitSpec = DEFAULT_SPLIT) -> pd.DataFrame:
     """Read several labelled sets; a face in more than one keeps the first folder's copy."""
     frames = [read_labels(folder) for folder in folders]
+    kinds = {bool(f["real_age"].isna().all()) for f in frames}
+    if len(kinds) > 1:
+        grouped = [str(f["source"].iloc[0]) for f in frames if f["real_age"].isna().all()]
+        raise DatasetError(
+            f"{', '.join(grouped)}: labelled by age group, the other sets by real_age; "
+            "give sets of one kind"
+        )
     df = pd.concat(frames, ignore_index=True).drop_duplicates("file_name", keep="first")
     df["split"] = [split_of(name, spec) for name in df["file_name"]]
     return df.reset_index(drop=True)

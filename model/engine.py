@@ -11,7 +11,6 @@ section. The card's ``version`` (the hash of ``age_model.keras``) does not chang
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import platform
@@ -27,8 +26,15 @@ import numpy as np
 
 from model.data import SplitSpec, load_images, read_sets
 from model.errors import ModelError
-from model.inference import CARD_FILE, AgeModel, read_card
-from model.runtime import IR_FILE, IR_WEIGHTS, OPENVINO_DIR, OpenVinoRunner, file_hash
+from model.inference import AgeModel, read_card, write_card
+from model.runtime import (
+    IR_FILE,
+    IR_WEIGHTS,
+    OPENVINO_DIR,
+    OpenVinoRunner,
+    file_hash,
+    replace_dir,
+)
 
 log = logging.getLogger(__name__)
 
@@ -187,18 +193,21 @@ def build_engine(
             result["max_age_change"] = round(float(change.max()), 3)
             result["p99_age_change"] = round(float(np.percentile(change, 99)), 3)
         default = chosen or choose(results)
-        shutil.rmtree(model_dir / OPENVINO_DIR, ignore_errors=True)
+        staging = model_dir / (OPENVINO_DIR + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)
         section: dict[str, Any] = {
             "default": "keras" if default == "keras" else "openvino",
             "chosen": default,
             "rule": RULE if chosen is None else f"chosen by hand ({chosen}); the rule: {RULE}",
         }
         if default != "keras":
-            target = _mkdir(model_dir / OPENVINO_DIR)
+            target = _mkdir(staging)
             for suffix in (".xml", ".bin"):
                 shutil.copyfile(built[default].with_suffix(suffix), target / f"age_model{suffix}")
             section["precision"] = default.removeprefix("openvino-")
-            section["files"] = {name: file_hash(model_dir / name) for name in (IR_FILE, IR_WEIGHTS)}
+            section["files"] = {
+                name: file_hash(staging / Path(name).name) for name in (IR_FILE, IR_WEIGHTS)
+            }
     section.update(
         measurements=results,
         measured_on={
@@ -212,7 +221,13 @@ def build_engine(
         built_with={"openvino": ov.__version__.split("-")[0], "nncf": nncf.__version__},
     )
     card["engine"] = section
-    (model_dir / CARD_FILE).write_text(json.dumps(card, indent=2), encoding="utf-8")
+    # the new files, then the card that names them: a failure between the two leaves files
+    # the card's hashes do not match, which the engine refuses (and falls back to Keras)
+    if staging.exists():
+        replace_dir(staging, model_dir / OPENVINO_DIR)
+    else:
+        shutil.rmtree(model_dir / OPENVINO_DIR, ignore_errors=True)
+    write_card(model_dir, card)
     log.info("engine of %s: %s (%s)", model_dir, default, section["rule"])
     return section
 

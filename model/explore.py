@@ -13,6 +13,7 @@ import pandas as pd
 
 from model.charts import figure, to_svg
 from model.data import read_sets
+from model.errors import DatasetError
 from model.html import render
 from model.metrics import AGE_BANDS, GENDERS, RACES, age_band
 
@@ -52,6 +53,11 @@ def explore(
 ) -> Path:
     """Write ``explore.html`` for the labelled set(s) in ``data``."""
     df = read_sets(data)
+    if df["real_age"].isna().all():
+        raise DatasetError(
+            f"{', '.join(map(str, data))}: labelled by age group; explore needs real_age "
+            "(measure such a set with `auditor model evaluate --split all`)"
+        )
     sizes = image_sizes(list(df["path"]))
     df = df.assign(
         width=sizes["width"].to_numpy(),

@@ -34,8 +34,8 @@ from model.evaluate import (
     predict_split,
     split_spec,
 )
-from model.inference import CARD_FILE, MODEL_FILE, load_keras_model
-from model.runtime import file_hash
+from model.inference import CARD_FILE, MODEL_FILE, load_keras_model, write_card
+from model.runtime import file_hash, replace_dir
 from model.train import BEST_FILE, LOG_FILE, STATE_FILE, TrainConfig
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,7 @@ def export(
     summary = run_summary(run)
     config = TrainConfig.from_dict(summary["config"])
     data = [str(d) for d in (data or config.data)]
+    check_out_dir(out, keep=[run, *map(Path, data)])
     keras_model = load_keras_model(run / BEST_FILE)
     staging = out.with_name(out.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
@@ -166,11 +167,25 @@ def export(
     (staging / CARD_FILE).write_text(json.dumps(card, indent=2), encoding="utf-8")
     if engine:
         card["engine"] = build_engine(staging, data, limit=limit)
-    if out.exists():
-        shutil.rmtree(out)
-    staging.rename(out)
+    replace_dir(staging, out)
     log.info("exported %s (test MAE %.3f) -> %s", version, metrics["mae"], out)
     return card
+
+
+def check_out_dir(out: Path, *, keep: Sequence[Path] = ()) -> None:
+    """Refuse to write a model directory over anything but a model directory: ``out`` may be
+    new, or a folder with a model card (replaced), but never a folder that holds, or is, one of
+    ``keep`` (the run, the data)."""
+    target = out.resolve()
+    for path in keep:
+        held = path.resolve()
+        if held == target or target in held.parents:
+            raise ModelError(f"{out}: holds {path}; give the model directory a folder of its own")
+    if out.exists() and not (out / CARD_FILE).is_file():
+        raise ModelError(
+            f"{out}: exists and is not a model directory (no {CARD_FILE}); give a new folder, "
+            "or a model directory to replace"
+        )
 
 
 def _gpu() -> bool:
@@ -319,10 +334,3 @@ def record_check(model_dir: str | Path, name: str, result: dict) -> None:
     card = read_card(model_dir)
     card.setdefault("checks", {})[name] = result
     write_card(model_dir, card)
-
-
-def write_card(model_dir: Path, card: dict) -> None:
-    """Replace a model directory's card in one step (a reader never sees half of it)."""
-    tmp = model_dir / (CARD_FILE + ".tmp")
-    tmp.write_text(json.dumps(card, indent=2), encoding="utf-8")
-    tmp.replace(model_dir / CARD_FILE)

@@ -27,15 +27,44 @@ class Estimates:
     spreads: np.ndarray
 
 
+#: The card's sections, each a table when present.
+CARD_SECTIONS = (
+    "architecture",
+    "preprocessing",
+    "training",
+    "engine",
+    "metrics",
+    "calibration",
+    "checks",
+)
+
+
 def read_card(model_dir: str | Path) -> dict:
-    """The model card of a model directory."""
+    """The model card of a model directory (a table; its sections tables, its version text)."""
     path = Path(model_dir) / CARD_FILE
     if not path.is_file():
         raise ModelDirectoryError(f"{path}: not found; a model directory needs {CARD_FILE}")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        card = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelDirectoryError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(card, dict):
+        raise ModelDirectoryError(f"{path}: not a model card (a JSON object is expected)")
+    for section in CARD_SECTIONS:
+        if section in card and card[section] is None:
+            del card[section]  # null: the same as no such section
+        elif section in card and not isinstance(card[section], dict):
+            raise ModelDirectoryError(f"{path}: {section}: not a JSON object")
+    if "version" in card and not isinstance(card["version"], str):
+        raise ModelDirectoryError(f"{path}: version: not text")
+    return card
+
+
+def write_card(model_dir: Path, card: dict) -> None:
+    """Replace a model directory's card in one step (a reader never sees half of it)."""
+    tmp = model_dir / (CARD_FILE + ".tmp")
+    tmp.write_text(json.dumps(card, indent=2), encoding="utf-8")
+    tmp.replace(model_dir / CARD_FILE)
 
 
 def load_keras_model(path: str | Path):

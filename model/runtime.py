@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -77,6 +78,17 @@ def _first_use_of_bindings() -> None:
     queue.set_callback(lambda request, _: seen.append(request.get_output_tensor(0).data.copy()))
     queue.start_async({0: x})
     queue.wait_all()
+
+
+def replace_dir(staging: Path, out: Path) -> None:
+    """Put the finished ``staging`` folder in place of ``out``: the old one is moved aside
+    first and removed last, so a failure leaves one of the two whole."""
+    old = out.with_name(out.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        out.rename(old)
+    staging.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def file_hash(path: Path) -> str:

@@ -262,10 +262,10 @@ def train(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     state = _load_state(out)
-    if state.get("config") and TrainConfig.from_dict(state["config"]) != cfg:
+    if state.get("config") and (changed := config_changes(state["config"], cfg)):
         raise ModelError(
             f"{out / STATE_FILE}: this folder holds a run with other settings "
-            f"({TrainConfig.from_dict(state['config']).tag()}); use another --out to start anew"
+            f"({'; '.join(changed)}); use another --out to start anew"
         )
     state.setdefault("config", cfg.to_dict())
     state.setdefault("stages_done", [])
@@ -361,6 +361,33 @@ def train(
         epochs_run,
         float(state["seconds"]),
     )
+
+
+_PATH_SETTINGS = ("data", "backbone_weights", "init_model")
+
+
+def config_changes(saved: dict, asked: TrainConfig) -> list[str]:
+    """The settings in which ``asked`` differs from a run's ``saved`` config, as
+    ``name: then -> now``; a path given another way (relative, absolute) is the same path."""
+
+    def flat(config: dict) -> dict:
+        values: dict[str, object] = {}
+        for key, value in config.items():
+            if isinstance(value, dict):
+                values |= {f"{key}.{k}": v for k, v in value.items()}
+            elif key in _PATH_SETTINGS and value is not None:
+                paths = value if isinstance(value, list | tuple) else [value]
+                values[key] = tuple(str(Path(p).resolve()) for p in paths)
+            else:
+                values[key] = value
+        return values
+
+    then, now = flat(TrainConfig.from_dict(saved).to_dict()), flat(asked.to_dict())
+    return [
+        f"{key}: {then.get(key)!r} -> {now.get(key)!r}"
+        for key in sorted(then.keys() | now.keys())
+        if then.get(key) != now.get(key)
+    ]
 
 
 def _card_version(source: Path) -> str | None:

@@ -70,33 +70,41 @@ def model_group() -> None:
     show_default=True,
     type=click.Choice(["regression", "dex", "dldl"]),
 )
-@click.option("--input-size", default=224, show_default=True, type=int)
+@click.option("--input-size", default=224, show_default=True, type=click.IntRange(min=32))
 @click.option(
     "--backbone-weights",
     type=click.Path(path_type=Path),
     help="Local ImageNet weights for the backbone (file or folder). Without it the "
     "backbone starts from random weights.",
 )
-@click.option("--epochs", default=30, show_default=True, type=int)
+@click.option("--epochs", default=30, show_default=True, type=click.IntRange(min=1))
 @click.option(
     "--head-epochs",
     default=2,
     show_default=True,
-    type=int,
+    type=click.IntRange(min=0),
     help="Epochs with the backbone frozen first (only with --backbone-weights).",
 )
-@click.option("--batch-size", default=32, show_default=True, type=int)
-@click.option("--learning-rate", default=1e-4, show_default=True, type=float)
-@click.option("--dropout", default=0.0, show_default=True, type=float)
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--learning-rate", default=1e-4, show_default=True, type=click.FloatRange(min=0, min_open=True)
+)
+@click.option(
+    "--dropout", default=0.0, show_default=True, type=click.FloatRange(0, 1, max_open=True)
+)
 @click.option(
     "--patience",
     default=5,
     show_default=True,
-    type=int,
+    type=click.IntRange(min=1),
     help="Early stopping: epochs without a better validation MAE.",
 )
-@click.option("--max-train", type=int, help="Use at most this many training faces.")
-@click.option("--max-val", type=int, help="Use at most this many validation faces.")
+@click.option(
+    "--max-train", type=click.IntRange(min=1), help="Use at most this many training faces."
+)
+@click.option(
+    "--max-val", type=click.IntRange(min=1), help="Use at most this many validation faces."
+)
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option(
     "--init-model",
@@ -247,7 +255,9 @@ def train_command(
 @click.option(
     "--split", default="test", show_default=True, type=click.Choice(["test", "val", "train", "all"])
 )
-@click.option("--limit", type=int, help="Evaluate only the first N faces of the split.")
+@click.option(
+    "--limit", type=click.IntRange(min=1), help="Evaluate only the first N faces of the split."
+)
 @click.option(
     "--engine",
     default="keras",
@@ -474,7 +484,8 @@ def explore_command(data: tuple[Path, ...], out: Path) -> None:
     "--out",
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="The model directory to write (replaced if it exists).",
+    help="The model directory to write: a new folder, or a model directory (one with a "
+    "model card), which is replaced once the new one is complete.",
 )
 @click.option(
     "--data",
@@ -560,7 +571,9 @@ def export_command(
     type=EXISTING_DIR,
     help="Labelled sets: the test split is measured, training-split faces calibrate int8.",
 )
-@click.option("--limit", type=int, help="Measure only the first N faces of the test split.")
+@click.option(
+    "--limit", type=click.IntRange(min=1), help="Measure only the first N faces of the test split."
+)
 @click.option(
     "--choose",
     type=click.Choice(["keras", "openvino-fp32", "openvino-int8"]),
@@ -619,7 +632,9 @@ def echo_engine(section: dict[str, Any]) -> None:
     type=click.Choice(["auto", "keras", "openvino"]),
     help="What runs the model; auto is what the audit runs.",
 )
-@click.option("--limit", type=int, help="Use only the first N faces of each split.")
+@click.option(
+    "--limit", type=click.IntRange(min=1), help="Use only the first N faces of each split."
+)
 @click.pass_obj
 def calibrate_command(
     app: AppContext,

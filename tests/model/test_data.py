@@ -85,3 +85,37 @@ def test_all_unreadable_is_an_error(tmp_path, faces_set):
     df["path"] = str(tmp_path / "nothing.jpg")
     with pytest.raises(DatasetError, match="no readable image"):
         load_images(df, 32)
+
+
+def test_gender_and_race_out_of_range_are_not_known_and_said(tmp_path, caplog):
+    text = "file_name,real_age,gender,race\na.jpg,4,,\nb.jpg,5,1,3\nc.jpg,6,M,1.5\nd.jpg,7,3,2\n"
+    folder = write_labels(tmp_path / "set", text)
+    with caplog.at_level("WARNING", logger="model.data"):
+        df = read_labels(folder)
+    assert df["gender"].isna().tolist() == [True, False, True, True]
+    assert df["race"].isna().tolist() == [True, False, True, False]
+    labels = folder / "labels.csv"
+    assert caplog.messages == [
+        f"{labels}: 2 gender value(s) not 0 or 1, read as not known (the first at line 4: 'M')",
+        f"{labels}: 1 race value(s) not a whole number from 0, read as not known "
+        "(the first at line 4: '1.5')",
+    ]
+
+
+def test_sets_labelled_by_age_and_by_group_are_not_mixed(tmp_path):
+    ages = write_labels(tmp_path / "ages", "file_name,real_age\na.jpg,4\n")
+    groups = write_labels(tmp_path / "groups", "file_name,age_group\nb.jpg,10-19\n")
+    with pytest.raises(DatasetError) as err:
+        read_sets([ages, groups])
+    assert str(err.value) == (
+        "groups: labelled by age group, the other sets by real_age; give sets of one kind"
+    )
+    assert len(read_sets([groups])) == 1
+
+
+def test_explore_refuses_a_set_labelled_by_group(tmp_path):
+    from model.explore import explore
+
+    groups = write_labels(tmp_path / "groups", "file_name,age_group\nb.jpg,10-19\n")
+    with pytest.raises(DatasetError, match="labelled by age group; explore needs real_age"):
+        explore([groups], tmp_path / "out")

@@ -132,3 +132,45 @@ def test_another_run_is_recorded_as_a_candidate_once(tiny_model_dir, tiny_run, t
     assert set(others[0]["operating_point"]) >= {"threshold", "minors_flagged", "adults_flagged"}
     assert (result.out / "evaluation" / "metrics.json").is_file()
     assert AgeModel.load(model_dir).version == card["version"]  # the model itself is untouched
+
+
+@pytest.mark.parametrize(
+    "card, message",
+    [
+        ([], "not a model card (a JSON object is expected)"),
+        ({"version": "x", "preprocessing": []}, "preprocessing: not a JSON object"),
+        ({"version": 12}, "version: not text"),
+    ],
+)
+def test_a_card_of_the_wrong_shape_is_one_clear_error(tmp_path, card, message):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "model_card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelDirectoryError) as error:
+        read_card(folder)
+    assert str(error.value) == f"{folder / 'model_card.json'}: {message}"
+
+
+def test_a_null_section_is_no_section(tmp_path):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "model_card.json").write_text('{"version": "v1", "preprocessing": null}')
+    assert read_card(folder) == {"version": "v1"}
+
+
+def test_export_never_writes_over_a_folder_that_is_not_a_model(tiny_run, tiny_model_dir, tmp_path):
+    from model import export_model
+    from model.errors import ModelError
+
+    _, result = tiny_run
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep me")
+    with pytest.raises(ModelError, match="exists and is not a model directory"):
+        export_model(result.out, other, engine=False, limit=8)
+    with pytest.raises(ModelError, match="holds"):
+        export_model(result.out, result.out.parent, engine=False, limit=8)
+    with pytest.raises(ModelError, match="holds"):
+        export_model(result.out, result.out, engine=False, limit=8)
+    assert (other / "notes.txt").read_text() == "keep me"
+    assert (result.out / "train_state.json").is_file()

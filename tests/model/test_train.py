@@ -1,4 +1,6 @@
+import dataclasses
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -72,8 +74,25 @@ def test_a_run_folder_refuses_other_settings(tmp_path, tiny_run):
     other = TrainConfig(
         model=ModelConfig(backbone="mobilenet_v2", head="dex", input_size=32), data=cfg.data
     )
-    with pytest.raises(ModelError, match="holds a run with other settings"):
+    with pytest.raises(ModelError, match="holds a run with other settings") as error:
         train(other, result.out, progress=False)
+    assert "model.head: 'dldl' -> 'dex'" in str(error.value)
+
+
+def test_a_path_given_another_way_is_the_same_setting(tiny_run, monkeypatch):
+    from model.train import config_changes
+
+    cfg, _ = tiny_run
+    [folder] = cfg.data
+    monkeypatch.chdir(Path(folder).parent)
+    relative = dataclasses.replace(cfg, data=(Path(folder).name,))
+    assert config_changes(cfg.to_dict(), relative) == []
+    other = dataclasses.replace(cfg, data=(f"{folder}-other",), batch_size=8)
+    resolved = str(Path(folder).resolve())
+    assert config_changes(cfg.to_dict(), other) == [
+        "batch_size: 32 -> 8",
+        f"data: {(resolved,)!r} -> {(resolved + '-other',)!r}",
+    ]
 
 
 def test_config_round_trips_through_json(tiny_run):
@@ -251,3 +270,27 @@ def test_settings_that_do_not_go_together_are_refused():
     scened = TrainConfig(framing="audit", context=1.6, augment="camera", scenes=0.5)
     assert scened.tag().endswith("-audit1.6-scenes0.5-camera")
     assert TrainConfig.from_dict(scened.to_dict()) == scened
+
+
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("--batch-size", "0"),
+        ("--epochs", "0"),
+        ("--patience", "0"),
+        ("--learning-rate", "0"),
+        ("--dropout", "1"),
+        ("--max-train", "-5"),
+    ],
+)
+def test_train_refuses_a_setting_out_of_range_before_it_starts(tmp_path, faces_set, option, value):
+    from click.testing import CliRunner
+
+    from auditor.cli.model import model_group
+
+    out = tmp_path / "run"
+    args = ["train", "--data", str(faces_set), "--out", str(out), option, value]
+    result = CliRunner().invoke(model_group, args)
+    assert result.exit_code == 2
+    assert f"Invalid value for '{option}'" in result.output
+    assert not out.exists()
