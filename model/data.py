@@ -189,7 +189,11 @@ def load_images(df: pd.DataFrame, size: int, workers: int = 4) -> LoadedImages:
         log.warning("%s: unreadable image, skipped", path)
     images = [image for image in decoded if image is not None]
     if not images:
-        raise DatasetError(f"no readable image among {len(df)} listed faces")
+        folders = sorted({str(Path(path).parent) for path in df["path"]})
+        where = f" in {', '.join(folders[:3])}{' ...' if len(folders) > 3 else ''}"
+        missing = [f for f in folders[:3] if not Path(f).is_dir()]
+        hint = f" ({', '.join(missing)}: no such folder)" if missing else ""
+        raise DatasetError(f"no readable image among {len(df)} listed faces{where}{hint}")
     return LoadedImages(np.stack(images), df[keep].reset_index(drop=True), skipped)
 
 

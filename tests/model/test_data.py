@@ -83,8 +83,20 @@ def test_unreadable_images_are_skipped_and_counted(tmp_path, faces_set):
 def test_all_unreadable_is_an_error(tmp_path, faces_set):
     df = read_labels(faces_set).head(2).copy()
     df["path"] = str(tmp_path / "nothing.jpg")
-    with pytest.raises(DatasetError, match="no readable image"):
+    with pytest.raises(DatasetError) as err:
         load_images(df, 32)
+    assert str(err.value) == f"no readable image among 2 listed faces in {tmp_path}"
+
+
+def test_a_set_without_its_images_folder_says_so(tmp_path):
+    folder = write_labels(tmp_path / "set", "file_name,real_age\na.jpg,4\n")
+    (folder / "final_files").rmdir()
+    with pytest.raises(DatasetError) as err:
+        load_images(read_labels(folder), 32)
+    images = folder / "final_files"
+    assert str(err.value) == (
+        f"no readable image among 1 listed faces in {images} ({images}: no such folder)"
+    )
 
 
 def test_gender_and_race_out_of_range_are_not_known_and_said(tmp_path, caplog):
