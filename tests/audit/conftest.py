@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from auditor import nightly as nightly_module
 from auditor.audit.run import AuditTools
+from auditor.audit.summary import RunSummary
 from auditor.settings import Settings
 from tests.audit.night import NightBuilder, find_frames
 from tests.factories import STORES, make_settings
@@ -53,3 +55,13 @@ def night(
     audit_settings: Settings, face_frames: list[bytes], empty_frames: list[bytes]
 ) -> NightBuilder:
     return NightBuilder(audit_settings, face_frames, empty_frames)
+
+
+@pytest.fixture
+def reported(monkeypatch: pytest.MonkeyPatch) -> list[list[RunSummary]]:
+    """The nightly job's report steps replaced by one that records the summaries it gets."""
+    calls: list[list[RunSummary]] = []
+    monkeypatch.setattr(
+        nightly_module, "REPORT_STEPS", [lambda settings, engine, s: calls.append(s)]
+    )
+    return calls

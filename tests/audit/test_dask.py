@@ -19,7 +19,6 @@ from distributed import Client, LocalCluster
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from auditor import nightly as nightly_module
 from auditor.audit import cluster as cluster_module
 from auditor.audit.cluster import audit_nights_on_dask
 from auditor.audit.examine import _load_age_model
@@ -228,12 +227,8 @@ def test_nightly_runs_on_the_cluster_when_the_settings_say_so(
     engine: Engine,
     audit_settings: Settings,
     cluster: LocalCluster,
-    monkeypatch: pytest.MonkeyPatch,
+    reported: list[list[RunSummary]],
 ) -> None:
-    reported: list[list[RunSummary]] = []
-    monkeypatch.setattr(
-        nightly_module, "REPORT_STEPS", [lambda settings, engine, s: reported.append(s)]
-    )
     settings = on_dask(audit_settings, cluster)
     now = datetime(2024, 3, 2, 1, 30, tzinfo=UTC)  # 02:30 in Berlin, 10:30 in Tokyo
     summaries = nightly(settings=settings, engine=engine, now=now)

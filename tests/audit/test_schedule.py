@@ -191,12 +191,8 @@ def test_a_model_that_cannot_be_loaded_fails_every_night_and_the_steps_still_run
     engine: Engine,
     audit_settings: Settings,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    reported: list[list[RunSummary]],
 ) -> None:
-    reported: list[list[RunSummary]] = []
-    monkeypatch.setattr(
-        nightly_module, "REPORT_STEPS", [lambda settings, engine, s: reported.append(s)]
-    )
     missing = tmp_path / "no-model"
     settings = audit_settings.model_copy(
         update={"model": audit_settings.model.model_copy(update={"path": missing})}
