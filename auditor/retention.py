@@ -26,6 +26,7 @@ import errno
 import logging
 import os
 import stat
+import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -415,8 +416,31 @@ def nightly_purge(settings: Settings, engine: Engine, summaries: object) -> None
 def rewrite_purged_pages(settings: Settings, engine: Engine, summary: PurgeSummary) -> None:
     """Write again the report pages that show a face crop the purge has just removed (the
     pages embed the crops), so a page keeps no face longer than the database does."""
-    if summary.dry_run or not summary.flags_evidence_purged:
+    if summary.dry_run:
+        return
+    remove_stale_temporaries(settings.report_dir)
+    if not summary.flags_evidence_purged:
         return
     from auditor.reports.build import rewrite_stale_nights  # the reports load pandas, charts
 
     rewrite_stale_nights(settings, engine)
+
+
+STALE_TEMPORARY_S = 3600  # a page being written is done well within this
+
+
+def remove_stale_temporaries(report_dir: Path, *, now: float | None = None) -> list[Path]:
+    """Remove the half-written pages (``.<page>.<hex>.tmp``) a killed report writer left in
+    ``report_dir``, older than :data:`STALE_TEMPORARY_S`: they may hold face crops."""
+    now = time.time() if now is None else now
+    removed = []
+    for path in report_dir.rglob(".*.tmp") if report_dir.is_dir() else ():
+        try:
+            if path.is_file() and now - path.stat().st_mtime > STALE_TEMPORARY_S:
+                path.unlink()
+                removed.append(path)
+        except OSError as e:
+            logger.warning("%s: cannot remove a half-written report page: %s", path, e)
+    if removed:
+        logger.info("removed %d half-written report pages", len(removed))
+    return removed

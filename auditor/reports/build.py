@@ -614,6 +614,11 @@ def cashier_pages(
         )
         path = folder / cashier_href(row.store_id, card.cashier_id)
         written[card.cashier_id] = write_atomic(path, html)
+    # a cashier no longer on the night's scorecard (the night audited again) keeps no page
+    cashier_dir = folder / store_filename(row.store_id)
+    for old in cashier_dir.glob("*.html") if cashier_dir.is_dir() else ():
+        if old not in written.values():
+            old.unlink(missing_ok=True)
     return written
 
 

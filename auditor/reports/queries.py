@@ -441,10 +441,13 @@ def window_evidence(
     session: Session, *, store_id: str, first: date, day: date, sale_ids: Sequence[int]
 ) -> WindowEvidence:
     """The flags (of the store's current runs from ``first`` through ``day``) and the lines of
-    the sales ``sale_ids``, flagged sales of those runs: only theirs are read, crops included,
-    a few hundred sales to a query."""
+    the sales ``sale_ids``, flagged sales of those runs: only theirs are read, a few hundred
+    sales to a query. Face crops come with the flags of ``day`` alone: a page embeds only its
+    own night's faces, so the purge of a night's evidence touches that night's pages only."""
     window_runs = current_run_ids(store_ids=[store_id], first=first, last=day)
-    crop = sa.case((Flag.kind.in_([str(k) for k in AGE_KINDS]), Flag.face_crop), else_=sa.null())
+    night_runs = current_run_ids(store_ids=[store_id], first=day, last=day)
+    own_face = sa.and_(Flag.kind.in_([str(k) for k in AGE_KINDS]), Flag.run_id.in_(night_runs))
+    crop = sa.case((own_face, Flag.face_crop), else_=sa.null())
     wanted = sorted({int(s) for s in sale_ids})
     flags: list[Any] = []
     lines: list[Any] = []

@@ -336,6 +336,37 @@ def test_cashier_page_shows_the_weeks_and_the_flagged_sales_of_the_window(
     assert page.find("nav").find(data_nav="store").attrs["href"] == "../S1.html"
 
 
+def test_a_cashier_page_embeds_the_faces_of_its_own_night_only(
+    engine: Engine, scorecard_chain: ScorecardChain
+) -> None:
+    # a page keeps the window's flagged sales, but the faces of earlier nights stay on their
+    # own night's pages, so the purge of a night's crops leaves no copy on a later page
+    report = write_night_reports(engine=engine, settings=scorecard_chain.settings, day=DAY, now=NOW)
+    window = db_window(engine, "S1", DAY - timedelta(days=30), DAY)
+    night_of = dict(zip(window["sale_id"].astype(str), window["business_date"], strict=True))
+    rows = rows_by(
+        read(report.cashier_pages["S1"]["C1"]).find("table", id="flagged-sales"), "data-sale"
+    )
+    with_face = {sale for sale, row in rows.items() if "data:image/jpeg" in str(row)}
+    assert with_face and {night_of[sale] for sale in with_face} == {DAY}
+    assert {night_of[sale] for sale in rows} - {DAY}  # earlier nights' sales still listed
+
+
+def test_a_cashier_off_the_scorecard_keeps_no_page(
+    engine: Engine, scorecard_chain: ScorecardChain
+) -> None:
+    settings = scorecard_chain.settings
+    report = write_night_reports(engine=engine, settings=settings, day=DAY, now=NOW)
+    folder = report.cashier_pages["S1"]["C1"].parent
+    gone = folder / "C9.html"  # a page of a cashier the night's run no longer has
+    gone.write_text("<img src='data:image/jpeg;base64,AAAA'>")
+    write_night_reports(engine=engine, settings=settings, day=DAY, now=NOW)
+    assert not gone.exists()
+    assert sorted(p.name for p in folder.glob("*.html")) == sorted(
+        f"{c}.html" for c in report.cashier_pages["S1"]
+    )
+
+
 def test_cashier_page_lists_the_riskiest_flagged_sales_and_links_the_rest(
     engine: Engine, scorecard_chain: ScorecardChain, monkeypatch: pytest.MonkeyPatch
 ) -> None:

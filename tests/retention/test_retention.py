@@ -3,6 +3,8 @@ with real frame files: what is kept, what is removed, what is never touched, ide
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -394,3 +396,20 @@ def test_a_purged_frame_found_again_by_the_ingest_is_purged_again(
     summary = purge(settings=retention_settings, engine=engine, now=NOW)
     assert summary.frames_removed == 1 and not frame.exists()
     assert _snapshot_marks(engine)[relative]
+
+
+def test_half_written_report_pages_are_removed_once_stale(tmp_path: Path) -> None:
+    from auditor.retention import STALE_TEMPORARY_S, remove_stale_temporaries
+
+    night = tmp_path / "reports" / "2024-03-01" / "S1"
+    night.mkdir(parents=True)
+    old = night / ".C1.html.0123456789ab.tmp"  # a writer killed mid-page
+    fresh = night / ".C2.html.ba9876543210.tmp"  # a writer at work
+    page = night / "C3.html"
+    for path in (old, fresh, page):
+        path.write_text("<img src='data:image/jpeg;base64,AAAA'>")
+    now = time.time()
+    os.utime(old, (now - STALE_TEMPORARY_S - 60,) * 2)
+    assert remove_stale_temporaries(tmp_path / "reports", now=now) == [old]
+    assert not old.exists() and fresh.exists() and page.exists()
+    assert remove_stale_temporaries(tmp_path / "missing", now=now) == []
