@@ -7,3 +7,10 @@ any ``AuditorError`` into a one-line message and exit code 1; nothing else needs
 
 class AuditorError(Exception):
     """Bad input, bad settings or an unusable environment, explained in one line."""
+
+
+def describe_error(error: BaseException) -> str:
+    """One line for an error: an ``AuditorError``'s own message, else its type and message."""
+    if isinstance(error, AuditorError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"

@@ -25,7 +25,7 @@ from auditor.audit.run import AuditTools, audit_nights
 from auditor.audit.summary import RunSummary
 from auditor.db.migrations import require_current_schema
 from auditor.db.queries import known_store_ids
-from auditor.errors import AuditorError
+from auditor.errors import describe_error
 from auditor.notify import send_nightly_summary
 from auditor.reports import render_after_audit
 from auditor.retention import nightly_purge
@@ -76,7 +76,7 @@ def nightly(
             summaries = _audit_here(settings, engine, tools, stop, nights)
     except Exception as e:  # no model, no cluster...: every night failed; the steps still run
         logger.exception("the nightly audit cannot run")
-        error = str(e) if isinstance(e, AuditorError) else f"{type(e).__name__}: {e}"
+        error = describe_error(e)
         summaries = [RunSummary(s, day, RunStatus.FAILED, error=error) for s, day in nights]
     failed = [s for s in summaries if s.status != RunStatus.SUCCEEDED]
     done = len(summaries) - len(failed)

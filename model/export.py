@@ -131,7 +131,7 @@ def export(
         },
         "engine": {"default": "keras"},
     }
-    (staging / CARD_FILE).write_text(json.dumps(card, indent=2), encoding="utf-8")
+    write_card(staging, card)
     staged = load_any(staging)
     calibration, fit = fit_on_split(staged, data, spec=config.split, limit=limit)
     metrics = evaluate(
@@ -164,7 +164,7 @@ def export(
             "chosen": True,
         },
     ]
-    (staging / CARD_FILE).write_text(json.dumps(card, indent=2), encoding="utf-8")
+    write_card(staging, card)
     if engine:
         card["engine"] = build_engine(staging, data, limit=limit)
     replace_dir(staging, out)

@@ -68,7 +68,7 @@ from auditor.audit.store import (
 from auditor.audit.summary import RunSummary
 from auditor.db.engine import database_errors
 from auditor.db.queries import current_run
-from auditor.errors import AuditorError
+from auditor.errors import AuditorError, describe_error
 from auditor.settings import Settings
 from auditor.vocabulary import AgeCheck, EstimateOutcome, FlagKind, RunStatus
 from model.calibration import read_calibration
@@ -193,9 +193,7 @@ def _refuse_purged(
 def _describe(error: BaseException) -> str:
     if isinstance(error, KeyboardInterrupt | SystemExit):
         return INTERRUPTED
-    if isinstance(error, AuditorError):
-        return str(error)
-    return f"{type(error).__name__}: {error}"
+    return describe_error(error)
 
 
 def _judge_night(

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from auditor.db.models import Notification, utcnow
+from auditor.errors import describe_error
 from auditor.notify.send import SendFailed
 from auditor.notify.summary import Message
 from auditor.settings import NotifySettings
@@ -90,7 +91,7 @@ def deliver(
             except Exception as e:  # whatever it is, one message's failure stops no other
                 if not isinstance(e, SendFailed):
                     logger.exception("summary %s to %s: unexpected error", n.key, n.recipient)
-                n.last_error = str(e) if isinstance(e, SendFailed) else f"{type(e).__name__}: {e}"
+                n.last_error = describe_error(e)
                 if n.attempts >= notify.max_attempts:
                     n.status = SendStatus.DROPPED
                     done.dropped += 1
